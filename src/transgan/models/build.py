@@ -1,0 +1,108 @@
+"""Build networks from presets or configs, and convert configs to and from plain dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from torch import nn
+
+from transgan.models.cnn import (
+    CNNDiscriminator,
+    CNNDiscriminatorConfig,
+    CNNGenerator,
+    CNNGeneratorConfig,
+)
+from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
+from transgan.models.discriminator import TransformerDiscriminator
+from transgan.models.generator import TransformerGenerator
+from transgan.models.presets import AnyDiscriminatorConfig, AnyGeneratorConfig, get_preset
+
+_CONFIG_TYPES: dict[str, type] = {
+    "transformer-g": GeneratorConfig,
+    "cnn-g": CNNGeneratorConfig,
+    "transformer-d": DiscriminatorConfig,
+    "cnn-d": CNNDiscriminatorConfig,
+}
+_TYPE_NAMES = {cls: name for name, cls in _CONFIG_TYPES.items()}
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any], what: str) -> Any:
+    """A copy of dataclass ``cfg`` with ``overrides``; unknown keys give a one-line ConfigError.
+
+    ``attention`` is accepted for every model and ignored by the CNN baselines.
+    """
+    names = {f.name for f in dataclasses.fields(cfg)}
+    overrides = {k: v for k, v in overrides.items() if k in names or k != "attention"}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown {what} option '{unknown[0]}'; valid: {', '.join(sorted(names))}"
+        )
+    if "depths" in overrides:
+        overrides["depths"] = tuple(overrides["depths"])
+    try:
+        return dataclasses.replace(cfg, **overrides)
+    except TypeError as exc:
+        raise ConfigError(f"bad {what} option: {exc}") from None
+
+
+def config_to_dict(cfg: AnyGeneratorConfig | AnyDiscriminatorConfig) -> dict[str, Any]:
+    """Plain dict with a ``type`` tag, suitable for JSON, YAML and checkpoints."""
+    data = dataclasses.asdict(cfg)
+    if "depths" in data:
+        data["depths"] = list(data["depths"])
+    return {"type": _TYPE_NAMES[type(cfg)], **data}
+
+
+def config_from_dict(data: dict[str, Any]) -> AnyGeneratorConfig | AnyDiscriminatorConfig:
+    """Inverse of :func:`config_to_dict`; ConfigError on unknown types or fields."""
+    data = dict(data)
+    type_name = data.pop("type", None)
+    if type_name not in _CONFIG_TYPES:
+        raise ConfigError(f"unknown model config type '{type_name}'")
+    cls = _CONFIG_TYPES[type_name]
+    return apply_overrides(cls(), data, type_name)
+
+
+def generator_from_config(cfg: AnyGeneratorConfig) -> nn.Module:
+    """Instantiate the generator a config describes."""
+    if isinstance(cfg, GeneratorConfig):
+        return TransformerGenerator(cfg)
+    if isinstance(cfg, CNNGeneratorConfig):
+        return CNNGenerator(cfg)
+    raise ConfigError(f"not a generator config: {type(cfg).__name__}")
+
+
+def discriminator_from_config(cfg: AnyDiscriminatorConfig) -> nn.Module:
+    """Instantiate the discriminator a config describes."""
+    if isinstance(cfg, DiscriminatorConfig):
+        return TransformerDiscriminator(cfg)
+    if isinstance(cfg, CNNDiscriminatorConfig):
+        return CNNDiscriminator(cfg)
+    raise ConfigError(f"not a discriminator config: {type(cfg).__name__}")
+
+
+def generator_config(preset: str, **overrides: Any) -> AnyGeneratorConfig:
+    """The preset's generator config with ``overrides`` applied and validated."""
+    return apply_overrides(get_preset(preset).generator, overrides, "generator")
+
+
+def discriminator_config(preset: str, **overrides: Any) -> AnyDiscriminatorConfig:
+    """The preset's discriminator config with ``overrides`` applied and validated."""
+    return apply_overrides(get_preset(preset).discriminator, overrides, "discriminator")
+
+
+def build_generator(preset: str, **overrides: Any) -> nn.Module:
+    """Generator of ``preset``; overrides are config fields, e.g. ``attention="naive"``."""
+    return generator_from_config(generator_config(preset, **overrides))
+
+
+def build_discriminator(preset: str, **overrides: Any) -> nn.Module:
+    """Discriminator of ``preset``; overrides are config fields, e.g. ``depth=4``."""
+    return discriminator_from_config(discriminator_config(preset, **overrides))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

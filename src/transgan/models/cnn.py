@@ -1,0 +1,248 @@
+"""ResNet-style CNN generator and discriminator (SNGAN / AutoGAN family) for the G/D swap study.
+
+They share call signatures with the transformer models, so any generator pairs with any
+discriminator: ``G(z)`` maps ``(B, latent_dim)`` to images in ``[-1, 1]`` and ``D(x)`` maps
+``(B, channels, img_size, img_size)`` to logits of shape ``(B,)``.
+
+Initialization: Xavier-uniform with gain sqrt(2) for the 3x3 convolutions inside residual
+branches (each is followed by a ReLU somewhere downstream), gain 1 for shortcut 1x1
+convolutions, linear layers and the generator's output convolution; all biases start at zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+__all__ = [
+    "CNNDiscriminator",
+    "CNNDiscriminatorConfig",
+    "CNNGenerator",
+    "CNNGeneratorConfig",
+]
+
+_LOCALITY_ERROR = (
+    "the CNN generator has no self-attention; "
+    "locality-aware initialization needs a transformer model"
+)
+_D_LOCALITY_ERROR = (
+    "the CNN discriminator has no self-attention; "
+    "locality-aware initialization needs a transformer model"
+)
+# The discriminator keeps down-sampling until the feature map side is at most this.
+_D_TARGET_SIDE = 8
+_D_MIN_IMG_SIZE = 8
+_RESIDUAL_GAIN = math.sqrt(2.0)
+
+
+def _num_up_blocks(img_size: int, bottom: int) -> int:
+    """Number of x2 up-blocks taking a ``bottom`` grid to ``img_size``; raises ValueError."""
+    ratio = img_size // bottom if bottom >= 1 else 0
+    if ratio < 2 or ratio * bottom != img_size or ratio & (ratio - 1) != 0:
+        raise ValueError(
+            f"CNN generator needs img_size = bottom * 2**n with n >= 1; got img_size={img_size}, "
+            f"bottom={bottom} (e.g. bottom=4 for 16/32/64 px, bottom=6 for 48 px)"
+        )
+    return ratio.bit_length() - 1
+
+
+def _num_down_blocks(img_size: int) -> int:
+    """Down-blocks after the optimized block: halve (floor) until the side is <= 8."""
+    side = img_size // 2
+    count = 0
+    while side > _D_TARGET_SIDE:
+        side //= 2
+        count += 1
+    return count
+
+
+def _init_layer(layer: nn.Conv2d | nn.Linear, gain: float) -> None:
+    """Xavier-uniform weights with ``gain`` and zero bias."""
+    nn.init.xavier_uniform_(layer.weight, gain=gain)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+def _conv(c_in: int, c_out: int, kernel: int, gain: float, sn: bool = False) -> nn.Module:
+    """Same-padding convolution, initialized, optionally spectrally normalized."""
+    conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2)
+    _init_layer(conv, gain)
+    # Wrap after init so the power-iteration vectors are estimated for the final weight.
+    return spectral_norm(conv) if sn else conv
+
+
+def _check_locality(window: int | None, message: str) -> None:
+    """Accept ``None``; reject any window since a CNN has no attention to restrict."""
+    if window is not None:
+        raise ValueError(message)
+
+
+def _upsample(x: Tensor) -> Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+@dataclass(frozen=True)
+class CNNGeneratorConfig:
+    """Hyper-parameters of the ResNet generator (defaults: SNGAN CIFAR-10, 32 px)."""
+
+    img_size: int = 32
+    channels: int = 3
+    latent_dim: int = 128
+    width: int = 256
+    bottom: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "latent_dim", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"CNNGeneratorConfig.{name} must be >= 1, got {getattr(self, name)}"
+                )
+        _num_up_blocks(self.img_size, self.bottom)
+
+
+@dataclass(frozen=True)
+class CNNDiscriminatorConfig:
+    """Hyper-parameters of the ResNet discriminator (defaults: SNGAN CIFAR-10, 32 px)."""
+
+    img_size: int = 32
+    channels: int = 3
+    width: int = 128
+
+    def __post_init__(self) -> None:
+        if self.img_size < _D_MIN_IMG_SIZE:
+            raise ValueError(
+                f"CNN discriminator needs img_size >= {_D_MIN_IMG_SIZE}, got {self.img_size}"
+            )
+        for name in ("channels", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"CNNDiscriminatorConfig.{name} must be >= 1, got {getattr(self, name)}"
+                )
+
+
+class GeneratorBlock(nn.Module):
+    """Residual up-block: BN-ReLU-up-conv3x3-BN-ReLU-conv3x3, shortcut up-conv1x1."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = _conv(c_in, c_out, 3, _RESIDUAL_GAIN)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = _conv(c_out, c_out, 3, _RESIDUAL_GAIN)
+        self.shortcut = _conv(c_in, c_out, 1, 1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv1(_upsample(F.relu(self.bn1(x))))
+        h = self.conv2(F.relu(self.bn2(h)))
+        return h + self.shortcut(_upsample(x))
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: ReLU-conv3x3-ReLU-conv3x3[-avgpool]; shortcut conv1x1[-avgpool] or identity.
+
+    With ``optimized=True`` (the first block) there is no leading ReLU and the shortcut pools
+    before its 1x1 convolution, as in SNGAN.
+    """
+
+    def __init__(self, c_in: int, c_out: int, downsample: bool, optimized: bool = False) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.optimized = optimized
+        self.conv1 = _conv(c_in, c_out, 3, _RESIDUAL_GAIN, sn=True)
+        self.conv2 = _conv(c_out, c_out, 3, _RESIDUAL_GAIN, sn=True)
+        learnable = optimized or downsample or c_in != c_out
+        self.shortcut: nn.Module = (
+            _conv(c_in, c_out, 1, 1.0, sn=True) if learnable else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x if self.optimized else F.relu(x)
+        h = self.conv2(F.relu(self.conv1(h)))
+        if self.downsample:
+            h = F.avg_pool2d(h, 2)
+        if self.optimized:
+            skip = self.shortcut(F.avg_pool2d(x, 2))
+        else:
+            skip = self.shortcut(x)
+            if self.downsample:
+                skip = F.avg_pool2d(skip, 2)
+        return h + skip
+
+
+class CNNGenerator(nn.Module):
+    """ResNet generator: linear to a ``bottom`` grid, x2 up-blocks, BN-ReLU-conv3x3-tanh."""
+
+    supports_locality: bool = False
+    supports_super_resolution: bool = False
+
+    def __init__(self, cfg: CNNGeneratorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.latent_dim = cfg.latent_dim
+        self.img_size = cfg.img_size
+        self.channels = cfg.channels
+        self.fc = nn.Linear(cfg.latent_dim, cfg.bottom * cfg.bottom * cfg.width)
+        _init_layer(self.fc, 1.0)
+        n_up = _num_up_blocks(cfg.img_size, cfg.bottom)
+        self.blocks = nn.Sequential(*(GeneratorBlock(cfg.width, cfg.width) for _ in range(n_up)))
+        self.bn_out = nn.BatchNorm2d(cfg.width)
+        self.conv_out = _conv(cfg.width, cfg.channels, 3, 1.0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Map latents ``(B, latent_dim)`` to images ``(B, channels, img_size, img_size)``."""
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"expected z of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        bottom = self.config.bottom
+        h = self.fc(z).view(z.shape[0], self.config.width, bottom, bottom)
+        h = self.blocks(h)
+        return torch.tanh(self.conv_out(F.relu(self.bn_out(h))))
+
+    def set_locality(self, window: int | None, kind: str = "band") -> None:
+        """No-op for ``None``; any window raises ValueError (there is no attention)."""
+        _check_locality(window, _LOCALITY_ERROR)
+
+
+class CNNDiscriminator(nn.Module):
+    """Spectrally normalized ResNet discriminator with global sum pooling; returns logits (B,).
+
+    Layout: an optimized down-block, then down-blocks until the side is <= 8 (32 px: 16 -> 8;
+    48 px: 24 -> 12 -> 6; 64 px: 32 -> 16 -> 8; 16 px: none), then two blocks without pooling.
+    """
+
+    supports_locality: bool = False
+
+    def __init__(self, cfg: CNNDiscriminatorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.img_size = cfg.img_size
+        self.channels = cfg.channels
+        width = cfg.width
+        blocks = [DiscriminatorBlock(cfg.channels, width, downsample=True, optimized=True)]
+        blocks += [
+            DiscriminatorBlock(width, width, downsample=True)
+            for _ in range(_num_down_blocks(cfg.img_size))
+        ]
+        blocks += [DiscriminatorBlock(width, width, downsample=False) for _ in range(2)]
+        self.blocks = nn.Sequential(*blocks)
+        fc = nn.Linear(width, 1)
+        _init_layer(fc, 1.0)
+        self.fc = spectral_norm(fc)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map images ``(B, channels, img_size, img_size)`` to logits ``(B,)``."""
+        expected = (self.channels, self.img_size, self.img_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
+            )
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        return self.fc(h).squeeze(1)
+
+    def set_locality(self, window: int | None, kind: str = "band") -> None:
+        """No-op for ``None``; any window raises ValueError (there is no attention)."""
+        _check_locality(window, _D_LOCALITY_ERROR)

@@ -1,0 +1,115 @@
+"""The TransGAN ViT discriminator, single-scale (v1) or multi-scale (v2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from transgan.models.configs import DiscriminatorConfig
+from transgan.models.generator import image_to_tokens, tokens_to_image
+from transgan.nn.attention import Attention, set_attention_impl
+from transgan.nn.blocks import TransformerBlock, init_transformer_weights, make_norm
+
+
+def _blocks(
+    cfg: DiscriminatorConfig,
+    width: int,
+    side: int,
+    depth: int,
+    prefix_tokens: int = 0,
+    rel_pos_bias: bool | None = None,
+) -> nn.ModuleList:
+    return nn.ModuleList(
+        TransformerBlock(
+            width,
+            cfg.heads,
+            (side, side),
+            mlp_ratio=cfg.mlp_ratio,
+            norm=cfg.norm,
+            act=cfg.act,
+            prefix_tokens=prefix_tokens,
+            qkv_bias=cfg.qkv_bias,
+            rel_pos_bias=cfg.rel_pos_bias if rel_pos_bias is None else rel_pos_bias,
+            noise=cfg.noise,
+            impl=cfg.attention,
+        )
+        for _ in range(depth)
+    )
+
+
+class TransformerDiscriminator(nn.Module):
+    """Image -> patch tokens (+ [CLS]) -> transformer blocks -> final norm -> logit per image.
+
+    Single-scale: [CLS] joins the patch tokens before ``depth`` blocks. Multi-scale: a
+    fine branch (patch p, ``depth`` blocks, half width) is average-pooled 2x and concatenated
+    with a coarse branch (patch 2p, half width); ``depth`` blocks run on the result, then
+    [CLS] joins for one last block.
+    """
+
+    supports_locality = True
+
+    def __init__(self, cfg: DiscriminatorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.img_size = cfg.img_size
+        self.channels = cfg.channels
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
+        if cfg.multiscale:
+            half = cfg.width // 2
+            self.fine_side = cfg.img_size // cfg.patch
+            self.side = self.fine_side // 2
+            self.fine_embed = nn.Conv2d(cfg.channels, half, cfg.patch, stride=cfg.patch)
+            self.fine_pos = nn.Parameter(torch.zeros(1, self.fine_side**2, half))
+            self.fine_blocks = _blocks(cfg, half, self.fine_side, cfg.depth)
+            self.coarse_embed = nn.Conv2d(cfg.channels, half, 2 * cfg.patch, stride=2 * cfg.patch)
+            self.pos_embed = nn.Parameter(torch.zeros(1, self.side**2, cfg.width))
+            self.blocks = _blocks(cfg, cfg.width, self.side, cfg.depth)
+            # Only the [CLS] output of this block is read, and [CLS] has no grid offset.
+            self.cls_blocks = _blocks(
+                cfg, cfg.width, self.side, 1, prefix_tokens=1, rel_pos_bias=False
+            )
+        else:
+            self.side = cfg.img_size // cfg.patch
+            self.patch_embed = nn.Conv2d(cfg.channels, cfg.width, cfg.patch, stride=cfg.patch)
+            self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.side**2, cfg.width))
+            self.blocks = _blocks(cfg, cfg.width, self.side, cfg.depth, prefix_tokens=1)
+        self.norm = make_norm(cfg.norm, cfg.width)
+        self.head = nn.Linear(cfg.width, 1)
+        init_transformer_weights(self)
+        for name, param in self.named_parameters():
+            if name in ("cls_token", "pos_embed", "fine_pos"):
+                nn.init.trunc_normal_(param, std=0.02)
+
+    def _with_cls(self, x: Tensor) -> Tensor:
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, channels, img_size, img_size) -> logits (B,)."""
+        if self.config.multiscale:
+            fine = image_to_tokens(self.fine_embed(x)) + self.fine_pos
+            for block in self.fine_blocks:
+                fine = block(fine)
+            fine = F.avg_pool2d(tokens_to_image(fine, self.fine_side), 2)
+            coarse = self.coarse_embed(x)
+            h = image_to_tokens(torch.cat([fine, coarse], dim=1)) + self.pos_embed
+            for block in self.blocks:
+                h = block(h)
+            h = self._with_cls(h)
+            for block in self.cls_blocks:
+                h = block(h)
+        else:
+            h = self._with_cls(image_to_tokens(self.patch_embed(x))) + self.pos_embed
+            for block in self.blocks:
+                h = block(h)
+        return self.head(self.norm(h[:, 0])).squeeze(1)
+
+    def set_locality(self, window: int | None, kind: str = "band") -> None:
+        """Set (or with ``None`` remove) the locality window on every attention layer."""
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.set_locality(window, kind)
+
+    def set_attention(self, impl: str) -> None:
+        """Switch every attention layer between the ``sdpa`` and ``naive`` paths."""
+        set_attention_impl(self, impl)

@@ -1,0 +1,125 @@
+"""The TransGAN transformer generator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from transgan.models.configs import GeneratorConfig
+from transgan.nn.attention import set_attention_impl
+from transgan.nn.blocks import TransformerBlock, init_transformer_weights
+
+
+def tokens_to_image(x: Tensor, side: int) -> Tensor:
+    """(B, side*side, C) -> (B, C, side, side)."""
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
+
+
+def image_to_tokens(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, H*W, C)."""
+    return x.flatten(2).transpose(1, 2)
+
+
+class Stage(nn.Module):
+    """Transformer blocks at one resolution, with that resolution's position embedding."""
+
+    def __init__(self, cfg: GeneratorConfig, side: int, width: int, depth: int) -> None:
+        super().__init__()
+        self.side = side
+        self.pos_embed = nn.Parameter(torch.zeros(1, side * side, width))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                width,
+                cfg.heads,
+                (side, side),
+                mlp_ratio=cfg.mlp_ratio,
+                norm=cfg.norm,
+                act=cfg.act,
+                qkv_bias=cfg.qkv_bias,
+                rel_pos_bias=cfg.rel_pos_bias,
+                grid_window=cfg.grid_window,
+                impl=cfg.attention,
+            )
+            for _ in range(depth)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.pos_embed
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class TransformerGenerator(nn.Module):
+    """z -> bottom grid of tokens -> stages with 2x up-scaling between them -> tanh image.
+
+    :meth:`super_resolve` is the multi-task co-training entry: a low-resolution image at
+    the bottom-grid size replaces the latent tokens and the same stages up-scale it.
+    """
+
+    supports_locality = True
+    supports_super_resolution = True
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.latent_dim = cfg.latent_dim
+        self.img_size = cfg.img_size
+        self.channels = cfg.channels
+        self.bottom = cfg.bottom
+        widths, sides = cfg.widths, cfg.sides
+        self.latent_to_tokens = nn.Linear(cfg.latent_dim, cfg.bottom * cfg.bottom * cfg.width)
+        self.image_to_tokens = nn.Linear(cfg.channels, cfg.width)
+        self.stages = nn.ModuleList(
+            Stage(cfg, side, width, depth)
+            for side, width, depth in zip(sides, widths, cfg.depths, strict=True)
+        )
+        self.to_image = nn.Linear(widths[-1], cfg.channels)
+        init_transformer_weights(self)
+        for stage in self.stages:
+            nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+
+    def _upscale(self, x: Tensor, stage: int) -> Tensor:
+        """2x up-scaling from ``stage - 1`` to ``stage``: bicubic early, PixelShuffle after."""
+        img = tokens_to_image(x, self.stages[stage - 1].side)
+        if stage <= self.config.bicubic_stages:
+            img = F.interpolate(img, scale_factor=2, mode="bicubic", align_corners=False)
+        else:
+            img = F.pixel_shuffle(img, 2)
+        return image_to_tokens(img)
+
+    def synthesize(self, tokens: Tensor) -> Tensor:
+        """Run bottom-grid tokens (B, bottom^2, width) through every stage to an image."""
+        x = tokens
+        for i, stage in enumerate(self.stages):
+            if i:
+                x = self._upscale(x, i)
+            x = stage(x)
+        return torch.tanh(tokens_to_image(self.to_image(x), self.img_size))
+
+    def forward(self, z: Tensor) -> Tensor:
+        """(B, latent_dim) -> (B, channels, img_size, img_size) in [-1, 1]."""
+        tokens = self.latent_to_tokens(z).view(z.shape[0], self.bottom * self.bottom, -1)
+        return self.synthesize(tokens)
+
+    def super_resolve(self, low: Tensor) -> Tensor:
+        """(B, channels, bottom, bottom) -> (B, channels, img_size, img_size) in [-1, 1]."""
+        if low.shape[-2:] != (self.bottom, self.bottom):
+            raise ValueError(f"super_resolve expects {self.bottom}x{self.bottom} input")
+        return self.synthesize(self.image_to_tokens(image_to_tokens(low)))
+
+    def set_locality(
+        self, window: int | None, kind: str = "band", stages: Sequence[int] | None = None
+    ) -> None:
+        """Set (or with ``None`` remove) the locality window on the given stages (default all)."""
+        chosen = range(len(self.stages)) if stages is None else stages
+        for index in chosen:
+            for block in self.stages[index].blocks:
+                block.attn.set_locality(window, kind)
+
+    def set_attention(self, impl: str) -> None:
+        """Switch every attention layer between the ``sdpa`` and ``naive`` paths."""
+        set_attention_impl(self, impl)

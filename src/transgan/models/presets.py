@@ -1,0 +1,173 @@
+"""Named model presets: one registry for the paper's sizes, v2 models, digits and CNN baselines.
+
+Figures follow TransGAN v1 Table 4 (sizes S/M/L/XL) and the official v2 training scripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transgan.models.cnn import CNNDiscriminatorConfig, CNNGeneratorConfig
+from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
+
+AnyGeneratorConfig = GeneratorConfig | CNNGeneratorConfig
+AnyDiscriminatorConfig = DiscriminatorConfig | CNNDiscriminatorConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A generator and a discriminator configuration meant to be trained together."""
+
+    name: str
+    description: str
+    generator: AnyGeneratorConfig
+    discriminator: AnyDiscriminatorConfig
+    data: str
+
+    @property
+    def img_size(self) -> int:
+        return self.generator.img_size
+
+    @property
+    def channels(self) -> int:
+        return self.generator.channels
+
+
+V1_DISCRIMINATOR = DiscriminatorConfig(img_size=32, patch=4, width=384, depth=7)
+
+
+def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
+    return Preset(
+        name=f"transgan-{size.lower()}",
+        description=f"TransGAN-{size} (v1 Table 4), CIFAR-10 32 px",
+        generator=GeneratorConfig(latent_dim=1024, width=width, depths=depths),
+        discriminator=V1_DISCRIMINATOR,
+        data="cifar10",
+    )
+
+
+V2_CIFAR_D = DiscriminatorConfig(
+    img_size=32, patch=2, width=384, depth=3, multiscale=True, rel_pos_bias=True, noise=True
+)
+DIGITS_G = GeneratorConfig(
+    img_size=16, channels=1, latent_dim=64, bottom=8, width=128, depths=(3, 2)
+)
+DIGITS_D = DiscriminatorConfig(img_size=16, channels=1, patch=2, width=128, depth=3)
+DIGITS_CNN_G = CNNGeneratorConfig(img_size=16, channels=1, latent_dim=64, width=128)
+DIGITS_CNN_D = CNNDiscriminatorConfig(img_size=16, channels=1, width=64)
+
+_PRESETS: tuple[Preset, ...] = (
+    _v1("S", 384, (5, 2, 2)),
+    _v1("M", 512, (5, 2, 2)),
+    _v1("L", 768, (5, 2, 2)),
+    _v1("XL", 1024, (5, 4, 2)),
+    Preset(
+        name="transgan-v2-cifar10",
+        description="TransGAN v2 CIFAR-10 32 px: relative bias, multi-scale D",
+        generator=GeneratorConfig(latent_dim=256, width=1024, depths=(5, 4, 2), rel_pos_bias=True),
+        discriminator=V2_CIFAR_D,
+        data="cifar10",
+    ),
+    Preset(
+        name="transgan-v2-stl10",
+        description="TransGAN v2 STL-10 48 px: bottom 12, PixelNorm, multi-scale D",
+        generator=GeneratorConfig(
+            img_size=48, latent_dim=512, bottom=12, width=1024, depths=(7, 5, 3),
+            norm="pixelnorm", rel_pos_bias=True,
+        ),
+        discriminator=DiscriminatorConfig(
+            img_size=48, patch=2, width=384, depth=3, multiscale=True, rel_pos_bias=True,
+            noise=True,
+        ),
+        data="stl10",
+    ),
+    Preset(
+        name="transgan-v2-celeba128",
+        description="TransGAN v2-style CelebA 128 px: bicubic early stages, 16x16 grid attention",
+        generator=GeneratorConfig(
+            img_size=128, latent_dim=512, bottom=8, width=512, depths=(4, 3, 3, 2, 2),
+            bicubic_stages=2, grid_window=16, rel_pos_bias=True,
+        ),
+        discriminator=DiscriminatorConfig(
+            img_size=128, patch=4, width=384, depth=3, multiscale=True, rel_pos_bias=True,
+            noise=True,
+        ),
+        data="folder:celeba",
+    ),
+    Preset(
+        name="digits",
+        description="small transformer GAN for scikit-learn digits, 16 px gray (CPU demo)",
+        generator=DIGITS_G,
+        discriminator=DIGITS_D,
+        data="digits",
+    ),
+    Preset(
+        name="digits-32",
+        description="larger transformer GAN for scikit-learn digits, 32 px gray",
+        generator=GeneratorConfig(
+            img_size=32, channels=1, latent_dim=128, bottom=8, width=256, depths=(3, 2, 2)
+        ),
+        discriminator=DiscriminatorConfig(img_size=32, channels=1, patch=4, width=192, depth=4),
+        data="digits",
+    ),
+    Preset(
+        name="digits-cnn",
+        description="CNN G + CNN D on digits 16 px (G/D swap baseline)",
+        generator=DIGITS_CNN_G,
+        discriminator=DIGITS_CNN_D,
+        data="digits",
+    ),
+    Preset(
+        name="digits-cnn-g",
+        description="CNN G + transformer D on digits 16 px (G/D swap)",
+        generator=DIGITS_CNN_G,
+        discriminator=DIGITS_D,
+        data="digits",
+    ),
+    Preset(
+        name="digits-cnn-d",
+        description="transformer G + CNN D on digits 16 px (G/D swap)",
+        generator=DIGITS_G,
+        discriminator=DIGITS_CNN_D,
+        data="digits",
+    ),
+    Preset(
+        name="cnn",
+        description="ResNet CNN G + CNN D (SNGAN/AutoGAN family), CIFAR-10 32 px",
+        generator=CNNGeneratorConfig(),
+        discriminator=CNNDiscriminatorConfig(),
+        data="cifar10",
+    ),
+    Preset(
+        name="cnn-g",
+        description="CNN G + TransGAN D, CIFAR-10 32 px (v1 Table 1 swap)",
+        generator=CNNGeneratorConfig(),
+        discriminator=V1_DISCRIMINATOR,
+        data="cifar10",
+    ),
+    Preset(
+        name="cnn-d",
+        description="TransGAN-S G + CNN D, CIFAR-10 32 px (v1 Table 1 swap)",
+        generator=GeneratorConfig(latent_dim=1024, width=384, depths=(5, 2, 2)),
+        discriminator=CNNDiscriminatorConfig(),
+        data="cifar10",
+    ),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
+DEFAULT_PRESET = "digits"
+
+
+def list_presets() -> list[str]:
+    """Names of every registered preset, in registry order."""
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; a one-line ConfigError listing the choices otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset '{name}'; choose from {', '.join(PRESETS)}"
+        ) from None

@@ -1,0 +1,114 @@
+"""Pre-norm transformer block, norms and activations used by both TransGAN networks."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from transgan.nn.attention import Attention
+
+NORMS = ("layernorm", "pixelnorm")
+ACTIVATIONS = ("gelu", "leakyrelu")
+
+
+class PixelNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) over the channel (last) dimension; no parameters."""
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+
+
+def make_norm(kind: str, dim: int) -> nn.Module:
+    """LayerNorm or PixelNorm over the last dimension."""
+    if kind == "layernorm":
+        return nn.LayerNorm(dim)
+    if kind == "pixelnorm":
+        return PixelNorm()
+    raise ValueError(f"unknown norm '{kind}'; choose from {', '.join(NORMS)}")
+
+
+def make_activation(kind: str) -> nn.Module:
+    """GELU or LeakyReLU(0.2)."""
+    if kind == "gelu":
+        return nn.GELU()
+    if kind == "leakyrelu":
+        return nn.LeakyReLU(0.2)
+    raise ValueError(f"unknown activation '{kind}'; choose from {', '.join(ACTIVATIONS)}")
+
+
+class MLP(nn.Module):
+    """Two linear layers with an activation between them."""
+
+    def __init__(self, dim: int, hidden: int, act: str) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = make_activation(act)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class TransformerBlock(nn.Module):
+    """x + Attn(Norm(x)), then x + MLP(Norm(x)).
+
+    With ``noise`` a learned per-token strength (zero at start) scales Gaussian noise
+    added to the attention output in training mode, as TransGAN v2's discriminator does.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        grid: tuple[int, int],
+        *,
+        mlp_ratio: float = 4.0,
+        norm: str = "layernorm",
+        act: str = "gelu",
+        prefix_tokens: int = 0,
+        qkv_bias: bool = False,
+        rel_pos_bias: bool = False,
+        grid_window: int = 0,
+        noise: bool = False,
+        impl: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        self.norm1 = make_norm(norm, dim)
+        self.attn = Attention(
+            dim,
+            heads,
+            grid,
+            prefix_tokens=prefix_tokens,
+            qkv_bias=qkv_bias,
+            rel_pos_bias=rel_pos_bias,
+            grid_window=grid_window,
+            impl=impl,
+        )
+        self.norm2 = make_norm(norm, dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), act)
+        tokens = prefix_tokens + grid[0] * grid[1]
+        self.noise_strength = nn.Parameter(torch.zeros(1, tokens, 1)) if noise else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.attn(self.norm1(x))
+        if self.noise_strength is not None and self.training:
+            h = h + self.noise_strength * torch.randn_like(h[..., :1])
+        x = x + h
+        return x + self.mlp(self.norm2(x))
+
+
+def init_transformer_weights(module: nn.Module) -> None:
+    """Truncated normal (std 0.02, bounds +-2 as the official code) for linear and patch layers,
+    zero biases, LayerNorm weight 1 and bias 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

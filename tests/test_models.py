@@ -1,0 +1,226 @@
+"""Generator, discriminator, presets and the public model API."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import transgan
+from transgan.models import (
+    ConfigError,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TransformerDiscriminator,
+    TransformerGenerator,
+    config_from_dict,
+    config_to_dict,
+    count_parameters,
+    get_preset,
+)
+from transgan.nn.attention import Attention
+from transgan.nn.blocks import PixelNorm
+
+EXPECTED_PRESETS = {
+    "transgan-s", "transgan-m", "transgan-l", "transgan-xl", "transgan-v2-cifar10",
+    "transgan-v2-stl10", "transgan-v2-celeba128", "digits", "cnn", "cnn-g", "cnn-d",
+}
+
+
+def test_registry_has_the_named_presets() -> None:
+    assert set(transgan.list_presets()) >= EXPECTED_PRESETS
+
+
+@pytest.mark.parametrize("name", transgan.list_presets())
+def test_every_preset_builds_and_runs(name: str) -> None:
+    preset = get_preset(name)
+    torch.manual_seed(0)
+    g = transgan.build_generator(name)
+    d = transgan.build_discriminator(name)
+    print(f"{name}: G {count_parameters(g):,} D {count_parameters(d):,} parameters")
+    assert g.img_size == preset.img_size and g.latent_dim > 0
+    with torch.no_grad():
+        img = g(torch.randn(1, g.latent_dim))
+        logits = d(img)
+    size = preset.img_size
+    assert img.shape == (1, preset.channels, size, size)
+    assert img.abs().max() <= 1.0 and img.std() > 0
+    assert logits.shape == (1,) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "depths", "width"),
+    [("transgan-s", (5, 2, 2), 384), ("transgan-m", (5, 2, 2), 512),
+     ("transgan-l", (5, 2, 2), 768), ("transgan-xl", (5, 4, 2), 1024)],
+)
+def test_v1_sizes_follow_table_4(name: str, depths: tuple[int, ...], width: int) -> None:
+    preset = get_preset(name)
+    assert preset.generator.depths == depths and preset.generator.width == width
+    d = preset.discriminator
+    assert (d.patch, d.depth, d.width) == (4, 7, 384)
+
+
+def test_v2_presets_follow_the_official_scripts() -> None:
+    preset = get_preset("transgan-v2-cifar10")
+    g, d = preset.generator, preset.discriminator
+    assert (g.latent_dim, g.width, g.depths, g.rel_pos_bias) == (256, 1024, (5, 4, 2), True)
+    assert (d.width, d.depth, d.patch, d.multiscale, d.rel_pos_bias) == (384, 3, 2, True, True)
+    stl = get_preset("transgan-v2-stl10").generator
+    assert (stl.img_size, stl.latent_dim, stl.bottom, stl.depths, stl.norm) == (
+        48, 512, 12, (7, 5, 3), "pixelnorm")
+
+
+def test_generator_stages_shrink_width_by_pixel_shuffle() -> None:
+    g = transgan.build_generator("transgan-s")
+    assert [s.side for s in g.stages] == [8, 16, 32]
+    assert [s.pos_embed.shape[-1] for s in g.stages] == [384, 96, 24]
+
+
+def test_bicubic_stages_keep_width_and_grid_attention_is_used() -> None:
+    cfg = get_preset("transgan-v2-celeba128").generator
+    assert cfg.widths == (512, 512, 512, 128, 32)
+    g = TransformerGenerator(cfg)
+    windows = [b.attn.grid_window for s in g.stages for b in s.blocks]
+    assert windows[: cfg.depths[0]] == [0] * cfg.depths[0]
+    assert windows[-1] == 16
+
+
+def _small_g(**kw: object) -> TransformerGenerator:
+    cfg = GeneratorConfig(img_size=16, channels=3, latent_dim=16, bottom=4, width=64,
+                          depths=(1, 1, 1), **kw)
+    return TransformerGenerator(cfg)
+
+
+def _small_d(**kw: object) -> TransformerDiscriminator:
+    base = {"img_size": 16, "channels": 3, "patch": 2, "width": 64, "depth": 2}
+    base.update(kw)
+    return TransformerDiscriminator(DiscriminatorConfig(**base))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda impl: _small_g(attention=impl),
+        lambda impl: _small_g(attention=impl, rel_pos_bias=True, grid_window=8),
+        lambda impl: _small_g(attention=impl, norm="pixelnorm", act="leakyrelu",
+                              bicubic_stages=1),
+        lambda impl: _small_d(attention=impl),
+        lambda impl: _small_d(attention=impl, multiscale=True, rel_pos_bias=True, noise=True),
+    ],
+    ids=["g", "g-relbias-grid", "g-pixelnorm-bicubic", "d", "d-multiscale"],
+)
+@pytest.mark.parametrize("locality", [None, (1, "band"), (1, "square")])
+def test_models_sdpa_equals_naive(build, locality) -> None:
+    torch.manual_seed(0)
+    fused = build("sdpa")
+    naive = build("naive")
+    naive.load_state_dict(fused.state_dict())
+    for m in (fused, naive):
+        m.eval()
+        if locality:
+            m.set_locality(*locality)
+    x = torch.randn(2, 16) if isinstance(fused, TransformerGenerator) else torch.randn(2, 3, 16, 16)
+    assert (fused(x) - naive(x)).abs().max().item() < 1e-5
+
+
+def test_gradients_reach_every_parameter() -> None:
+    g = _small_g(rel_pos_bias=True)
+    d = _small_d(multiscale=True, rel_pos_bias=True, noise=True)
+    with torch.no_grad():  # zero-initialised noise strengths get no gradient from noise at 0
+        for name, p in d.named_parameters():
+            if "noise_strength" in name:
+                p.fill_(0.1)
+    d(g(torch.randn(2, 16))).sum().backward()
+    unused = {"image_to_tokens.weight", "image_to_tokens.bias"}
+    for model in (g, d):
+        for name, p in model.named_parameters():
+            if name in unused:
+                continue
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_super_resolution_entry_shape_and_gradient() -> None:
+    g = _small_g()
+    low = torch.rand(2, 3, 4, 4) * 2 - 1
+    out = g.super_resolve(low)
+    assert out.shape == (2, 3, 16, 16)
+    out.square().mean().backward()
+    assert g.image_to_tokens.weight.grad.abs().sum() > 0
+    assert g.stages[0].blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+    assert g.latent_to_tokens.weight.grad is None
+    with pytest.raises(ValueError, match="4x4"):
+        g.super_resolve(torch.zeros(1, 3, 8, 8))
+
+
+def test_set_locality_targets_stages_and_is_removable() -> None:
+    g = _small_g()
+    g.set_locality(2, "square", stages=[2])
+    masks = [b.attn.locality_mask for s in g.stages for b in s.blocks]
+    assert masks[0] is None and masks[1] is None and masks[2] is not None
+    g.set_locality(None)
+    assert all(b.attn.locality_mask is None for s in g.stages for b in s.blocks)
+    d = _small_d()
+    d.set_locality(1)
+    assert all(m.locality == (1, "band") for m in d.modules() if isinstance(m, Attention))
+
+
+def test_discriminator_noise_only_in_training_mode() -> None:
+    d = _small_d(noise=True)
+    with torch.no_grad():
+        for name, p in d.named_parameters():
+            if "noise_strength" in name:
+                p.fill_(1.0)
+    x = torch.randn(2, 3, 16, 16)
+    d.eval()
+    assert torch.equal(d(x), d(x))
+    d.train()
+    assert not torch.equal(d(x), d(x))
+
+
+def test_initialisation_follows_the_official_code() -> None:
+    torch.manual_seed(0)
+    g = transgan.build_generator("transgan-s")
+    d = transgan.build_discriminator("transgan-s")
+    for model in (g, d):
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                assert abs(m.weight.std().item() - 0.02) < 0.004
+                assert m.weight.abs().max() <= 2.0  # the official bounds: [-2, 2]
+                if m.bias is not None:
+                    assert torch.count_nonzero(m.bias) == 0
+            elif isinstance(m, nn.LayerNorm):
+                assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+    assert abs(d.cls_token.std().item() - 0.02) < 0.01
+    assert abs(g.stages[0].pos_embed.std().item() - 0.02) < 0.004
+
+
+def test_pixelnorm_normalises_channels() -> None:
+    x = torch.randn(2, 5, 7) * 3
+    y = PixelNorm()(x)
+    assert torch.allclose(y.pow(2).mean(-1), torch.ones(2, 5), atol=1e-4)
+
+
+def test_overrides_and_errors() -> None:
+    g = transgan.build_generator("transgan-s", attention="naive", depths=(1, 1, 1))
+    assert all(m.impl == "naive" for m in g.modules() if isinstance(m, Attention))
+    assert len(g.stages[0].blocks) == 1
+    transgan.build_generator("cnn", attention="naive")  # accepted, no attention to switch
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        transgan.build_generator("nope")
+    with pytest.raises(ConfigError, match="unknown generator option 'colour'"):
+        transgan.build_generator("digits", colour=3)
+    with pytest.raises(ConfigError, match="img_size 64 does not match"):
+        transgan.build_generator("transgan-s", img_size=64)
+    with pytest.raises(ConfigError, match="sdpa, naive"):
+        transgan.build_discriminator("digits", attention="flash")
+    with pytest.raises(ConfigError, match="not divisible by patch"):
+        transgan.build_discriminator("digits", patch=3)
+
+
+@pytest.mark.parametrize("name", ["transgan-v2-stl10", "digits-cnn-g"])
+def test_config_dict_round_trip(name: str) -> None:
+    preset = get_preset(name)
+    for cfg in (preset.generator, preset.discriminator):
+        assert config_from_dict(config_to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError):
+        config_from_dict({"type": "vae"})
