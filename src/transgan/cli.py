@@ -1,0 +1,260 @@
+"""The ``transgan`` command: train, sample, interpolate and list models.
+
+User mistakes (bad options, files, data) end with one ``transgan: error: ...`` line and
+exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+import yaml
+
+from transgan.data import DataError
+from transgan.models import ConfigError, count_parameters, get_preset, list_presets
+from transgan.models.build import discriminator_from_config, generator_from_config
+from transgan.train.augment import AugmentError
+from transgan.train.checkpoint import CheckpointError
+from transgan.train.losses import LossError
+from transgan.train.options import (
+    OPTION_NAMES,
+    RESUMABLE,
+    OptionsError,
+    TrainOptions,
+    field_type,
+    load_yaml,
+    merge,
+)
+from transgan.train.schedules import ScheduleError
+
+USER_ERRORS = (
+    OptionsError, ConfigError, DataError, CheckpointError, AugmentError, LossError, ScheduleError,
+)
+MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    return key.replace("-", "_"), yaml.safe_load(value)
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(TrainOptions):
+        help_text = f.metadata["help"]
+        if f.name in MODEL_OVERRIDES:
+            parser.add_argument(
+                f"--{MODEL_OVERRIDES[f.name]}", dest=f.name, action="append", type=_key_value,
+                metavar="KEY=VALUE", default=argparse.SUPPRESS,
+                help=f"{help_text} (repeatable)",
+            )
+            continue
+        kind = field_type(f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        default_text = f"default: {f.default}" if f.default is not None else None
+        full_help = f"{help_text} ({default_text})" if default_text else help_text
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=full_help)
+        else:
+            parser.add_argument(flag, dest=f.name, type=_number(kind), default=argparse.SUPPRESS,
+                                help=full_help, metavar=f.name.upper())
+
+
+def _number(kind: type) -> Callable[[str], Any]:
+    if kind is int:
+        def integer(text: str) -> int:
+            value = float(text.replace("_", ""))
+            if not value.is_integer():
+                raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'")
+            return int(value)
+        return integer
+    return kind
+
+
+def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set[str]]:
+    """Defaults <- YAML config <- command line; also the names the user set explicitly."""
+    given = {name: getattr(args, name) for name in OPTION_NAMES if hasattr(args, name)}
+    for name in MODEL_OVERRIDES:
+        if name in given:
+            given[name] = dict(given[name])
+    opts = TrainOptions()
+    explicit: set[str] = set()
+    if args.config:
+        from_file = load_yaml(args.config)
+        opts = merge(opts, from_file, f"config file {args.config}")
+        explicit |= set(from_file)
+    opts = merge(opts, given, "command line")
+    explicit |= set(given)
+    return opts, explicit
+
+
+def resolve_resume(
+    opts: TrainOptions, explicit: set[str], require: bool
+) -> tuple[TrainOptions, dict[str, Any] | None]:
+    """Continue the run in ``opts.out`` when it has a checkpoint; options must agree with it."""
+    from transgan.train.loop import default_run_dir, load_resume_state
+
+    run_dir = default_run_dir(opts)
+    state = load_resume_state(run_dir)
+    if state is None:
+        if require:
+            raise OptionsError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
+        return opts, None
+    saved = merge(TrainOptions(), dict(state["options"]), f"checkpoint of {run_dir}")
+    for name in sorted(explicit - RESUMABLE):
+        if getattr(opts, name) != getattr(saved, name):
+            raise OptionsError(
+                f"--{name.replace('_', '-')} {getattr(opts, name)!r} differs from the run in "
+                f"{run_dir} ({getattr(saved, name)!r}); use another --out for a new run"
+            )
+    updates = {name: getattr(opts, name) for name in explicit & RESUMABLE}
+    updates["out"] = str(run_dir)
+    return dataclasses.replace(saved, **updates), state
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from transgan.train.loop import Trainer
+
+    opts, explicit = train_options_from_args(args)
+    opts, state = resolve_resume(opts, explicit, args.resume)
+    trainer = Trainer(opts, resume_state=state)
+    if state is not None and trainer.counters.images >= opts.images:
+        print(f"run in {trainer.run_dir} already finished ({trainer.counters.images:,} images); "
+              "raise --images to train longer", file=sys.stderr)
+        return 0
+    trainer.run()
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from transgan.sampling import generate, latents, load_generator, save_grid, save_images
+
+    if args.num <= 0:
+        raise OptionsError("--num must be positive")
+    generator, _ = load_generator(args.checkpoint, args.device, ema=not args.raw)
+    z = latents(args.num, generator.latent_dim, args.seed, args.device)
+    images = generate(generator, z, batch=args.batch)
+    out = Path(args.out)
+    if args.grid:
+        path = save_grid(images, out / "grid.png" if out.suffix != ".png" else out)
+        print(f"wrote a grid of {args.num} samples to {path}")
+    else:
+        save_images(images, out)
+        print(f"wrote {args.num} samples to {out}/")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from transgan.sampling import (
+        generate,
+        grid_tensor,
+        interpolation_latents,
+        load_generator,
+        save_gif,
+    )
+    from transgan.sampling import save_grid as write_grid
+
+    if args.rows <= 0 or args.steps < 2:
+        raise OptionsError("--rows must be positive and --steps at least 2")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".gif"):
+        raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
+    generator, _ = load_generator(args.checkpoint, args.device)
+    z = interpolation_latents(args.rows, args.steps, generator.latent_dim, args.seed)
+    frames = generate(generator, z.to(args.device)).cpu()
+    if out.suffix.lower() == ".gif":
+        # Frame t shows step t of every walk side by side.
+        per_step = frames.view(args.rows, args.steps, *frames.shape[1:]).transpose(0, 1)
+        save_gif([grid_tensor(f, nrow=args.rows) for f in per_step], out)
+    else:
+        write_grid(frames, out, nrow=args.steps)
+    print(f"wrote a latent walk ({args.rows} x {args.steps}) to {out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = []
+    with torch.device("meta"):
+        for name in list_presets():
+            preset = get_preset(name)
+            g = count_parameters(generator_from_config(preset.generator))
+            d = count_parameters(discriminator_from_config(preset.discriminator))
+            rows.append((name, f"{preset.img_size} px", str(preset.channels),
+                         f"{g / 1e6:.2f}M", f"{d / 1e6:.2f}M", preset.data, preset.description))
+    header = ("preset", "resolution", "ch", "G params", "D params", "data", "description")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one ``transgan: error:`` line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"transgan: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="transgan", description="Train and sample TransGAN (transformer GAN) models."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    train = sub.add_parser("train", help="train a model (default: digits preset on the CPU)",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file")
+    train.add_argument("--resume", action="store_true",
+                       help="require an existing checkpoint in --out (re-running resumes anyway)")
+    _add_train_options(train)
+    train.set_defaults(func=cmd_train)
+
+    sample = sub.add_parser("sample", help="write samples of a trained generator")
+    sample.add_argument("checkpoint", help="checkpoint file or run directory")
+    sample.add_argument("--num", type=int, default=64, help="number of samples")
+    sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
+    sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
+    sample.add_argument("--seed", type=int, default=0, help="latent seed")
+    sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    sample.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    sample.add_argument("--raw", action="store_true", help="use G instead of the EMA generator")
+    sample.set_defaults(func=cmd_sample)
+
+    interp = sub.add_parser("interpolate", help="latent walk as an image strip or GIF")
+    interp.add_argument("checkpoint", help="checkpoint file or run directory")
+    interp.add_argument("--out", default="interpolation.png", help=".png strip or .gif")
+    interp.add_argument("--rows", type=int, default=4, help="independent walks")
+    interp.add_argument("--steps", type=int, default=10, help="images per walk")
+    interp.add_argument("--seed", type=int, default=0, help="latent seed")
+    interp.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    interp.set_defaults(func=cmd_interpolate)
+
+    models = sub.add_parser("models", help="list model presets with parameter counts")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"transgan: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("transgan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Shared pieces of the data sets: the user-facing error, the base class and tensor helpers.
+
+Every data set yields unlabelled float32 images of shape (channels, resolution, resolution)
+with values in [-1, 1], and reports how many unreadable files it skipped.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+# ITU-R BT.601 luma weights, the same ones PIL uses for RGB -> L.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+class DataError(ValueError):
+    """User-facing problem with a data spec or files; str() is one line, shown without traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (newlines included) so a message prints as a single line."""
+    return " ".join(text.split())
+
+
+def check_image_args(resolution: int, channels: int) -> None:
+    """Raise DataError unless resolution is a positive int and channels is 1 or 3."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution <= 0:
+        raise DataError(f"resolution must be a positive integer, got {resolution!r}")
+    if isinstance(channels, bool) or channels not in (1, 3):
+        raise DataError(f"channels must be 1 or 3, got {channels!r}")
+
+
+def uint8_to_unit(images: Tensor) -> Tensor:
+    """Map uint8 values 0..255 to float32 in [-1, 1]."""
+    return images.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def rgb_to_gray(images: Tensor) -> Tensor:
+    """Luma of (..., 3, H, W) float images, keeping a channel axis of size 1."""
+    r, g, b = images.unbind(dim=-3)
+    gray = LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b
+    return gray.unsqueeze(-3)
+
+
+def resize_square(images: Tensor, resolution: int) -> Tensor:
+    """Bilinear resize of (N, C, H, W) or (C, H, W) float images to resolution x resolution.
+
+    Antialiasing is used when any side shrinks; the result is clamped to [-1, 1].
+    """
+    if images.shape[-2:] == (resolution, resolution):
+        return images
+    batched = images if images.dim() == 4 else images.unsqueeze(0)
+    shrinking = min(batched.shape[-2:]) > resolution
+    out = F.interpolate(
+        batched,
+        size=(resolution, resolution),
+        mode="bilinear",
+        align_corners=False,
+        antialias=shrinking,
+    ).clamp_(-1.0, 1.0)
+    return out if images.dim() == 4 else out.squeeze(0)
+
+
+class ImageDataset(Dataset[Tensor]):
+    """Base for unlabelled image sets: subclasses implement `__len__` and `_image`.
+
+    `in_memory` is True when items are ready-made tensors, so loading needs no worker
+    processes; `skipped` counts unreadable files; `description` is a one-line summary.
+    """
+
+    in_memory: bool = False
+
+    def __init__(self, resolution: int, channels: int, hflip: bool) -> None:
+        check_image_args(resolution, channels)
+        self.resolution = resolution
+        self.channels = channels
+        self.hflip = hflip
+        self.skipped = 0
+        self.description = ""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _image(self, index: int) -> Tensor:
+        """The item at index before augmentation: float32 (C, R, R) in [-1, 1]."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Tensor:
+        image = self._image(index)
+        # torch's RNG (not Python's or numpy's) so that seeding torch and DataLoader
+        # generators makes flips reproducible, workers included.
+        if self.hflip and torch.rand(()) < 0.5:
+            image = image.flip(-1)
+        return image
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description})"

@@ -1,0 +1,283 @@
+"""Image files from a folder tree or a zip archive, converted to square [-1, 1] tensors.
+
+Readability is decided once, at construction: every candidate file is fully decoded (with
+PIL's truncated-image tolerance left off), in a thread pool with a progress bar on large sets,
+and unreadable ones are skipped and counted. Should a file still fail later (changed on disk),
+`__getitem__` warns and deterministically returns the next readable item instead of raising.
+
+Conversion: EXIF orientation is applied; transparency (RGBA, LA, palette or colour-key) is
+composited onto white; 16-bit grey is scaled to 8 bits; then the shorter side is resized
+(bicubic, antialiased) to the resolution and the centre square is kept.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+from tqdm import tqdm
+
+from .base import DataError, ImageDataset, uint8_to_unit
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+# Below this many files the scan is quick enough not to need a progress bar.
+PROGRESS_MIN_FILES = 1000
+SCAN_CHUNK = 64
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def has_image_extension(name: str) -> bool:
+    """True when name ends with one of IMAGE_EXTENSIONS, ignoring case."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _scale_sixteen_bit(img: Image.Image) -> Image.Image:
+    # Mode "I" here comes from 16-bit PNGs, so it is scaled like I;16 rather than clipped.
+    values = np.asarray(img, dtype=np.float64) / 257.0
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def _on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def to_rgb_or_gray(img: Image.Image, channels: int) -> Image.Image:
+    """Convert any PIL mode to "RGB" (channels 3) or "L" (channels 1), alpha composited on white."""
+    if img.mode in SIXTEEN_BIT_MODES:
+        img = _scale_sixteen_bit(img)
+    elif _has_alpha(img):
+        img = _on_white(img)
+    elif img.mode == "1":
+        img = img.convert("L")
+    elif img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    target = "RGB" if channels == 3 else "L"
+    return img if img.mode == target else img.convert(target)
+
+
+def centre_square(img: Image.Image, resolution: int) -> Image.Image:
+    """Resize the shorter side to resolution (bicubic, antialiased) and keep the centre square."""
+    width, height = img.size
+    side = min(width, height)
+    left = (width - side) / 2
+    top = (height - side) / 2
+    # Resizing only the centre box is the same as resizing then cropping, in one pass.
+    return img.resize(
+        (resolution, resolution),
+        Image.Resampling.BICUBIC,
+        box=(left, top, left + side, top + side),
+    )
+
+
+def _apply_orientation(img: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a malformed EXIF block should not make a decodable image unusable
+        return img
+
+
+def decode_image(source: str | IO[bytes], resolution: int, channels: int) -> Tensor:
+    """Fully decode one image file into a float32 (channels, resolution, resolution) tensor."""
+    with Image.open(source) as opened:
+        # JPEGs can decode at 1/2, 1/4 or 1/8 scale, never below the requested size.
+        opened.draft(None, (resolution, resolution))
+        opened.load()
+        img = _apply_orientation(opened)
+        img = centre_square(to_rgb_or_gray(img, channels), resolution)
+    pixels = torch.from_numpy(np.array(img, dtype=np.uint8))
+    pixels = pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1)
+    return uint8_to_unit(pixels.contiguous())
+
+
+class FolderSource:
+    """Image files below a folder, found by a recursive, sorted scan."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.label = f"folder:{root}"
+
+    def list_images(self) -> list[str]:
+        """Paths relative to the root of every file with an image extension, sorted."""
+        found = [
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if has_image_extension(path.name) and path.is_file()
+        ]
+        return sorted(found)
+
+    def open(self, key: str) -> str:
+        """Something PIL can open for the file key."""
+        return str(self.root / key)
+
+    def close(self) -> None:
+        """Nothing to release: PIL opens and closes each file."""
+
+
+class ZipSource:
+    """Image members of a zip archive; each process and thread uses its own ZipFile handle."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.label = f"zip:{path}"
+        self._handles: dict[tuple[int, int], zipfile.ZipFile] = {}
+        self._lock = threading.Lock()
+
+    def _handle(self) -> zipfile.ZipFile:
+        # Keyed by process id too: a handle inherited through fork shares its file offset
+        # with the parent, so a forked worker must open its own.
+        key = (os.getpid(), threading.get_ident())
+        handle = self._handles.get(key)
+        if handle is None:
+            handle = zipfile.ZipFile(self.path)
+            with self._lock:
+                self._handles[key] = handle
+        return handle
+
+    def list_images(self) -> list[str]:
+        """Names of members with an image extension, sorted; macOS metadata is left out."""
+        names = [
+            info.filename
+            for info in self._handle().infolist()
+            if not info.is_dir()
+            and has_image_extension(info.filename)
+            and not info.filename.startswith("__MACOSX/")
+        ]
+        return sorted(names)
+
+    def open(self, key: str) -> IO[bytes]:
+        """The member's bytes as an in-memory file."""
+        return io.BytesIO(self._handle().read(key))
+
+    def close(self) -> None:
+        """Close the handles this process opened."""
+        with self._lock:
+            handles, self._handles = self._handles, {}
+        pid = os.getpid()
+        for (owner, _), handle in handles.items():
+            if owner == pid:
+                handle.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "label": self.label}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self.label = state["label"]
+        self._handles = {}
+        self._lock = threading.Lock()
+
+
+Source = FolderSource | ZipSource
+
+
+def _scan_readable(keys: Sequence[str], check: Callable[[str], bool], label: str) -> list[bool]:
+    """check(key) for every key, on a thread pool (PIL decodes without holding the GIL)."""
+    chunks = [keys[i : i + SCAN_CHUNK] for i in range(0, len(keys), SCAN_CHUNK)]
+    show = len(keys) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
+    readable: list[bool] = []
+    workers = min(8, os.cpu_count() or 1)
+    progress = tqdm(
+        total=len(keys), desc=f"checking {label}", unit="file", file=sys.stderr, disable=not show
+    )
+    with ThreadPoolExecutor(max_workers=workers) as pool, progress:
+        for flags in pool.map(lambda chunk: [check(key) for key in chunk], chunks):
+            readable.extend(flags)
+            progress.update(len(flags))
+    return readable
+
+
+class ImageFilesDataset(ImageDataset):
+    """Readable images of a folder or zip source; `unreadable` lists the skipped file keys."""
+
+    def __init__(self, source: Source, resolution: int, channels: int, hflip: bool) -> None:
+        super().__init__(resolution, channels, hflip)
+        self.source = source
+        candidates = source.list_images()
+        if not candidates:
+            raise DataError(
+                f"{source.label}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)}, "
+                "any letter case)"
+            )
+        readable = _scan_readable(candidates, self._readable, source.label)
+        source.close()
+        self.keys = [key for key, ok in zip(candidates, readable, strict=True) if ok]
+        self.unreadable = [key for key, ok in zip(candidates, readable, strict=True) if not ok]
+        self.skipped = len(self.unreadable)
+        if not self.keys:
+            raise DataError(f"{source.label}: {len(candidates)} image files found, none readable")
+        self.description = f"{source.label}: {len(self.keys)} images"
+        if self.skipped:
+            self.description += f" ({self.skipped} unreadable skipped)"
+        self._warned = False
+
+    def _readable(self, key: str) -> bool:
+        try:
+            self._decode(key)
+        except Exception:  # decoders raise many types: OSError, ValueError, SyntaxError, ...
+            return False
+        return True
+
+    def _decode(self, key: str) -> Tensor:
+        return decode_image(self.source.open(key), self.resolution, self.channels)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _image(self, index: int) -> Tensor:
+        count = len(self.keys)
+        for offset in range(count):
+            key = self.keys[(index + offset) % count]
+            try:
+                return self._decode(key)
+            except Exception as exc:  # see _readable; substitute instead of killing training
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(
+                        f"{self.source.label}: {key} became unreadable ({exc}); "
+                        "substituting the next image",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        raise DataError(f"{self.source.label}: no image is readable any more")
+
+
+def load_folder(
+    path: str, resolution: int, channels: int, *, hflip: bool = False
+) -> ImageFilesDataset:
+    """Every readable image below the folder at path, recursively."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"data path does not exist: {root}")
+    if not root.is_dir():
+        raise DataError(f"folder:{root}: not a folder (use zip:PATH for archives)")
+    return ImageFilesDataset(FolderSource(root), resolution, channels, hflip)
+
+
+def load_zip(
+    path: str, resolution: int, channels: int, *, hflip: bool = False
+) -> ImageFilesDataset:
+    """Every readable image member of the zip archive at path."""
+    archive = Path(path).expanduser()
+    if not archive.exists():
+        raise DataError(f"data path does not exist: {archive}")
+    if not archive.is_file() or not zipfile.is_zipfile(archive):
+        raise DataError(f"zip:{archive}: not a zip archive")
+    return ImageFilesDataset(ZipSource(archive), resolution, channels, hflip)

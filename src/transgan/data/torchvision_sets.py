@@ -1,0 +1,105 @@
+"""CIFAR-10 and STL-10 read through torchvision, kept in memory as uint8 and converted per item.
+
+Missing files are downloaded when allowed; when they cannot be had, the DataError names the
+folder torchvision expects and the archive URL, so offline users can place the files by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .base import DataError, ImageDataset, resize_square, rgb_to_gray, uint8_to_unit
+
+DATA_ROOT_ENV = "TRANSGAN_DATA"
+
+
+def default_data_root() -> Path:
+    """Where downloadable data sets live: $TRANSGAN_DATA if set, else ~/.cache/transgan/data."""
+    configured = os.environ.get(DATA_ROOT_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "transgan" / "data"
+
+
+class ArrayImageDataset(ImageDataset):
+    """Images held as a uint8 (N, 3, H, W) tensor; grey conversion and resizing happen per item."""
+
+    def __init__(
+        self, images: Tensor, resolution: int, channels: int, hflip: bool, description: str
+    ) -> None:
+        super().__init__(resolution, channels, hflip)
+        self.images = images
+        self.description = description
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def _image(self, index: int) -> Tensor:
+        image = uint8_to_unit(self.images[index])
+        if self.channels == 1:
+            image = rgb_to_gray(image)
+        return resize_square(image, self.resolution)
+
+
+def _resolve_root(root: str | os.PathLike[str] | None) -> Path:
+    return default_data_root() if root is None else Path(root).expanduser()
+
+
+def _unavailable(name: str, root: Path, folder: str, url: str, reason: str) -> DataError:
+    return DataError(
+        f"{name}: data set files missing or corrupted in {root / folder} ({reason}); "
+        f"download {url} and extract it into {root} (or point ${DATA_ROOT_ENV} at a folder with it)"
+    )
+
+
+def load_cifar10(
+    resolution: int,
+    channels: int,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    train: bool = True,
+    hflip: bool = False,
+    download: bool = True,
+) -> ArrayImageDataset:
+    """CIFAR-10's 50000 training (or 10000 test) 32x32 images, without labels."""
+    from torchvision.datasets import CIFAR10
+
+    base = _resolve_root(root)
+    try:
+        source = CIFAR10(str(base), train=train, download=download)
+    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
+        reason = f"{type(exc).__name__}: {exc}" if download else f"download disabled: {exc}"
+        raise _unavailable("cifar10", base, CIFAR10.base_folder, CIFAR10.url, reason) from exc
+    # torchvision keeps (N, 32, 32, 3); store channels first, owned by torch so that
+    # worker processes can share it.
+    images = torch.from_numpy(source.data).permute(0, 3, 1, 2).contiguous()
+    name = "cifar10" if train else "cifar10-test"
+    return ArrayImageDataset(images, resolution, channels, hflip, f"{name}: {len(images)} images")
+
+
+def load_stl10(
+    resolution: int,
+    channels: int,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    split: str = "unlabeled",
+    hflip: bool = False,
+    download: bool = True,
+) -> ArrayImageDataset:
+    """STL-10's 96x96 images of one torchvision split ("unlabeled": 100000, "train": 5000)."""
+    from torchvision.datasets import STL10
+
+    base = _resolve_root(root)
+    try:
+        source = STL10(str(base), split=split, download=download)
+    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
+        reason = f"{type(exc).__name__}: {exc}" if download else f"download disabled: {exc}"
+        raise _unavailable("stl10", base, STL10.base_folder, STL10.url, reason) from exc
+    images = torch.from_numpy(source.data).contiguous()
+    del source
+    name = "stl10" if split == "unlabeled" else f"stl10-{split}"
+    return ArrayImageDataset(images, resolution, channels, hflip, f"{name}: {len(images)} images")

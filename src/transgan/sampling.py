@@ -1,0 +1,118 @@
+"""Sampling from trained generators: checkpoint loading, image files, grids, latent walks."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torchvision.utils import make_grid
+
+from transgan.models import config_from_dict, generator_from_config
+from transgan.train.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+
+# Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
+GRID_MIN_TILE = 64
+
+
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", ema: bool = True
+) -> tuple[nn.Module, dict]:
+    """The (EMA) generator of a checkpoint or run directory, in eval mode, and the checkpoint."""
+    ckpt = load_checkpoint(find_checkpoint(path), map_location="cpu")
+    generator = generator_from_config(config_from_dict(ckpt["generator_config"]))
+    try:
+        generator.load_state_dict(ckpt["G_ema" if ema else "G"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"checkpoint weights do not match its model config: {first}"
+        ) from None
+    return generator.to(device).eval().requires_grad_(False), ckpt
+
+
+def latents(num: int, latent_dim: int, seed: int, device: str | torch.device = "cpu") -> Tensor:
+    """Standard normal latents that depend only on (seed, num, latent_dim)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(num, latent_dim, generator=gen).to(device)
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: Tensor, batch: int = 64) -> Tensor:
+    """Images in [-1, 1] for latents ``z``, computed ``batch`` at a time."""
+    return torch.cat([generator(chunk) for chunk in z.split(batch)])
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> uint8 by rounding (the evaluation protocol's quantisation)."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def _to_pil(image_uint8: Tensor) -> Image.Image:
+    array = image_uint8.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def enlarge_small(images: Tensor, min_side: int = GRID_MIN_TILE) -> Tensor:
+    """Nearest-neighbour enlarge images smaller than ``min_side`` by an integer factor."""
+    scale = max(1, min_side // images.shape[-1])
+    if scale == 1:
+        return images
+    return images.repeat_interleave(scale, dim=-1).repeat_interleave(scale, dim=-2)
+
+
+def grid_tensor(images: Tensor, nrow: int, padding: int = 2) -> Tensor:
+    """uint8 (C, H, W) grid of ``images`` ([-1, 1]), small tiles enlarged, white padding."""
+    grid = make_grid(to_uint8(enlarge_small(images)), nrow=nrow, padding=padding, pad_value=255)
+    return grid if images.shape[1] == 3 else grid[:1]
+
+
+def grid_image(images: Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
+    """One PIL image tiling ``images`` ([-1, 1]) in rows of ``nrow`` (default: square)."""
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(images.shape[0]))))
+    return _to_pil(grid_tensor(images, nrow, padding))
+
+
+def save_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
+    """Write a PNG grid of ``images`` ([-1, 1])."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(images, nrow).save(path)
+    return path
+
+
+def save_images(images: Tensor, folder: Path, start: int = 0) -> list[Path]:
+    """Write each image as ``000000.png``, ``000001.png``, ... (lossless PNG)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for offset, image in enumerate(to_uint8(images)):
+        path = folder / f"{start + offset:06d}.png"
+        _to_pil(image).save(path)
+        paths.append(path)
+    return paths
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between latent batches ``a`` and ``b`` at fractions ``t``."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+def interpolation_latents(rows: int, steps: int, latent_dim: int, seed: int) -> Tensor:
+    """(rows * steps, latent) latents: each row walks from one random latent to another."""
+    ends = latents(2 * rows, latent_dim, seed)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    walk = slerp(ends[:rows, None, :], ends[rows:, None, :], t)
+    return walk.reshape(rows * steps, latent_dim)
+
+
+def save_gif(frames: list[Tensor], path: Path, duration_ms: int = 80) -> Path:
+    """Animated GIF (forth and back) from uint8 (C, H, W) frames such as :func:`grid_tensor`'s."""
+    images = [_to_pil(f).convert("RGB") for f in frames]
+    images = images + images[-2:0:-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    return path

@@ -1,0 +1,1 @@
+"""Training of TransGAN: augmentation, GAN losses, EMA, schedules and the training loop."""

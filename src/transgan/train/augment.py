@@ -1,0 +1,150 @@
+"""DiffAugment: differentiable colour, translation and cutout applied to every D input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout")
+
+
+class AugmentError(ValueError):
+    """Bad augmentation policy or parameter set."""
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """Strengths of the translation and cutout transforms, as fractions of the image size."""
+
+    translation_ratio: float
+    cutout_ratio: float
+    cutout_prob: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.translation_ratio < 1.0:
+            raise AugmentError(f"translation_ratio must be in [0, 1), got {self.translation_ratio}")
+        if not 0.0 <= self.cutout_ratio <= 1.0:
+            raise AugmentError(f"cutout_ratio must be in [0, 1], got {self.cutout_ratio}")
+        if not 0.0 <= self.cutout_prob <= 1.0:
+            raise AugmentError(f"cutout_prob must be in [0, 1], got {self.cutout_prob}")
+
+
+AUGMENT_PARAMS: dict[str, AugmentParams] = {
+    "transgan": AugmentParams(translation_ratio=0.2, cutout_ratio=0.5, cutout_prob=0.3),
+    "diffaugment": AugmentParams(translation_ratio=0.125, cutout_ratio=0.5, cutout_prob=1.0),
+}
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """Split a comma-separated policy into transform names, rejecting unknown or repeated ones."""
+    text = policy.strip().lower()
+    if text in ("", "none"):
+        return ()
+    names = tuple(part.strip() for part in text.split(","))
+    valid = ", ".join(POLICY_NAMES)
+    for name in names:
+        if name not in POLICY_NAMES:
+            raise AugmentError(f"unknown augmentation {name!r} in {policy!r}; choose from {valid}")
+    if len(set(names)) != len(names):
+        raise AugmentError(f"augmentation policy {policy!r} names a transform twice")
+    return names
+
+
+def _resolve_params(params: str | AugmentParams) -> AugmentParams:
+    if isinstance(params, AugmentParams):
+        return params
+    if params not in AUGMENT_PARAMS:
+        valid = ", ".join(AUGMENT_PARAMS)
+        raise AugmentError(f"unknown augmentation parameter set {params!r}; choose from {valid}")
+    return AUGMENT_PARAMS[params]
+
+
+def _per_sample_uniform(x: Tensor, low: float, high: float) -> Tensor:
+    """One uniform number per sample, shaped (B, 1, 1, 1) to broadcast over an image batch."""
+    u = torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
+    return u * (high - low) + low
+
+
+def _color(x: Tensor) -> Tensor:
+    """Random brightness, then saturation, then contrast, one draw per sample each."""
+    x = x + _per_sample_uniform(x, -0.5, 0.5)
+    pixel_mean = x.mean(dim=1, keepdim=True)
+    x = (x - pixel_mean) * _per_sample_uniform(x, 0.0, 2.0) + pixel_mean
+    image_mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - image_mean) * _per_sample_uniform(x, 0.5, 1.5) + image_mean
+
+
+def _translate(x: Tensor, ratio: float) -> Tensor:
+    """Shift each sample by a random integer offset per axis, filling exposed pixels with zero."""
+    b, c, h, w = x.shape
+    max_h = int(h * ratio + 0.5)
+    max_w = int(w * ratio + 0.5)
+    if max_h == 0 and max_w == 0:
+        return x
+    shift_h = torch.randint(-max_h, max_h + 1, (b, 1), device=x.device)
+    shift_w = torch.randint(-max_w, max_w + 1, (b, 1), device=x.device)
+    # Output pixel i reads padded pixel i - shift + pad; the padding supplies the zero fill.
+    padded = F.pad(x, (max_w, max_w, max_h, max_h))
+    rows = torch.arange(h, device=x.device) - shift_h + max_h
+    cols = torch.arange(w, device=x.device) - shift_w + max_w
+    row_index = rows.view(b, 1, h, 1).expand(b, c, h, padded.shape[3])
+    x = padded.gather(2, row_index)
+    col_index = cols.view(b, 1, 1, w).expand(b, c, h, w)
+    return x.gather(3, col_index)
+
+
+def _cutout(x: Tensor, ratio: float) -> Tensor:
+    """Zero one square per sample at a uniform random centre, clipped at the image border."""
+    b, _, h, w = x.shape
+    side_h = int(h * ratio + 0.5)
+    side_w = int(w * ratio + 0.5)
+    if side_h == 0 or side_w == 0:
+        return x
+    top = torch.randint(0, h, (b, 1), device=x.device) - side_h // 2
+    left = torch.randint(0, w, (b, 1), device=x.device) - side_w // 2
+    rows = torch.arange(h, device=x.device)
+    cols = torch.arange(w, device=x.device)
+    in_rows = (rows >= top) & (rows < top + side_h)
+    in_cols = (cols >= left) & (cols < left + side_w)
+    inside = in_rows.view(b, 1, h, 1) & in_cols.view(b, 1, 1, w)
+    return x * (~inside).to(x.dtype)
+
+
+class DiffAugment(nn.Module):
+    """Differentiable augmentation, fresh randomness per call, for every input of D."""
+
+    def __init__(
+        self, policy: str = "translation,cutout,color", params: str | AugmentParams = "transgan"
+    ) -> None:
+        super().__init__()
+        self.policy = parse_policy(policy)
+        self.params = _resolve_params(params)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Augment a (B, C, H, W) batch in the fixed order color, translation, cutout."""
+        if x.dim() != 4:
+            shape = tuple(x.shape)
+            raise AugmentError(f"DiffAugment expects a (B, C, H, W) batch, got shape {shape}")
+        if "color" in self.policy:
+            x = _color(x)
+        if "translation" in self.policy:
+            x = _translate(x, self.params.translation_ratio)
+        if "cutout" in self.policy and self._cutout_coin():
+            x = _cutout(x, self.params.cutout_ratio)
+        return x
+
+    def _cutout_coin(self) -> bool:
+        """One coin for the whole batch, drawn on the CPU generator so CUDA inputs never sync."""
+        prob = self.params.cutout_prob
+        if prob >= 1.0:
+            return True
+        if prob <= 0.0:
+            return False
+        return bool(torch.rand(()).item() < prob)
+
+    def extra_repr(self) -> str:
+        policy = ",".join(self.policy) or "none"
+        return f"policy={policy!r}, params={self.params}"

@@ -1,0 +1,96 @@
+"""Checkpoints: atomic writes, safe loading (weights only), rotation of numbered copies."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_FORMAT = "transgan-checkpoint-v1"
+REQUIRED_KEYS = ("format", "options", "generator_config", "discriminator_config", "G", "G_ema")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; one line naming the file and the reason."""
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never a torn one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(state: dict[str, Any], folder: Path, images: int, keep: int) -> Path:
+    """Write ``latest.pt`` atomically, link a numbered copy, and prune old numbered ones."""
+    latest = folder / "latest.pt"
+    atomic_save({"format": CHECKPOINT_FORMAT, **state}, latest)
+    numbered = folder / f"ckpt-{images:012d}.pt"
+    numbered.unlink(missing_ok=True)
+    try:
+        os.link(latest, numbered)
+    except OSError:
+        atomic_save({"format": CHECKPOINT_FORMAT, **state}, numbered)
+    for old in sorted(folder.glob("ckpt-*.pt"))[:-keep]:
+        old.unlink(missing_ok=True)
+    return latest
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without executing code from it (``weights_only=True``).
+
+    Missing, truncated, foreign or malicious files raise :class:`CheckpointError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
+        if "Weights only load failed" in reason or "Unsupported global" in str(exc):
+            reason = "it contains objects other than tensors and plain data; refused to load"
+        raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
+    except Exception as exc:  # arbitrary bytes fail the parser in arbitrary ways
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: truncated or not a checkpoint ({first})"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a transgan checkpoint")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks '{missing[0]}'")
+    return state
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run directory's ``checkpoints/latest.pt``."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "latest.pt", path / "latest.pt"):
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"no checkpoint in run directory {path}")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path

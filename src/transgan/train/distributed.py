@@ -1,0 +1,93 @@
+"""Process-group set-up for torchrun and explicit gradient averaging across ranks.
+
+Gradients are all-reduced by hand after each backward instead of through a DDP wrapper:
+the gradient penalties take a double backward through D and D runs several forward
+passes per step, both of which DDP's reducer does not support.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: rank, world size and its device."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' picks CUDA when present; under torchrun each rank takes its own GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{local_rank}"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def setup(device: str, timeout_s: float = 600.0) -> DistInfo:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(
+            backend="nccl" if dev.type == "cuda" else "gloo",
+            timeout=datetime.timedelta(seconds=timeout_s),
+        )
+    return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
+
+
+def teardown() -> None:
+    """Leave the process group, if any."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def average_gradients(model: nn.Module, world_size: int) -> None:
+    """All-reduce the mean of every gradient of ``model`` in one flat buffer."""
+    if world_size == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for param, grad in zip(params, grads, strict=True):
+        n = grad.numel()
+        grad.copy_(flat[offset : offset + n].view_as(grad))
+        param.grad = grad
+        offset += n
+
+
+def broadcast_module(model: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank."""
+    if not dist.is_initialized():
+        return
+    for tensor in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,66 @@
+"""Exponential moving average of the generator, with a half-life in images and a warm-up ramp."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+
+def ema_beta(
+    batch_size: int,
+    images_seen: int,
+    half_life_images: float = 500_000,
+    rampup: float | None = 0.1,
+) -> float:
+    """EMA decay per step so weights halve every half_life_images; shorter early on with rampup."""
+    ema_nimg = float(half_life_images)
+    if rampup:
+        ema_nimg = min(ema_nimg, images_seen * rampup)
+    return 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DataParallel / DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        if isinstance(model, (DataParallel, DistributedDataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """Move ema's parameters towards model's (beta * ema + (1 - beta) * model); copy buffers."""
+    ema = unwrap_model(ema)
+    model = unwrap_model(model)
+    ema_params = list(ema.parameters())
+    model_params = list(model.parameters())
+    if len(ema_params) != len(model_params):
+        raise ValueError(
+            f"EMA has {len(ema_params)} parameters but the model has {len(model_params)}"
+        )
+    lerp_ema: list[torch.Tensor] = []
+    lerp_model: list[torch.Tensor] = []
+    for e, m in zip(ema_params, model_params, strict=True):
+        if e.is_floating_point():
+            lerp_ema.append(e)
+            lerp_model.append(m.detach())
+        else:
+            e.copy_(m)
+    if lerp_ema:
+        torch._foreach_lerp_(lerp_ema, lerp_model, 1.0 - beta)
+    for e, m in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(m)
+
+
+def make_ema(model: nn.Module) -> nn.Module:
+    """A frozen eval-mode copy of the (unwrapped) model to hold its moving average."""
+    ema = copy.deepcopy(unwrap_model(model))
+    ema.eval()
+    ema.requires_grad_(False)
+    return ema

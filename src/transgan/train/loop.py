@@ -1,0 +1,391 @@
+"""The training loop: n_critic D steps then one G step, until the image budget is reached.
+
+It knows nothing model-specific: the models come from presets, the losses, augmentation,
+EMA and schedules from their own modules. Rank 0 writes every file of the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from transgan.data import build_dataset, default_data_root
+from transgan.data.loader import default_num_workers
+from transgan.models import (
+    config_from_dict,
+    config_to_dict,
+    count_parameters,
+    discriminator_config,
+    discriminator_from_config,
+    generator_config,
+    generator_from_config,
+    get_preset,
+)
+from transgan.sampling import generate, save_grid
+from transgan.train import distributed
+from transgan.train.augment import DiffAugment, parse_policy
+from transgan.train.batches import batch_stream
+from transgan.train.checkpoint import load_checkpoint, save_checkpoint
+from transgan.train.ema import ema_beta, make_ema, update_ema
+from transgan.train.losses import LossConfig, d_loss, g_loss
+from transgan.train.monitor import Monitor, setup_logging
+from transgan.train.options import OptionsError, TrainOptions, parse_stages, save_yaml, validate
+from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_active
+
+
+def default_run_dir(opts: TrainOptions) -> Path:
+    return Path(opts.out) if opts.out else Path("runs") / opts.preset
+
+
+def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule:
+    """The locality window schedule the options describe, in images."""
+    try:
+        if opts.locality == "official":
+            return LocalitySchedule.official_cifar(dataset_size, kind=opts.locality_kind)
+        return LocalitySchedule.parse(opts.locality, kind=opts.locality_kind)
+    except ScheduleError as exc:
+        raise OptionsError(f"--locality: {exc}") from None
+
+
+@dataclass
+class Counters:
+    """Training progress; everything needed to continue exactly where a run stopped."""
+
+    images: int = 0
+    d_steps: int = 0
+    g_steps: int = 0
+    wall_time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Builds data, models, optimizers and run directory from options, then trains."""
+
+    def __init__(self, opts: TrainOptions, resume_state: dict[str, Any] | None = None) -> None:
+        self.dist = distributed.setup(opts.device)
+        validate(opts, self.dist.world_size)
+        self.opts = opts
+        self.run_dir = default_run_dir(opts)
+        self.is_main = self.dist.is_main
+        self.device = self.dist.device
+        if opts.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(opts.seed + self.dist.rank)
+
+        preset = get_preset(opts.preset)
+        if resume_state is not None:
+            g_cfg = config_from_dict(resume_state["generator_config"])
+            d_cfg = config_from_dict(resume_state["discriminator_config"])
+        else:
+            g_cfg = generator_config(opts.preset, **opts.generator)
+            d_cfg = discriminator_config(opts.preset, **opts.discriminator)
+        if (g_cfg.img_size, g_cfg.channels) != (d_cfg.img_size, d_cfg.channels):
+            raise OptionsError(
+                f"generator makes {g_cfg.img_size} px x {g_cfg.channels} channels but the "
+                f"discriminator expects {d_cfg.img_size} px x {d_cfg.channels}"
+            )
+        self.augment = DiffAugment(opts.augment, opts.augment_params) if parse_policy(
+            opts.augment) else None
+        self.loss_cfg = LossConfig(opts.loss, opts.gp_weight, opts.drift_weight, opts.r1_gamma)
+        self.data_spec = opts.data or preset.data
+        self.dataset = build_dataset(
+            self.data_spec, g_cfg.img_size, g_cfg.channels,
+            root=opts.data_root or default_data_root(),
+        )
+        if len(self.dataset) < opts.batch:
+            raise OptionsError(
+                f"data set has {len(self.dataset)} images, fewer than one batch of {opts.batch}"
+            )
+        self.schedule = locality_schedule(opts, len(self.dataset))
+        self.locality_stages = parse_stages(opts.locality_stages)
+
+        self.G = generator_from_config(g_cfg).to(self.device)
+        self.D = discriminator_from_config(d_cfg).to(self.device)
+        if opts.mtct and not getattr(self.G, "supports_super_resolution", False):
+            raise OptionsError("--mtct needs a transformer generator (this preset's G is a CNN)")
+        if self.schedule.steps and not getattr(self.G, "supports_locality", False):
+            raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
+        distributed.broadcast_module(self.G)
+        distributed.broadcast_module(self.D)
+        self.G_ema = make_ema(self.G)
+        adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2)}
+        if self.device.type == "cuda":
+            adam["fused"] = True
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opts.lr_g, **adam)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opts.lr_d, **adam)
+        self.G_fwd: nn.Module = self.G
+        if opts.compile:
+            # D is left eager: the gradient penalty needs its double backward.
+            self.G_fwd = torch.compile(self.G)
+
+        self.counters = Counters()
+        self.z_gen = torch.Generator(device=self.device).manual_seed(opts.seed + 1_000_003)
+        self.locality_window: int | None = None
+        if resume_state is not None:
+            self._restore(resume_state)
+        self._apply_locality()
+        self.fixed_z = torch.randn(
+            opts.num_samples, self.G.latent_dim, generator=torch.Generator().manual_seed(opts.seed)
+        ).to(self.device)
+        self.stop_signal: int | None = None
+
+    # ----------------------------------------------------------------- state
+    def state(self) -> dict[str, Any]:
+        """Everything a checkpoint holds: models, optimizers, counters, schedules, RNG."""
+        rng: dict[str, Tensor] = {"torch": torch.get_rng_state(), "z": self.z_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        c = self.counters
+        return {
+            "options": self.opts.to_dict(),
+            "generator_config": config_to_dict(self.G.config),
+            "discriminator_config": config_to_dict(self.D.config),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "counters": {"images": c.images, "d_steps": c.d_steps, "g_steps": c.g_steps,
+                         "wall_time": c.wall_time},
+            "locality_window": -1 if self.locality_window is None else self.locality_window,
+            "mtct_active": self.opts.mtct and mtct_active(c.images, self.opts.mtct_until),
+            "rng": rng,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        counters = state["counters"]
+        self.counters = Counters(
+            images=int(counters["images"]), d_steps=int(counters["d_steps"]),
+            g_steps=int(counters["g_steps"]), wall_time=float(counters["wall_time"]),
+        )
+        self.z_gen.set_state(state["rng"]["z"].cpu() if self.device.type == "cpu"
+                             else state["rng"]["z"])
+        if self.dist.rank == 0:
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        else:
+            torch.manual_seed(self.opts.seed + self.dist.rank + 7 * self.counters.images)
+
+    def _apply_locality(self) -> None:
+        window = self.schedule.window_at(self.counters.images)
+        if window == self.locality_window:
+            return
+        self.locality_window = window
+        if getattr(self.G, "supports_locality", False):
+            self.G.set_locality(window, self.opts.locality_kind, self.locality_stages)
+            self.G_ema.set_locality(window, self.opts.locality_kind, self.locality_stages)
+
+    # ----------------------------------------------------------------- steps
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if self.opts.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _latents(self, global_batch: int) -> Tensor:
+        """This rank's share of a global latent batch drawn from the shared z generator."""
+        z = torch.randn(global_batch, self.G.latent_dim, generator=self.z_gen, device=self.device)
+        return z[self.dist.rank :: self.dist.world_size]
+
+    def _real(self, batches: Any) -> Tensor:
+        real = next(batches).to(self.device, non_blocking=True)
+        if self.opts.hflip:
+            flip = torch.rand(real.shape[0], 1, 1, 1, generator=self.z_gen, device=self.device)
+            real = torch.where(flip < 0.5, real.flip(-1), real)
+        return real
+
+    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
+        distributed.average_gradients(model, self.dist.world_size)
+        if self.opts.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.opts.grad_clip)
+        else:
+            norm = torch.zeros((), device=self.device)
+        opt.step()
+        return norm
+
+    def d_step(self, real: Tensor) -> dict[str, Tensor]:
+        opts, accum = self.opts, self.opts.accum
+        penalty = self.counters.d_steps % opts.lazy_reg == 0
+        z = self._latents(opts.batch)
+        self.opt_d.zero_grad(set_to_none=True)
+        stats: dict[str, Tensor] = {}
+        for real_c, z_c in zip(real.chunk(accum), z.chunk(accum), strict=True):
+            with self._autocast():
+                with torch.no_grad():
+                    fake = self.G_fwd(z_c)
+                loss, stats = d_loss(self.loss_cfg, self.D, real_c, fake, self.augment,
+                                     penalty=penalty, penalty_scale=opts.lazy_reg)
+            (loss / accum).backward()
+        stats["d_grad_norm"] = self._finish_step(self.D, self.opt_d)
+        self.counters.d_steps += 1
+        self.counters.images += opts.batch
+        return stats
+
+    def g_step(self, real: Tensor) -> dict[str, Tensor]:
+        opts, accum = self.opts, self.opts.accum
+        sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
+        z = self._latents(opts.g_batch or opts.batch)
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        stats: dict[str, Tensor] = {}
+        for i, z_c in enumerate(z.chunk(accum)):
+            with self._autocast():
+                loss, stats = g_loss(self.loss_cfg, self.D, self.G_fwd(z_c), self.augment)
+                if sr_on:
+                    real_c = real.chunk(accum)[i]
+                    low = F.interpolate(real_c, size=(self.G.bottom,) * 2, mode="bilinear",
+                                        antialias=True, align_corners=False)
+                    sr = F.mse_loss(self.G.super_resolve(low).float(), real_c.float())
+                    loss = loss + opts.mtct_weight * sr
+                    stats["sr_mse"] = sr.detach()
+            (loss / accum).backward()
+        self.D.requires_grad_(True)
+        stats["g_grad_norm"] = self._finish_step(self.G, self.opt_g)
+        self.counters.g_steps += 1
+        beta = ema_beta(opts.g_batch or opts.batch, self.counters.images, opts.ema_half_life,
+                        opts.ema_rampup)
+        update_ema(self.G_ema, self.G, beta)
+        return stats
+
+    def _set_lr(self) -> None:
+        if not self.opts.lr_decay:
+            return
+        scale = max(0.0, 1.0 - self.counters.images / self.opts.images)
+        for opt, base in ((self.opt_g, self.opts.lr_g), (self.opt_d, self.opts.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * scale
+
+    # ----------------------------------------------------------------- outputs
+    def save_samples(self, name: str) -> Path:
+        images = generate(self.G_ema, self.fixed_z, batch=64)
+        return save_grid(images, self.run_dir / "samples" / name)
+
+    def save(self) -> None:
+        if self.is_main:
+            save_checkpoint(self.state(), self.run_dir / "checkpoints", self.counters.images,
+                            self.opts.keep_checkpoints)
+        distributed.barrier()
+
+    def _prepare_run_dir(self, resumed: bool) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "samples").mkdir(exist_ok=True)
+        save_yaml(self.opts, self.run_dir / "options.yaml")
+        stats = self.run_dir / "stats.jsonl"
+        if resumed and stats.exists():
+            # Records written after the checkpoint by the stopped process are replaced.
+            kept = [line for line in stats.read_text().splitlines()
+                    if line.strip() and json.loads(line)["images"] <= self.counters.images]
+            stats.write_text("".join(line + "\n" for line in kept))
+        elif stats.exists():
+            stats.unlink()
+
+    def _handle_signal(self, signum: int, _frame: Any) -> None:
+        self.stop_signal = signum
+
+    # ----------------------------------------------------------------- loop
+    def run(self) -> Path:
+        """Train until ``opts.images``; returns the run directory."""
+        opts, c = self.opts, self.counters
+        resumed = c.images > 0
+        log = setup_logging(None, verbose=False)
+        if self.is_main:
+            self._prepare_run_dir(resumed)
+            log = setup_logging(self.run_dir / "log.txt")
+            g_params, d_params = count_parameters(self.G), count_parameters(self.D)
+            log.info(
+                f"{'resuming' if resumed else 'training'} {opts.preset} on {self.data_spec} "
+                f"({len(self.dataset)} images, {self.dataset.skipped} unreadable skipped) | "
+                f"G {g_params / 1e6:.2f}M D {d_params / 1e6:.2f}M params | "
+                f"{self.dist.world_size} process(es) on {self.device} | run dir {self.run_dir}"
+            )
+            if resumed:
+                log.info(f"resumed at {c.images:,} images ({c.g_steps:,} G steps)")
+            else:
+                save_grid(next(iter(torch.utils.data.DataLoader(self.dataset, batch_size=64))),
+                          self.run_dir / "samples" / "reals.png")
+        distributed.barrier()
+        workers = opts.workers if opts.workers is not None else default_num_workers(self.dataset)
+        batches = batch_stream(
+            self.dataset, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
+            seed=opts.seed, start=c.d_steps, workers=workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        monitor = Monitor(self.run_dir, opts.images, c.images, opts.progress and self.is_main) \
+            if self.is_main else None
+        previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGTERM,
+                                                                        signal.SIGINT)}
+        sums: dict[str, Tensor] = {}
+        count = 0
+        start_time, start_wall = time.perf_counter(), c.wall_time
+        try:
+            while c.images < opts.images and self.stop_signal is None:
+                before = c.images
+                self._apply_locality()
+                self._set_lr()
+                for _ in range(opts.n_critic):
+                    real = self._real(batches)
+                    step_stats = self.d_step(real)
+                step_stats.update(self.g_step(real))
+                for key, value in step_stats.items():
+                    sums[key] = sums.get(key, 0) + value.detach().float()
+                count += 1
+                c.wall_time = start_wall + time.perf_counter() - start_time
+                if self.is_main and crossed(before, c.images, opts.log_every):
+                    record = {k: float(v) / count for k, v in sums.items()}
+                    record["loss_d"] = record.pop("d_loss", math.nan)
+                    record["loss_g"] = record.pop("g_loss", math.nan)
+                    record.update(g_step=c.g_steps, locality=self.locality_window,
+                                  lr_g=self.opt_g.param_groups[0]["lr"])
+                    monitor.log(c.images, record)
+                    sums, count = {}, 0
+                elif monitor is not None:
+                    monitor.progress(c.images)
+                if self.is_main and crossed(before, c.images, opts.sample_every):
+                    self.save_samples(f"fakes-{c.images // 1000:06d}k.png")
+                if crossed(before, c.images, opts.checkpoint_every) and c.images < opts.images:
+                    self.save()
+            self.save()
+            if self.is_main:
+                self.save_samples("fakes-latest.png")
+                if self.stop_signal is not None:
+                    log.info(f"stopped by signal {self.stop_signal} at {c.images:,} images; "
+                             f"checkpoint saved. Resume with: transgan train --out {self.run_dir}")
+                else:
+                    log.info(f"done: {c.images:,} images in {c.wall_time:.0f} s; "
+                             f"samples in {self.run_dir / 'samples'}")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if monitor is not None:
+                monitor.close()
+        return self.run_dir
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    """Whether a multiple of ``every`` lies in (before, after]."""
+    return after // every > before // every
+
+
+def load_resume_state(run_dir: Path) -> dict[str, Any] | None:
+    """The run directory's latest checkpoint, or None when it has none."""
+    latest = run_dir / "checkpoints" / "latest.pt"
+    return load_checkpoint(latest) if latest.exists() else None

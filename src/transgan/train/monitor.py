@@ -1,0 +1,76 @@
+"""Run-directory outputs of rank 0: log file, stats JSONL, TensorBoard and the progress bar."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+LOGGER_NAME = "transgan"
+
+
+def setup_logging(log_file: Path | None, verbose: bool = True) -> logging.Logger:
+    """Logger writing to stderr and, when given, appending to ``log_file``."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    if verbose:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(console)
+    if log_file is not None:
+        file_handler = logging.FileHandler(log_file)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(file_handler)
+    logger.propagate = False
+    return logger
+
+
+class Monitor:
+    """Stats lines to ``stats.jsonl`` and TensorBoard, and a tqdm bar in images."""
+
+    def __init__(self, run_dir: Path, total: int, start: int, progress: bool) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.stats_path = run_dir / "stats.jsonl"
+        self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+        self.bar = tqdm(
+            total=total, initial=start, unit="img", unit_scale=True, dynamic_ncols=True,
+            disable=not progress, file=sys.stderr, smoothing=0.1,
+        )
+        self.last_images = start
+        self.last_time = time.perf_counter()
+
+    def progress(self, images: int) -> None:
+        self.bar.update(images - self.bar.n)
+
+    def log(self, images: int, stats: dict[str, float]) -> dict[str, Any]:
+        """Write one stats record (images, losses, speed) and show the losses on the bar."""
+        now = time.perf_counter()
+        speed = (images - self.last_images) / max(now - self.last_time, 1e-9)
+        self.last_images, self.last_time = images, now
+        record: dict[str, Any] = {"images": images, "time": time.time(), "img_per_s": speed}
+        record.update({k: (v if math.isfinite(v) else None) if isinstance(v, float) else v
+                       for k, v in stats.items()})
+        with open(self.stats_path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if key not in ("images", "time") and isinstance(value, int | float):
+                self.tb.add_scalar(key, value, images)
+        self.bar.set_postfix(
+            {k: f"{stats[k]:.3f}" for k in ("loss_d", "loss_g") if k in stats}, refresh=False
+        )
+        self.progress(images)
+        return record
+
+    def close(self) -> None:
+        self.bar.close()
+        self.tb.close()

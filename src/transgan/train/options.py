@@ -1,0 +1,217 @@
+"""Training options: the one table of defaults shared by the CLI, YAML files and the trainer.
+
+Each field's ``help`` metadata becomes the command-line help; :func:`validate` checks every
+option before any work starts and raises :class:`OptionsError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class OptionsError(ValueError):
+    """An invalid training option or config file; one line, shown without a traceback."""
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    if isinstance(default, dict | list):
+        return field(
+            default_factory=lambda: type(default)(default), metadata={"help": help, **extra}
+        )
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainOptions:
+    """Everything that defines a training run; saved in the run directory and checkpoints."""
+
+    preset: str = _opt("digits", "model preset (see `transgan models`)")
+    data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
+                                  "(default: the preset's)")
+    data_root: str | None = _opt(None, "where torchvision data sets live (default $TRANSGAN_DATA "
+                                       "or ~/.cache/transgan/data)")
+    out: str | None = _opt(None, "run directory (default runs/PRESET); re-running it resumes")
+    images: int = _opt(150_000, "training length in real images shown to D")
+    batch: int = _opt(32, "D batch size, global over all processes")
+    g_batch: int | None = _opt(None, "G batch size (default: the D batch size)")
+    accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
+    n_critic: int = _opt(2, "D steps per G step")
+    loss: str = _opt("wgangp-eps", "wgangp-eps | hinge | logistic-r1")
+    gp_weight: float = _opt(10.0, "WGAN-GP penalty weight")
+    drift_weight: float = _opt(1e-3, "weight of the E[D(x)^2] drift term (wgangp-eps)")
+    r1_gamma: float = _opt(10.0, "R1 weight gamma (logistic-r1)")
+    lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
+    lr_g: float = _opt(1e-4, "generator learning rate")
+    lr_d: float = _opt(1e-4, "discriminator learning rate")
+    beta1: float = _opt(0.0, "Adam beta1")
+    beta2: float = _opt(0.99, "Adam beta2")
+    lr_decay: bool = _opt(False, "decay both learning rates linearly to 0 over the run")
+    grad_clip: float = _opt(5.0, "gradient-norm clipping (0 = off)")
+    augment: str = _opt("translation,cutout,color", "DiffAugment policy ('none' = off)")
+    augment_params: str = _opt("transgan", "transgan (translation 0.2, cutout p=0.3) | "
+                                           "diffaugment (1/8, always)")
+    hflip: bool = _opt(False, "random horizontal flips of the real images")
+    mtct: bool = _opt(False, "multi-task co-training with super-resolution")
+    mtct_weight: float = _opt(50.0, "MT-CT loss weight lambda")
+    mtct_until: int | None = _opt(None, "switch MT-CT off after this many images (default never)")
+    locality: str = _opt("none", "locality-aware init schedule: none | official (CIFAR epochs "
+                                 "scaled to the data set) | 'IMAGES:WINDOW,...'")
+    locality_kind: str = _opt("band", "band (|i-j|<=w in raster order) | square (2-D window)")
+    locality_stages: str = _opt("all", "generator stages that get the mask: all | comma list, "
+                                       "e.g. -1 for the last")
+    ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images")
+    ema_rampup: float | None = _opt(0.1, "EMA warm-up ratio (half-life <= ratio * images seen)")
+    seed: int = _opt(0, "random seed")
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
+    precision: str = _opt("fp32", "fp32 | bf16 (autocast, CUDA)")
+    compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
+    deterministic: bool = _opt(False, "deterministic algorithms (for exact resume checks)")
+    workers: int | None = _opt(None, "data loader workers (default: automatic)")
+    log_every: int = _opt(2_000, "images between stats lines")
+    sample_every: int = _opt(10_000, "images between sample grids")
+    checkpoint_every: int = _opt(20_000, "images between checkpoints")
+    keep_checkpoints: int = _opt(3, "numbered checkpoints to keep besides latest.pt")
+    num_samples: int = _opt(64, "images in each sample grid")
+    progress: bool = _opt(True, "show a progress bar")
+    generator: dict = _opt({}, "generator config overrides, e.g. {width: 256}")
+    discriminator: dict = _opt({}, "discriminator config overrides, e.g. {depth: 4}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
+# Options that may change when a run is resumed; the rest must match the saved run.
+RESUMABLE = frozenset(
+    {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
+     "keep_checkpoints", "progress", "data_root", "compile"}
+)
+CHOICES = {
+    "loss": ("wgangp-eps", "hinge", "logistic-r1"),
+    "augment_params": ("transgan", "diffaugment"),
+    "locality_kind": ("band", "square"),
+    "precision": ("fp32", "bf16"),
+}
+
+
+def field_type(name: str) -> type:
+    """The plain Python type of option ``name`` (the non-None member of an Optional)."""
+    hint = typing.get_type_hints(TrainOptions)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = field_type(name)
+    if value is None:
+        default = TrainOptions.__dataclass_fields__[name].default
+        if default is None:
+            return None
+        raise OptionsError(f"option '{name}' cannot be empty")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise OptionsError(
+            f"option '{name}' must be {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def merge(base: TrainOptions, updates: dict[str, Any], source: str) -> TrainOptions:
+    """``base`` with ``updates`` applied; unknown keys and wrong types name ``source``."""
+    unknown = sorted(set(updates) - set(OPTION_NAMES))
+    if unknown:
+        raise OptionsError(f"{source}: unknown option '{unknown[0]}'")
+    coerced = {}
+    for name, value in updates.items():
+        try:
+            coerced[name] = _coerce(name, value)
+        except OptionsError as exc:
+            raise OptionsError(f"{source}: {exc}") from None
+    return dataclasses.replace(base, **coerced)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Options from a YAML mapping file; OptionsError for unreadable or malformed files."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise OptionsError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise OptionsError(f"config file {path} is not valid YAML: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise OptionsError(f"config file {path} must hold a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def save_yaml(options: TrainOptions, path: Path) -> None:
+    """Write the options as YAML (readable, and loadable with ``--config``)."""
+    path.write_text(yaml.safe_dump(options.to_dict(), sort_keys=False))
+
+
+def _positive(opts: TrainOptions, *names: str) -> None:
+    for name in names:
+        value = getattr(opts, name)
+        if value is not None and value <= 0:
+            raise OptionsError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
+def validate(opts: TrainOptions, world_size: int = 1) -> None:
+    """Check option values and combinations; one-line OptionsError on the first problem."""
+    for name, choices in CHOICES.items():
+        if getattr(opts, name) not in choices:
+            raise OptionsError(
+                f"unknown {name.replace('_', ' ')} '{getattr(opts, name)}'; "
+                f"choose from {', '.join(choices)}"
+            )
+    _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
+              "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+              "num_samples", "ema_half_life")
+    for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight"):
+        if getattr(opts, name) < 0:
+            raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
+    if not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1):
+        raise OptionsError("Adam betas must be in [0, 1)")
+    g_batch = opts.g_batch or opts.batch
+    for label, size in (("--batch", opts.batch), ("--g-batch", g_batch)):
+        if size % (world_size * opts.accum):
+            raise OptionsError(
+                f"{label} {size} is not divisible by {world_size} process(es) x "
+                f"{opts.accum} accumulation step(s)"
+            )
+    if opts.workers is not None and opts.workers < 0:
+        raise OptionsError("--workers must be >= 0")
+    if opts.mtct_until is not None and opts.mtct_until < 0:
+        raise OptionsError("--mtct-until must be >= 0")
+    if opts.ema_rampup is not None and opts.ema_rampup <= 0:
+        raise OptionsError("--ema-rampup must be positive")
+    if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
+        raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
+    parse_stages(opts.locality_stages)
+
+
+def parse_stages(text: str) -> list[int] | None:
+    """'all' -> None; '0,-1' -> [0, -1]."""
+    if text == "all":
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise OptionsError(
+            f"--locality-stages must be 'all' or a comma list of stage indices, got '{text}'"
+        ) from None

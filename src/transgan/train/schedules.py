@@ -1,0 +1,95 @@
+"""Training schedules: the locality (attention window) schedule and the MT-CT switch-off point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+_KINDS: tuple[str, ...] = ("band", "square")
+_SUFFIXES: dict[str, int] = {"k": 1_000, "m": 1_000_000}
+# Official TransGAN CIFAR schedule: (epoch at which the window stops applying, window).
+_OFFICIAL_CIFAR_EPOCHS: tuple[tuple[int, int], ...] = ((22, 4), (32, 6), (42, 8), (60, 10))
+
+
+class ScheduleError(ValueError):
+    """Invalid schedule definition or text."""
+
+
+@dataclass(frozen=True)
+class LocalitySchedule:
+    """Attention window that widens with training progress; None means full attention."""
+
+    steps: tuple[tuple[int, int], ...]
+    kind: str = "band"
+
+    def __post_init__(self) -> None:
+        try:
+            steps = tuple((until, window) for until, window in self.steps)
+        except (TypeError, ValueError):
+            raise ScheduleError("schedule steps must be (until_images, window) pairs") from None
+        object.__setattr__(self, "steps", steps)
+        if self.kind not in _KINDS:
+            raise ScheduleError(f"unknown locality kind {self.kind!r}; choose from band, square")
+        previous = 0
+        for until, window in steps:
+            if not isinstance(until, int) or not isinstance(window, int):
+                raise ScheduleError(f"schedule step {(until, window)} must hold two integers")
+            if until <= previous:
+                raise ScheduleError("schedule thresholds must be positive and strictly increasing")
+            if window < 1:
+                raise ScheduleError(f"locality window must be >= 1, got {window}")
+            previous = until
+
+    def window_at(self, images_seen: int) -> int | None:
+        """Window of the first step not yet passed, or None (full attention) after the last."""
+        for until, window in self.steps:
+            if images_seen < until:
+                return window
+        return None
+
+    @classmethod
+    def official_cifar(cls, dataset_size: int = 50_000, kind: str = "band") -> LocalitySchedule:
+        """The official CIFAR-10 epoch schedule converted to images seen."""
+        if dataset_size < 1:
+            raise ScheduleError(f"dataset_size must be >= 1, got {dataset_size}")
+        steps = tuple((epoch * dataset_size, window) for epoch, window in _OFFICIAL_CIFAR_EPOCHS)
+        return cls(steps, kind)
+
+    @classmethod
+    def parse(cls, text: str, kind: str = "band") -> LocalitySchedule:
+        """Parse "until:window,..." such as "1.1M:4,1.6M:6"; "none" or "" means no schedule."""
+        stripped = text.strip()
+        if stripped.lower() in ("", "none"):
+            return cls((), kind)
+        steps = []
+        for item in stripped.split(","):
+            until_text, sep, window_text = item.partition(":")
+            if not sep:
+                raise ScheduleError(f"bad schedule item {item.strip()!r}; expected until:window")
+            try:
+                window = int(window_text.strip())
+            except ValueError:
+                raise ScheduleError(f"bad window {window_text.strip()!r} in {text!r}") from None
+            steps.append((_parse_images(until_text, text), window))
+        return cls(tuple(steps), kind)
+
+
+def _parse_images(value: str, text: str) -> int:
+    """An image count such as "1100000", "1.1M" or "500k" as an exact integer."""
+    number = value.strip()
+    multiplier = 1
+    if number and number[-1].lower() in _SUFFIXES:
+        multiplier = _SUFFIXES[number[-1].lower()]
+        number = number[:-1]
+    try:
+        amount = Decimal(number) * multiplier
+    except InvalidOperation:
+        raise ScheduleError(f"bad image count {value.strip()!r} in {text!r}") from None
+    if not amount.is_finite() or amount != amount.to_integral_value():
+        raise ScheduleError(f"image count {value.strip()!r} in {text!r} is not a whole number")
+    return int(amount)
+
+
+def mtct_active(images_seen: int, until_images: int | None) -> bool:
+    """Whether the MT-CT term still applies: None keeps it always on, 0 keeps it off."""
+    return until_images is None or images_seen < until_images

@@ -1,0 +1,100 @@
+"""Checkpoint writing and safe loading."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from transgan.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    atomic_save,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def _state() -> dict:
+    return {
+        "options": {"preset": "digits", "batch": 4},
+        "generator_config": {"type": "transformer-g"},
+        "discriminator_config": {"type": "transformer-d"},
+        "G": {"w": torch.arange(6.0).view(2, 3)},
+        "G_ema": {"w": torch.ones(2)},
+        "rng": {"torch": torch.get_rng_state()},
+    }
+
+
+def test_round_trip_and_rotation(tmp_path: Path) -> None:
+    for images in (100, 200, 300, 400):
+        save_checkpoint(_state(), tmp_path, images, keep=2)
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.pt")) == [
+        "ckpt-000000000300.pt", "ckpt-000000000400.pt"]
+    state = load_checkpoint(tmp_path / "latest.pt")
+    assert state["format"] == CHECKPOINT_FORMAT
+    assert torch.equal(state["G"]["w"], torch.arange(6.0).view(2, 3))
+    assert find_checkpoint(tmp_path.parent / tmp_path.name) == tmp_path / "latest.pt"
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latest.pt"
+    save_checkpoint(_state(), tmp_path, 1, keep=1)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or not a checkpoint"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world", b"PK\x03\x04garbage"])
+def test_non_checkpoint_bytes_are_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+
+
+def test_foreign_torch_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pt"
+    torch.save({"model": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a transgan checkpoint"):
+        load_checkpoint(path)
+    state = _state()
+    del state["G_ema"]
+    atomic_save({"format": CHECKPOINT_FORMAT, **state}, path)
+    with pytest.raises(CheckpointError, match="lacks 'G_ema'"):
+        load_checkpoint(path)
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("writer", ["torch", "pickle"])
+def test_malicious_pickle_does_not_run(tmp_path: Path, writer: str) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    payload = {"format": CHECKPOINT_FORMAT, "G": _Exploit(marker)}
+    if writer == "torch":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(CheckpointError, match="cannot load checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_missing_paths(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint in run directory"):
+        find_checkpoint(tmp_path)

@@ -1,0 +1,127 @@
+"""Tests for the EMA helpers, the locality window schedule and the MT-CT switch-off."""
+
+import pytest
+import torch
+from torch import nn
+
+from transgan.train.ema import ema_beta, make_ema, unwrap_model, update_ema
+from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_active
+
+
+def test_ema_beta_values() -> None:
+    assert ema_beta(64, 10_000) == pytest.approx(0.5 ** (64 / 1000))
+    assert ema_beta(64, 10_000, rampup=None) == pytest.approx(0.5 ** (64 / 500_000))
+    assert ema_beta(64, 10**9) == pytest.approx(0.5 ** (64 / 500_000))
+    assert ema_beta(32, 0) == 0.0  # warm-up start: the EMA simply copies G
+    assert ema_beta(100, 0, half_life_images=100, rampup=None) == pytest.approx(0.5)
+
+
+class WithBuffer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+        self.norm = nn.BatchNorm1d(2)
+
+
+def test_update_ema_lerp_and_buffers() -> None:
+    torch.manual_seed(0)
+    model = WithBuffer()
+    ema = make_ema(model)
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+        model.norm.running_mean.fill_(0.7)
+        model.norm.num_batches_tracked.fill_(5)
+    update_ema(ema, model, 0.9)
+    model_state = model.state_dict()
+    for name, _ in model.named_parameters():
+        expected = 0.9 * before[name] + 0.1 * model_state[name]
+        assert torch.allclose(ema.state_dict()[name], expected, atol=1e-6)
+    assert torch.equal(ema.norm.running_mean, model.norm.running_mean)
+    assert int(ema.norm.num_batches_tracked) == 5
+    update_ema(ema, model, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(ema.parameters(), model.parameters(), strict=True))
+
+
+def test_make_ema_is_frozen_copy() -> None:
+    model = nn.Linear(3, 2)
+    ema = make_ema(model)
+    assert ema is not model and not ema.training
+    assert all(not p.requires_grad for p in ema.parameters())
+    assert all(p.requires_grad for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(ema.parameters(), model.parameters(), strict=True))
+
+
+def test_unwraps_wrappers() -> None:
+    model = nn.Linear(3, 2)
+    wrapped = nn.DataParallel(model)
+    assert unwrap_model(wrapped) is model
+    ema = make_ema(wrapped)
+    assert isinstance(ema, nn.Linear)
+    old = ema.weight.clone()
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    update_ema(ema, wrapped, 0.5)
+    assert torch.allclose(ema.weight, 0.5 * old + 0.5)
+
+
+def test_unwraps_compiled_module_attribute() -> None:
+    class FakeCompiled(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self._orig_mod = inner
+
+    model = nn.Linear(3, 2)
+    assert unwrap_model(FakeCompiled(nn.DataParallel(model))) is model
+    assert unwrap_model(torch.compile(model)) is model
+
+
+def test_official_cifar_schedule() -> None:
+    schedule = LocalitySchedule.official_cifar()
+    assert schedule.kind == "band"
+    assert schedule.window_at(0) == 4
+    assert schedule.window_at(22 * 50_000 - 1) == 4
+    assert schedule.window_at(22 * 50_000) == 6
+    assert schedule.window_at(32 * 50_000) == 8
+    assert schedule.window_at(42 * 50_000) == 10
+    assert schedule.window_at(60 * 50_000 - 1) == 10
+    assert schedule.window_at(60 * 50_000) is None
+    assert LocalitySchedule.official_cifar(1000, kind="square").steps[0] == (22_000, 4)
+
+
+def test_parse_schedule() -> None:
+    parsed = LocalitySchedule.parse("1.1M:4,1.6M:6")
+    assert parsed.steps == ((1_100_000, 4), (1_600_000, 6))
+    assert parsed == LocalitySchedule.parse("1100000:4, 1600000:6")
+    assert LocalitySchedule.parse("500k:2", kind="square").steps == ((500_000, 2),)
+    for text in ("", "none", "None"):
+        empty = LocalitySchedule.parse(text)
+        assert empty.steps == () and empty.window_at(0) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["abc", "1M", "1M:x", "1M:0", "2M:4,1M:6", "1M:4,1M:6", "1.5:3", "0:4", "1M:4,"]
+)
+def test_parse_rejects_bad_text(text: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        LocalitySchedule.parse(text)
+    assert "\n" not in str(info.value)
+
+
+def test_invalid_schedules() -> None:
+    with pytest.raises(ScheduleError):
+        LocalitySchedule(((10, 4),), kind="circle")
+    with pytest.raises(ScheduleError):
+        LocalitySchedule(((10, 4), (5, 6)))
+    with pytest.raises(ScheduleError):
+        LocalitySchedule(((10, -1),))
+    with pytest.raises(ScheduleError):
+        LocalitySchedule(((10,),))
+
+
+def test_mtct_active() -> None:
+    assert mtct_active(10**9, None)
+    assert not mtct_active(0, 0)
+    assert mtct_active(99, 100)
+    assert not mtct_active(100, 100)

@@ -1,0 +1,75 @@
+"""Training options: YAML, merging, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transgan.train.options import (
+    OptionsError,
+    TrainOptions,
+    load_yaml,
+    merge,
+    parse_stages,
+    save_yaml,
+    validate,
+)
+
+
+def test_defaults_are_valid() -> None:
+    validate(TrainOptions())
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    opts = merge(TrainOptions(), {"batch": 8, "generator": {"width": 64}}, "test")
+    save_yaml(opts, tmp_path / "o.yaml")
+    again = merge(TrainOptions(), load_yaml(tmp_path / "o.yaml"), "file")
+    assert again == opts
+
+
+def test_merge_coerces_and_rejects() -> None:
+    opts = merge(TrainOptions(), {"lr_g": 1, "images": 1e5}, "t")
+    assert opts.lr_g == 1.0 and opts.images == 100_000 and isinstance(opts.images, int)
+    with pytest.raises(OptionsError, match="unknown option 'colour'"):
+        merge(TrainOptions(), {"colour": 1}, "t")
+    with pytest.raises(OptionsError, match="'batch' must be int"):
+        merge(TrainOptions(), {"batch": "8"}, "t")
+    with pytest.raises(OptionsError, match="'hflip' must be bool"):
+        merge(TrainOptions(), {"hflip": 1}, "t")
+    assert merge(TrainOptions(), {"mtct_until": None}, "t").mtct_until is None
+    with pytest.raises(OptionsError, match="cannot be empty"):
+        merge(TrainOptions(), {"batch": None}, "t")
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "a: [", "just text"])
+def test_bad_yaml_files(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(OptionsError):
+        load_yaml(path)
+    with pytest.raises(OptionsError, match="cannot read"):
+        load_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("changes", "world", "message"),
+    [
+        ({"batch": 30}, 4, "not divisible by 4 process"),
+        ({"loss": "wgan"}, 1, "unknown loss"),
+        ({"precision": "fp16"}, 1, "unknown precision"),
+        ({"images": 0}, 1, "--images must be positive"),
+        ({"beta2": 1.0}, 1, "betas"),
+        ({"device": "tpu"}, 1, "unknown device"),
+        ({"locality_stages": "x"}, 1, "--locality-stages"),
+        ({"grad_clip": -1.0}, 1, "--grad-clip"),
+    ],
+)
+def test_validation_errors(changes: dict, world: int, message: str) -> None:
+    with pytest.raises(OptionsError, match=message):
+        validate(merge(TrainOptions(), changes, "t"), world)
+
+
+def test_parse_stages() -> None:
+    assert parse_stages("all") is None
+    assert parse_stages("0,-1") == [0, -1]

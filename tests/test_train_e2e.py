@@ -1,0 +1,154 @@
+"""End-to-end: train, resume, sample, interpolate and distributed runs through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from transgan.cli import main
+from transgan.train.checkpoint import load_checkpoint
+
+
+def _train(args: list[str], out: Path, images: int, *extra: str) -> int:
+    return main(["train", *args, "--out", str(out), "--images", str(images), *extra])
+
+
+def test_train_leaves_a_complete_run_directory(tmp_path: Path, tiny_run_args: list[str]) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 256) == 0
+    assert (run / "checkpoints" / "latest.pt").is_file()
+    assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.pt")) == [
+        "ckpt-000000000128.pt", "ckpt-000000000256.pt"]
+    for name in ("reals.png", "fakes-latest.png", "fakes-000000k.png"):
+        assert (run / "samples" / name).is_file(), name
+    grid = Image.open(run / "samples" / "fakes-latest.png")
+    assert grid.mode == "L" and grid.size == (4 * 66 + 2, 4 * 66 + 2)  # 16 px tiles shown at 64
+    records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["images"] for r in records] == [64, 128, 192, 256]
+    for record in records:
+        assert all(isinstance(record[k], float) for k in ("loss_d", "loss_g", "gp", "img_per_s"))
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert "done: 256 images" in (run / "log.txt").read_text()
+    assert "batch: 16" in (run / "options.yaml").read_text()
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert state["counters"]["images"] == 256 and state["counters"]["g_steps"] == 8
+
+
+def test_sample_and_interpolate(tmp_path: Path, tiny_run_args: list[str]) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 64) == 0
+    assert main(["sample", str(run), "--num", "5", "--out", str(tmp_path / "s")]) == 0
+    files = sorted((tmp_path / "s").glob("*.png"))
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(5)]
+    assert Image.open(files[0]).size == (16, 16)
+    assert main(["sample", str(run / "checkpoints" / "latest.pt"), "--num", "9", "--grid",
+                 "--out", str(tmp_path / "g.png")]) == 0
+    assert Image.open(tmp_path / "g.png").size == (3 * 66 + 2, 3 * 66 + 2)
+    assert main(["interpolate", str(run), "--rows", "2", "--steps", "4",
+                 "--out", str(tmp_path / "walk.png")]) == 0
+    assert Image.open(tmp_path / "walk.png").size == (4 * 66 + 2, 2 * 66 + 2)
+    assert main(["interpolate", str(run), "--rows", "2", "--steps", "4",
+                 "--out", str(tmp_path / "walk.gif")]) == 0
+    gif = Image.open(tmp_path / "walk.gif")
+    assert gif.n_frames == 2 * 4 - 2
+
+
+def _weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    return {key: state[key] for key in ("G", "D", "G_ema")}
+
+
+def test_resume_continues_exactly(tmp_path: Path, tiny_run_args: list[str]) -> None:
+    args = [*tiny_run_args, "--deterministic", "--mtct", "--mtct-until", "160",
+            "--locality", "96:1,192:2", "--hflip"]
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    assert _train(args, straight, 256) == 0
+    assert _train(args, pieces, 128) == 0
+    assert _train(args, pieces, 256) == 0
+    a, b = _weights(straight), _weights(pieces)
+    for model in a:
+        for name, tensor in a[model].items():
+            assert torch.equal(tensor, b[model][name]), f"{model}.{name}"
+    lines_a = (straight / "stats.jsonl").read_text().splitlines()
+    lines_b = (pieces / "stats.jsonl").read_text().splitlines()
+    assert [json.loads(x)["loss_d"] for x in lines_a] == [json.loads(x)["loss_d"] for x in lines_b]
+
+
+def test_rerun_of_finished_run_does_nothing(tmp_path: Path, tiny_run_args, capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 64) == 0
+    before = (run / "checkpoints" / "latest.pt").stat().st_mtime_ns
+    assert _train(tiny_run_args, run, 64) == 0
+    assert "already finished" in capsys.readouterr().err
+    assert (run / "checkpoints" / "latest.pt").stat().st_mtime_ns == before
+
+
+def test_resume_refuses_changed_recipe(tmp_path: Path, tiny_run_args, capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 64) == 0
+    assert _train(tiny_run_args, run, 128, "--loss", "hinge") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("transgan: error: --loss 'hinge' differs from the run")
+    assert main(["train", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--loss", "wgan"], "unknown loss 'wgan'"),
+        (["--augment", "flip"], "flip"),
+        (["--batch", "15", "--accum", "2"], "not divisible"),
+        (["--gen", "img_size=32"], "img_size 32 does not match"),
+        (["--data", "folder:/does/not/exist"], "does not exist"),
+        (["--locality", "abc"], "locality"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, tiny_run_args, capsys, extra, message) -> None:
+    assert _train(tiny_run_args, tmp_path / "run", 64, *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("transgan: error:") and message in err[0], err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--mtct"], "--mtct needs a transformer"), (["--locality", "64:2"], "--locality needs")],
+)
+def test_tricks_need_a_transformer_generator(tmp_path, capsys, extra, message) -> None:
+    args = ["train", "--preset", "digits-cnn", "--out", str(tmp_path / "r"), *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_yaml_config_and_overrides(tmp_path: Path, tiny_run_args: list[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("loss: hinge\naugment: none\nn_critic: 1\n")
+    run = tmp_path / "run"
+    assert _train([*tiny_run_args, "--config", str(config)], run, 64, "--n-critic", "2") == 0
+    options = load_checkpoint(run / "checkpoints" / "latest.pt")["options"]
+    assert (options["loss"], options["augment"], options["n_critic"]) == ("hinge", "none", 2)
+    assert options["generator"] == {"width": 32, "depths": [1, 1], "latent_dim": 16}
+
+
+def test_torchrun_two_processes_match_one_process(tmp_path: Path, tiny_run_args) -> None:
+    args = [*tiny_run_args, "--augment", "none", "--loss", "hinge", "--images", "128",
+            "--deterministic"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", *args, "--out", str(one)]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29517", "-m", "transgan.cli", "train", *args, "--out", str(two)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = _weights(one), _weights(two)
+    for name, tensor in a["G"].items():
+        torch.testing.assert_close(b["G"][name], tensor, rtol=1e-4, atol=1e-5)
+    assert len((two / "stats.jsonl").read_text().splitlines()) == 2
