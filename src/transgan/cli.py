@@ -30,6 +30,7 @@ from transgan.train.options import (
     field_type,
     load_yaml,
     merge,
+    options_for,
 )
 from transgan.train.schedules import ScheduleError
 
@@ -85,15 +86,13 @@ def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set
     for name in MODEL_OVERRIDES:
         if name in given:
             given[name] = dict(given[name])
-    opts = TrainOptions()
-    explicit: set[str] = set()
-    if args.config:
-        from_file = load_yaml(args.config)
-        opts = merge(opts, from_file, f"config file {args.config}")
-        explicit |= set(from_file)
+    from_file = load_yaml(args.config) if args.config else {}
+    preset = given.get("preset", from_file.get("preset", TrainOptions().preset))
+    if not isinstance(preset, str):
+        raise OptionsError(f"option 'preset' must be str, got {preset!r}")
+    opts = options_for(preset, from_file, f"config file {args.config}")
     opts = merge(opts, given, "command line")
-    explicit |= set(given)
-    return opts, explicit
+    return opts, set(from_file) | set(given)
 
 
 def resolve_resume(
@@ -180,6 +179,21 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from transgan.bench import format_table, run_bench, write_json
+
+    get_preset(args.preset)
+    if args.batch <= 0 or args.lazy < 1:
+        raise OptionsError("--batch and --lazy must be positive")
+    result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
+                       precision=args.precision, compile=args.compile)
+    print(format_table(result))
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     with torch.device("meta"):
@@ -236,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--seed", type=int, default=0, help="latent seed")
     interp.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     interp.set_defaults(func=cmd_interpolate)
+
+    bench = sub.add_parser("bench", help="training/sampling speed, memory, FLOP utilisation")
+    bench.add_argument("--preset", default="transgan-s", help="model preset")
+    bench.add_argument("--batch", type=int, default=16, help="D batch size")
+    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    bench.add_argument("--quick", action="store_true", help="one timed cycle (smoke test)")
+    bench.add_argument("--lazy", type=int, default=4, help="lazy regularisation interval k")
+    bench.add_argument("--precision", choices=("fp32", "bf16"), help="default: bf16 on CUDA")
+    bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
+    bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    bench.set_defaults(func=cmd_bench)
 
     models = sub.add_parser("models", help="list model presets with parameter counts")
     models.set_defaults(func=cmd_models)

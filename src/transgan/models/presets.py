@@ -5,7 +5,8 @@ Figures follow TransGAN v1 Table 4 (sizes S/M/L/XL) and the official v2 training
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from transgan.models.cnn import CNNDiscriminatorConfig, CNNGeneratorConfig
 from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
@@ -23,6 +24,7 @@ class Preset:
     generator: AnyGeneratorConfig
     discriminator: AnyDiscriminatorConfig
     data: str
+    recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def img_size(self) -> int:
@@ -35,6 +37,19 @@ class Preset:
 
 V1_DISCRIMINATOR = DiscriminatorConfig(img_size=32, patch=4, width=384, depth=7)
 
+# Training options each preset changes from the defaults in transgan.train.options, which
+# are the official CIFAR-10 recipe (D batch 64, n_critic 4, 500k G steps = 128M real images)
+# except for G batch 128 and random flips. STL-10: batches 32/64, n_critic 5.
+CIFAR_RECIPE: dict[str, Any] = {"g_batch": 128, "hflip": True}
+STL_RECIPE: dict[str, Any] = {
+    **CIFAR_RECIPE, "batch": 32, "g_batch": 64, "n_critic": 5, "images": 80_000_000,
+}
+# The CPU demo: a higher learning rate and one D step per G step learn digits in minutes.
+DIGITS_RECIPE: dict[str, Any] = {
+    "batch": 32, "n_critic": 1, "lr_g": 2e-4, "lr_d": 2e-4, "images": 60_000,
+    "log_every": 1_000, "sample_every": 5_000, "checkpoint_every": 10_000,
+}
+
 
 def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
     return Preset(
@@ -43,16 +58,18 @@ def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
         generator=GeneratorConfig(latent_dim=1024, width=width, depths=depths),
         discriminator=V1_DISCRIMINATOR,
         data="cifar10",
+        recipe=CIFAR_RECIPE,
     )
 
 
 V2_CIFAR_D = DiscriminatorConfig(
     img_size=32, patch=2, width=384, depth=3, multiscale=True, rel_pos_bias=True, noise=True
 )
+# Sized for 2 CPU cores: the 16x16 stage uses 8x8 grid attention, D sees 4x4 patches.
 DIGITS_G = GeneratorConfig(
-    img_size=16, channels=1, latent_dim=64, bottom=8, width=128, depths=(3, 2)
+    img_size=16, channels=1, latent_dim=64, bottom=8, width=128, depths=(3, 2), grid_window=8
 )
-DIGITS_D = DiscriminatorConfig(img_size=16, channels=1, patch=2, width=128, depth=3)
+DIGITS_D = DiscriminatorConfig(img_size=16, channels=1, patch=4, width=128, depth=3)
 DIGITS_CNN_G = CNNGeneratorConfig(img_size=16, channels=1, latent_dim=64, width=128)
 DIGITS_CNN_D = CNNDiscriminatorConfig(img_size=16, channels=1, width=64)
 
@@ -67,6 +84,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=GeneratorConfig(latent_dim=256, width=1024, depths=(5, 4, 2), rel_pos_bias=True),
         discriminator=V2_CIFAR_D,
         data="cifar10",
+        recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="transgan-v2-stl10",
@@ -80,6 +98,7 @@ _PRESETS: tuple[Preset, ...] = (
             noise=True,
         ),
         data="stl10",
+        recipe=STL_RECIPE,
     ),
     Preset(
         name="transgan-v2-celeba128",
@@ -93,6 +112,7 @@ _PRESETS: tuple[Preset, ...] = (
             noise=True,
         ),
         data="folder:celeba",
+        recipe={**CIFAR_RECIPE, "batch": 32, "g_batch": 64, "images": 32_000_000},
     ),
     Preset(
         name="digits",
@@ -100,6 +120,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=DIGITS_G,
         discriminator=DIGITS_D,
         data="digits",
+        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-32",
@@ -109,6 +130,7 @@ _PRESETS: tuple[Preset, ...] = (
         ),
         discriminator=DiscriminatorConfig(img_size=32, channels=1, patch=4, width=192, depth=4),
         data="digits",
+        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn",
@@ -116,6 +138,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=DIGITS_CNN_G,
         discriminator=DIGITS_CNN_D,
         data="digits",
+        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn-g",
@@ -123,6 +146,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=DIGITS_CNN_G,
         discriminator=DIGITS_D,
         data="digits",
+        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn-d",
@@ -130,6 +154,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=DIGITS_G,
         discriminator=DIGITS_CNN_D,
         data="digits",
+        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="cnn",
@@ -137,6 +162,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=CNNGeneratorConfig(),
         discriminator=CNNDiscriminatorConfig(),
         data="cifar10",
+        recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="cnn-g",
@@ -144,6 +170,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=CNNGeneratorConfig(),
         discriminator=V1_DISCRIMINATOR,
         data="cifar10",
+        recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="cnn-d",
@@ -151,6 +178,7 @@ _PRESETS: tuple[Preset, ...] = (
         generator=GeneratorConfig(latent_dim=1024, width=384, depths=(5, 2, 2)),
         discriminator=CNNDiscriminatorConfig(),
         data="cifar10",
+        recipe=CIFAR_RECIPE,
     ),
 )
 

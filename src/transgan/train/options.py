@@ -1,7 +1,9 @@
 """Training options: the one table of defaults shared by the CLI, YAML files and the trainer.
 
-Each field's ``help`` metadata becomes the command-line help; :func:`validate` checks every
-option before any work starts and raises :class:`OptionsError` with a one-line message.
+The defaults are the official TransGAN CIFAR-10 recipe; a preset's ``recipe`` overrides
+some of them (see :func:`options_for`). Each field's ``help`` metadata becomes the
+command-line help; :func:`validate` checks every option before any work starts and raises
+:class:`OptionsError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ class TrainOptions:
     data_root: str | None = _opt(None, "where torchvision data sets live (default $TRANSGAN_DATA "
                                        "or ~/.cache/transgan/data)")
     out: str | None = _opt(None, "run directory (default runs/PRESET); re-running it resumes")
-    images: int = _opt(150_000, "training length in real images shown to D")
-    batch: int = _opt(32, "D batch size, global over all processes")
+    images: int = _opt(128_000_000, "training length in real images shown to D")
+    batch: int = _opt(64, "D batch size, global over all processes")
     g_batch: int | None = _opt(None, "G batch size (default: the D batch size)")
     accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
-    n_critic: int = _opt(2, "D steps per G step")
+    n_critic: int = _opt(4, "D steps per G step")
     loss: str = _opt("wgangp-eps", "wgangp-eps | hinge | logistic-r1")
     gp_weight: float = _opt(10.0, "WGAN-GP penalty weight")
     drift_weight: float = _opt(1e-3, "weight of the E[D(x)^2] drift term (wgangp-eps)")
@@ -74,9 +76,9 @@ class TrainOptions:
     compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
     deterministic: bool = _opt(False, "deterministic algorithms (for exact resume checks)")
     workers: int | None = _opt(None, "data loader workers (default: automatic)")
-    log_every: int = _opt(2_000, "images between stats lines")
-    sample_every: int = _opt(10_000, "images between sample grids")
-    checkpoint_every: int = _opt(20_000, "images between checkpoints")
+    log_every: int = _opt(64_000, "images between stats lines")
+    sample_every: int = _opt(640_000, "images between sample grids")
+    checkpoint_every: int = _opt(1_280_000, "images between checkpoints")
     keep_checkpoints: int = _opt(3, "numbered checkpoints to keep besides latest.pt")
     num_samples: int = _opt(64, "images in each sample grid")
     progress: bool = _opt(True, "show a progress bar")
@@ -215,3 +217,13 @@ def parse_stages(text: str) -> list[int] | None:
         raise OptionsError(
             f"--locality-stages must be 'all' or a comma list of stage indices, got '{text}'"
         ) from None
+
+
+def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
+                ) -> TrainOptions:
+    """Defaults <- the preset's recipe <- ``updates``."""
+    from transgan.models import get_preset
+
+    recipe = get_preset(preset).recipe
+    opts = merge(TrainOptions(), {**recipe, "preset": preset}, f"recipe of preset {preset}")
+    return merge(opts, updates or {}, source)

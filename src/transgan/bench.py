@@ -1,0 +1,232 @@
+"""`transgan bench`: training and sampling speed, memory and FLOP utilisation, in one run.
+
+Every configuration (default path, lazy regularisation, naive attention) runs in a fresh
+process, so peak memory is measured per configuration: CPU peak RSS, or CUDA max allocated.
+The training step is the trainer's own: n_critic D steps with the loss's penalty, one G step
+and the EMA update, with DiffAugment, on real-shaped input.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One measured configuration."""
+
+    preset: str
+    batch: int
+    device: str
+    attention: str = "sdpa"
+    lazy_reg: int = 1
+    precision: str = "fp32"
+    compile: bool = False
+    cycles: int = 3
+    warmup: int = 1
+
+
+def matmul_peak(device: torch.device, seconds: float = 1.0) -> float:
+    """Measured FLOP/s of a large GEMM: float32 on CPU, bf16 on CUDA."""
+    n = 2048 if device.type == "cpu" else 8192
+    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+        if device.type == "cuda" and count % 10:
+            continue
+        _sync(device)
+    _sync(device)
+    return 2 * n**3 * count / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is KiB on Linux
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+
+
+def measure(cfg: BenchConfig) -> dict[str, Any]:
+    """Train and sample timings, FLOPs per cycle and peak memory for one configuration."""
+    from transgan.train.loop import Trainer
+    from transgan.train.options import options_for
+
+    with tempfile.TemporaryDirectory() as out:
+        opts = options_for(cfg.preset, {
+            "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "out": out,
+            "progress": False, "lazy_reg": cfg.lazy_reg, "device": cfg.device,
+            "precision": cfg.precision, "compile": cfg.compile,
+        })
+        trainer = Trainer(opts)
+        device = trainer.device
+        for model in (trainer.G, trainer.D):
+            if hasattr(model, "set_attention"):
+                model.set_attention(cfg.attention)
+        shape = (cfg.batch, trainer.G.channels, trainer.G.img_size, trainer.G.img_size)
+        real = (torch.rand(shape, device=device) * 2 - 1)
+
+        def cycle() -> None:
+            for _ in range(opts.n_critic):
+                trainer.d_step(real)
+            trainer.g_step(real)
+
+        for _ in range(cfg.warmup):
+            cycle()
+        _sync(device)
+        # A full lazy-regularisation period, so the penalty's share is counted fairly.
+        cycles = max(cfg.cycles, -(-cfg.lazy_reg // opts.n_critic))
+        start = time.perf_counter()
+        for _ in range(cycles):
+            cycle()
+        _sync(device)
+        seconds = (time.perf_counter() - start) / cycles
+
+        with FlopCounterMode(display=False) as counter:
+            for _ in range(-(-cfg.lazy_reg // opts.n_critic)):
+                cycle()
+        flops = counter.get_total_flops() / max(1, -(-cfg.lazy_reg // opts.n_critic))
+
+        z = torch.randn(cfg.batch, trainer.G.latent_dim, device=device)
+        with torch.no_grad(), trainer._autocast():
+            trainer.G_ema(z)
+            _sync(device)
+            reps, t0 = 3, time.perf_counter()
+            for _ in range(reps):
+                trainer.G_ema(z)
+            _sync(device)
+        sample_seconds = (time.perf_counter() - t0) / reps
+    return {
+        **cfg.__dict__,
+        "n_critic": opts.n_critic,
+        "seconds_per_cycle": seconds,
+        "train_img_per_s": cfg.batch * opts.n_critic / seconds,
+        "sample_img_per_s": cfg.batch / sample_seconds,
+        "flops_per_cycle": flops,
+        "achieved_flops": flops / seconds,
+        "peak_memory_bytes": _peak_memory(device),
+    }
+
+
+def _child(cfg: BenchConfig, queue: mp.Queue) -> None:
+    try:
+        queue.put(measure(cfg))
+    except BaseException as exc:  # reported to the parent, which prints it
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def measure_isolated(cfg: BenchConfig) -> dict[str, Any]:
+    """Run :func:`measure` in a fresh process so its peak memory is its own."""
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(cfg, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if "error" in result:
+        raise RuntimeError(f"benchmark of {cfg} failed: {result['error']}")
+    return result
+
+
+def run_bench(
+    preset: str, batch: int, device: str = "cpu", quick: bool = False, lazy: int = 4,
+    precision: str | None = None, compile: bool = False,
+) -> dict[str, Any]:
+    """Default path, lazy regularisation and the naive path, side by side."""
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    cycles = 1 if quick else 3
+    common = {"preset": preset, "batch": batch, "device": str(dev), "precision": precision,
+              "compile": compile, "cycles": cycles}
+    default = measure_isolated(BenchConfig(**common))
+    lazy_run = measure_isolated(BenchConfig(**common, lazy_reg=lazy))
+    naive = measure_isolated(BenchConfig(**{**common, "compile": False}, attention="naive"))
+    peak = matmul_peak(dev, seconds=0.5 if quick else 2.0)
+    return {
+        "preset": preset,
+        "batch": batch,
+        "device": str(dev),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "precision": precision,
+        "compile": compile,
+        "train_img_per_s": default["train_img_per_s"],
+        "lazy_reg": lazy,
+        "lazy_train_img_per_s": lazy_run["train_img_per_s"],
+        "naive_train_img_per_s": naive["train_img_per_s"],
+        "speedup_vs_naive": default["train_img_per_s"] / naive["train_img_per_s"],
+        "lazy_speedup_vs_naive": lazy_run["train_img_per_s"] / naive["train_img_per_s"],
+        "sample_img_per_s": default["sample_img_per_s"],
+        "naive_sample_img_per_s": naive["sample_img_per_s"],
+        "flops_per_cycle": default["flops_per_cycle"],
+        "matmul_peak_flops": peak,
+        "flop_utilisation": default["achieved_flops"] / peak,
+        "lazy_flop_utilisation": lazy_run["achieved_flops"] / peak,
+        "peak_memory_bytes": default["peak_memory_bytes"],
+        "naive_peak_memory_bytes": naive["peak_memory_bytes"],
+        "memory_ratio_vs_naive": default["peak_memory_bytes"] / naive["peak_memory_bytes"],
+        "runs": {"default": default, "lazy": lazy_run, "naive": naive},
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Human-readable summary of :func:`run_bench`'s result."""
+    gib = 1024**3
+    rows = [
+        ("configuration", "train img/s", "sample img/s", "peak memory"),
+        ("default (SDPA)", f"{result['train_img_per_s']:.2f}", f"{result['sample_img_per_s']:.1f}",
+         f"{result['peak_memory_bytes'] / gib:.2f} GiB"),
+        (f"lazy reg k={result['lazy_reg']}", f"{result['lazy_train_img_per_s']:.2f}",
+         "", f"{result['runs']['lazy']['peak_memory_bytes'] / gib:.2f} GiB"),
+        ("naive attention", f"{result['naive_train_img_per_s']:.2f}",
+         f"{result['naive_sample_img_per_s']:.1f}",
+         f"{result['naive_peak_memory_bytes'] / gib:.2f} GiB"),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{result['preset']} batch {result['batch']} on {result['device']} "
+             f"({result['machine']}, {result['threads']} threads, torch {result['torch']}, "
+             f"{result['precision']}{', compiled' if result['compile'] else ''})"]
+    lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
+                        enumerate(zip(row, widths, strict=True))) for row in rows]
+    lines.append(
+        f"speed-up vs naive: {result['speedup_vs_naive']:.2f}x (lazy reg: "
+        f"{result['lazy_speedup_vs_naive']:.2f}x); memory vs naive: "
+        f"{result['memory_ratio_vs_naive']:.0%}"
+    )
+    lines.append(
+        f"FLOP utilisation: {result['flop_utilisation']:.1%} (lazy reg "
+        f"{result['lazy_flop_utilisation']:.1%}) of a measured matmul peak of "
+        f"{result['matmul_peak_flops'] / 1e9:.0f} GFLOP/s; "
+        f"{result['flops_per_cycle'] / 1e9:.1f} GFLOP per training cycle"
+    )
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))

@@ -1,0 +1,27 @@
+"""The benchmark command runs end to end in quick mode and reports every figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transgan.cli import main
+
+KEYS = (
+    "train_img_per_s", "naive_train_img_per_s", "speedup_vs_naive", "sample_img_per_s",
+    "flop_utilisation", "matmul_peak_flops", "peak_memory_bytes", "naive_peak_memory_bytes",
+    "lazy_train_img_per_s",
+)
+
+
+def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--preset", "digits", "--batch", "8", "--device", "cpu", "--quick",
+                 "--lazy", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for key in KEYS:
+        assert isinstance(result[key], float | int) and result[key] > 0, key
+    assert 0 < result["flop_utilisation"] < 1.5
+    assert result["flops_per_cycle"] > 1e6
+    printed = capsys.readouterr().out
+    assert "speed-up vs naive" in printed and "FLOP utilisation" in printed
