@@ -177,8 +177,7 @@ class Trainer:
             images=int(counters["images"]), d_steps=int(counters["d_steps"]),
             g_steps=int(counters["g_steps"]), wall_time=float(counters["wall_time"]),
         )
-        self.z_gen.set_state(state["rng"]["z"].cpu() if self.device.type == "cpu"
-                             else state["rng"]["z"])
+        self.z_gen.set_state(state["rng"]["z"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
             if "cuda" in state["rng"] and self.device.type == "cuda":

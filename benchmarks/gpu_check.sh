@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# GPU check (one H100/H200, under 5 minutes): a short bf16 training run through the CLI,
+# then throughput and FLOP utilisation of transgan-s, transgan-xl and transgan-v2-cifar10
+# at batch 128, eager and compiled. Results go to ${OUT:-benchmarks/results}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-benchmarks/results}
+mkdir -p "$out"
+py=${PYTHON:-python3}
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$py -m transgan.cli train --preset transgan-s --data digits --images 4096 --batch 64 \
+    --precision bf16 --device cuda --out "$out/smoke-run" --no-progress \
+    --log-every 1024 --sample-every 2048 --checkpoint-every 2048
+$py -m transgan.cli sample "$out/smoke-run" --num 16 --grid --out "$out/smoke-grid.png" \
+    --device cuda
+$py benchmarks/gpu_check.py --json "$out/gpu_check.json" "$@"
