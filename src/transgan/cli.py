@@ -21,6 +21,7 @@ from transgan.models import ConfigError, count_parameters, get_preset, list_pres
 from transgan.models.build import discriminator_from_config, generator_from_config
 from transgan.train.augment import AugmentError
 from transgan.train.checkpoint import CheckpointError
+from transgan.train.loop import TrainingDiverged
 from transgan.train.losses import LossError
 from transgan.train.options import (
     OPTION_NAMES,
@@ -276,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"transgan: error: {message}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"transgan: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("transgan: interrupted", file=sys.stderr)
         return 130

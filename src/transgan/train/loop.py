@@ -7,6 +7,7 @@ EMA and schedules from their own modules. Rank 0 writes every file of the run di
 from __future__ import annotations
 
 import json
+import logging
 import math
 import signal
 import time
@@ -57,6 +58,10 @@ def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule
         raise OptionsError(f"--locality: {exc}") from None
 
 
+class TrainingDiverged(RuntimeError):
+    """Training cannot continue: non-finite values persisted; one line for the user."""
+
+
 @dataclass
 class Counters:
     """Training progress; everything needed to continue exactly where a run stopped."""
@@ -64,6 +69,8 @@ class Counters:
     images: int = 0
     d_steps: int = 0
     g_steps: int = 0
+    skipped: int = 0
+    rollbacks: int = 0
     wall_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -142,6 +149,7 @@ class Trainer:
             opts.num_samples, self.G.latent_dim, generator=torch.Generator().manual_seed(opts.seed)
         ).to(self.device)
         self.stop_signal: int | None = None
+        self.nonfinite_run = 0
 
     # ----------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
@@ -160,6 +168,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "counters": {"images": c.images, "d_steps": c.d_steps, "g_steps": c.g_steps,
+                         "skipped": c.skipped, "rollbacks": c.rollbacks,
                          "wall_time": c.wall_time},
             "locality_window": -1 if self.locality_window is None else self.locality_window,
             "mtct_active": self.opts.mtct and mtct_active(c.images, self.opts.mtct_until),
@@ -172,11 +181,10 @@ class Trainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        counters = state["counters"]
-        self.counters = Counters(
-            images=int(counters["images"]), d_steps=int(counters["d_steps"]),
-            g_steps=int(counters["g_steps"]), wall_time=float(counters["wall_time"]),
-        )
+        saved, c = state["counters"], self.counters  # updated in place: the loop holds it
+        c.images, c.d_steps, c.g_steps = (int(saved[k]) for k in ("images", "d_steps", "g_steps"))
+        c.skipped, c.rollbacks = int(saved.get("skipped", 0)), int(saved.get("rollbacks", 0))
+        c.wall_time = float(saved["wall_time"])
         self.z_gen.set_state(state["rng"]["z"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
@@ -212,14 +220,23 @@ class Trainer:
             real = torch.where(flip < 0.5, real.flip(-1), real)
         return real
 
-    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
+    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[Tensor, bool]:
+        """Average, clip and apply the gradients, unless their norm is not finite.
+
+        The norm is taken after the all-reduce, so every rank makes the same decision; reading
+        it is the step's one host-device synchronisation.
+        """
         distributed.average_gradients(model, self.dist.world_size)
-        if self.opts.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.opts.grad_clip)
-        else:
-            norm = torch.zeros((), device=self.device)
-        opt.step()
-        return norm
+        limit = self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+        if bool(torch.isfinite(norm)):
+            opt.step()
+            self.nonfinite_run = 0
+            return norm, True
+        opt.zero_grad(set_to_none=True)
+        self.counters.skipped += 1
+        self.nonfinite_run += 1
+        return norm, False
 
     def d_step(self, real: Tensor) -> dict[str, Tensor]:
         opts, accum = self.opts, self.opts.accum
@@ -234,7 +251,7 @@ class Trainer:
                 loss, stats = d_loss(self.loss_cfg, self.D, real_c, fake, self.augment,
                                      penalty=penalty, penalty_scale=opts.lazy_reg)
             (loss / accum).backward()
-        stats["d_grad_norm"] = self._finish_step(self.D, self.opt_d)
+        stats["d_grad_norm"], _ = self._finish_step(self.D, self.opt_d)
         self.counters.d_steps += 1
         self.counters.images += opts.batch
         return stats
@@ -258,11 +275,12 @@ class Trainer:
                     stats["sr_mse"] = sr.detach()
             (loss / accum).backward()
         self.D.requires_grad_(True)
-        stats["g_grad_norm"] = self._finish_step(self.G, self.opt_g)
+        stats["g_grad_norm"], applied = self._finish_step(self.G, self.opt_g)
         self.counters.g_steps += 1
-        beta = ema_beta(opts.g_batch or opts.batch, self.counters.images, opts.ema_half_life,
-                        opts.ema_rampup)
-        update_ema(self.G_ema, self.G, beta)
+        if applied:
+            beta = ema_beta(opts.g_batch or opts.batch, self.counters.images,
+                            opts.ema_half_life, opts.ema_rampup)
+            update_ema(self.G_ema, self.G, beta)
         return stats
 
     def _set_lr(self) -> None:
@@ -278,7 +296,16 @@ class Trainer:
         images = generate(self.G_ema, self.fixed_z, batch=64)
         return save_grid(images, self.run_dir / "samples" / name)
 
+    def _check_finite_weights(self) -> None:
+        for name, model in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise TrainingDiverged(
+                    f"{name} weights are not finite at {self.counters.images:,} images; "
+                    "no checkpoint written (the last good one is kept)"
+                )
+
     def save(self) -> None:
+        self._check_finite_weights()
         if self.is_main:
             save_checkpoint(self.state(), self.run_dir / "checkpoints", self.counters.images,
                             self.opts.keep_checkpoints)
@@ -299,6 +326,34 @@ class Trainer:
 
     def _handle_signal(self, signum: int, _frame: Any) -> None:
         self.stop_signal = signum
+
+    def _batches(self) -> Any:
+        """This rank's real batches from the current D step on."""
+        opts = self.opts
+        workers = opts.workers if opts.workers is not None else default_num_workers(self.dataset)
+        return batch_stream(
+            self.dataset, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
+            seed=opts.seed, start=self.counters.d_steps, workers=workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _rollback(self, log: logging.Logger) -> None:
+        """Return to the last checkpoint after too many non-finite steps in a row."""
+        c, latest = self.counters, self.run_dir / "checkpoints" / "latest.pt"
+        where = f"{self.nonfinite_run} non-finite steps in a row at {c.images:,} images"
+        if c.rollbacks >= self.opts.max_rollbacks:
+            raise TrainingDiverged(f"training diverged: {where} after {c.rollbacks} rollbacks")
+        if not latest.exists():
+            raise TrainingDiverged(f"training diverged: {where}; no checkpoint to return to")
+        rollbacks, skipped = c.rollbacks + 1, c.skipped
+        self._restore(load_checkpoint(latest))
+        c.rollbacks, c.skipped = rollbacks, skipped
+        self.nonfinite_run = 0
+        # Fresh randomness, so the same steps are not replayed into the same failure.
+        torch.manual_seed(self.opts.seed + 7919 * rollbacks + self.dist.rank)
+        self.z_gen.manual_seed(self.opts.seed + 1_000_003 + 7919 * rollbacks)
+        log.warning(f"{where}: rolled back to the checkpoint at {self.counters.images:,} "
+                    f"images (rollback {rollbacks} of at most {self.opts.max_rollbacks})")
 
     # ----------------------------------------------------------------- loop
     def run(self) -> Path:
@@ -322,12 +377,7 @@ class Trainer:
                 save_grid(next(iter(torch.utils.data.DataLoader(self.dataset, batch_size=64))),
                           self.run_dir / "samples" / "reals.png")
         distributed.barrier()
-        workers = opts.workers if opts.workers is not None else default_num_workers(self.dataset)
-        batches = batch_stream(
-            self.dataset, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
-            seed=opts.seed, start=c.d_steps, workers=workers,
-            pin_memory=self.device.type == "cuda",
-        )
+        batches = self._batches()
         monitor = Monitor(self.run_dir, opts.images, c.images, opts.progress and self.is_main) \
             if self.is_main else None
         previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGTERM,
@@ -344,6 +394,11 @@ class Trainer:
                     real = self._real(batches)
                     step_stats = self.d_step(real)
                 step_stats.update(self.g_step(real))
+                if self.nonfinite_run >= opts.nonfinite_limit:
+                    self._rollback(log)
+                    batches = self._batches()
+                    sums, count = {}, 0
+                    continue
                 for key, value in step_stats.items():
                     sums[key] = sums.get(key, 0) + value.detach().float()
                 count += 1
@@ -352,7 +407,8 @@ class Trainer:
                     record = {k: float(v) / count for k, v in sums.items()}
                     record["loss_d"] = record.pop("d_loss", math.nan)
                     record["loss_g"] = record.pop("g_loss", math.nan)
-                    record.update(g_step=c.g_steps, locality=self.locality_window,
+                    record.update(g_step=c.g_steps, skipped_steps=c.skipped,
+                                  locality=self.locality_window,
                                   lr_g=self.opt_g.param_groups[0]["lr"])
                     monitor.log(c.images, record)
                     sums, count = {}, 0

@@ -70,6 +70,9 @@ class TrainOptions:
                                        "e.g. -1 for the last")
     ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images")
     ema_rampup: float | None = _opt(0.1, "EMA warm-up ratio (half-life <= ratio * images seen)")
+    nonfinite_limit: int = _opt(10, "non-finite steps in a row before rolling back to the "
+                                    "last checkpoint (single ones are skipped)")
+    max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
     seed: int = _opt(0, "random seed")
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
     precision: str = _opt("fp32", "fp32 | bf16 (autocast, CUDA)")
@@ -93,7 +96,8 @@ OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
 # Options that may change when a run is resumed; the rest must match the saved run.
 RESUMABLE = frozenset(
     {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
-     "keep_checkpoints", "progress", "data_root", "compile"}
+     "keep_checkpoints", "progress", "data_root", "compile", "nonfinite_limit",
+     "max_rollbacks"}
 )
 CHOICES = {
     "loss": ("wgangp-eps", "hinge", "logistic-r1"),
@@ -183,7 +187,9 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
             )
     _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
               "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-              "num_samples", "ema_half_life")
+              "num_samples", "ema_half_life", "nonfinite_limit")
+    if opts.max_rollbacks < 0:
+        raise OptionsError("--max-rollbacks must be >= 0")
     for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight"):
         if getattr(opts, name) < 0:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
