@@ -90,8 +90,11 @@ def d_loss(
     """
     _check_config(cfg)
     fake = fake.detach()
-    real_logits = _logits(D, real, augment)
-    fake_logits = _logits(D, fake, augment)
+    if augment is not None:
+        real, fake = augment(real), augment(fake)
+    # One D pass over both halves: larger matrix products, half the kernel launches.
+    real_logits, fake_logits = D(torch.cat([real, fake])).reshape(-1).split(
+        [real.shape[0], fake.shape[0]])
     stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
 
     if cfg.name == "wgangp-eps":
