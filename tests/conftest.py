@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from transgan.metrics.digits import load_digits_classifier
 
 # A 16 px digits model small enough for a few training steps per second on one core.
 TINY_MODEL = [
@@ -19,3 +23,21 @@ TINY_RUN = [
 @pytest.fixture
 def tiny_run_args() -> list[str]:
     return list(TINY_RUN)
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("transgan-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caches (digits classifier, reference statistics) never touch the user's home."""
+    monkeypatch.setenv("TRANSGAN_CACHE", str(session_cache))
+
+
+@pytest.fixture(scope="session")
+def digits_cache(session_cache: Path) -> Path:
+    """The session's cache with the digits classifier trained once."""
+    load_digits_classifier(session_cache)
+    return session_cache

@@ -152,3 +152,30 @@ def test_torchrun_two_processes_match_one_process(tmp_path: Path, tiny_run_args)
     for name, tensor in a["G"].items():
         torch.testing.assert_close(b["G"][name], tensor, rtol=1e-4, atol=1e-5)
     assert len((two / "stats.jsonl").read_text().splitlines()) == 2
+
+
+def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path: Path, tiny_run_args,
+                                                       digits_cache) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 128, "--eval-every", "64", "--eval-num", "200") == 0
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["images"] for r in records] == [64, 128]
+    for record in records:
+        assert record["digits-fid"] > 0 and record["digits-is"] >= 1
+        assert record["protocol"]["num_samples"] == 200
+        assert record["protocol"]["reference"] == "digits-train"
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert best["best"]["value"] == min(r["digits-fid"] for r in records)
+    assert "eval at 64 images" in (run / "log.txt").read_text()
+
+
+def test_eval_command_on_a_run(tmp_path: Path, tiny_run_args, digits_cache, capsys) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 64) == 0
+    assert main(["eval", str(run), "--num", "300", "--no-progress"]) == 0
+    result = json.loads((run / "checkpoints" / "metrics-64.json").read_text())
+    assert set(result["metrics"]) >= {"digits-fid", "digits-is"}
+    assert result["protocol"]["num_samples"] == 300
+    out = capsys.readouterr().out
+    assert "digits-fid" in out
+    assert main(["eval", str(run), "--metrics", "fid,nope"]) == 2

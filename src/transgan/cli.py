@@ -17,6 +17,8 @@ import torch
 import yaml
 
 from transgan.data import DataError
+from transgan.metrics.cli import add_eval_parser
+from transgan.metrics.frechet import MetricError
 from transgan.models import ConfigError, count_parameters, get_preset, list_presets
 from transgan.models.build import discriminator_from_config, generator_from_config
 from transgan.train.augment import AugmentError
@@ -37,6 +39,7 @@ from transgan.train.schedules import ScheduleError
 
 USER_ERRORS = (
     OptionsError, ConfigError, DataError, CheckpointError, AugmentError, LossError, ScheduleError,
+    MetricError,
 )
 MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
 
@@ -262,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)
+
+    add_eval_parser(sub)
 
     models = sub.add_parser("models", help="list model presets with parameter counts")
     models.set_defaults(func=cmd_models)

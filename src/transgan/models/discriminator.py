@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -9,33 +11,13 @@ from torch import Tensor, nn
 from transgan.models.configs import DiscriminatorConfig
 from transgan.models.generator import image_to_tokens, tokens_to_image
 from transgan.nn.attention import Attention, set_attention_impl
-from transgan.nn.blocks import TransformerBlock, init_transformer_weights, make_norm
+from transgan.nn.blocks import init_transformer_weights, make_norm, transformer_blocks
 
 
 def _blocks(
-    cfg: DiscriminatorConfig,
-    width: int,
-    side: int,
-    depth: int,
-    prefix_tokens: int = 0,
-    rel_pos_bias: bool | None = None,
+    cfg: DiscriminatorConfig, width: int, side: int, depth: int, **options: Any
 ) -> nn.ModuleList:
-    return nn.ModuleList(
-        TransformerBlock(
-            width,
-            cfg.heads,
-            (side, side),
-            mlp_ratio=cfg.mlp_ratio,
-            norm=cfg.norm,
-            act=cfg.act,
-            prefix_tokens=prefix_tokens,
-            qkv_bias=cfg.qkv_bias,
-            rel_pos_bias=cfg.rel_pos_bias if rel_pos_bias is None else rel_pos_bias,
-            noise=cfg.noise,
-            impl=cfg.attention,
-        )
-        for _ in range(depth)
-    )
+    return transformer_blocks(cfg, width, side, depth, noise=cfg.noise, **options)
 
 
 class TransformerDiscriminator(nn.Module):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from transgan.models.configs import GeneratorConfig
 from transgan.nn.attention import set_attention_impl
-from transgan.nn.blocks import TransformerBlock, init_transformer_weights
+from transgan.nn.blocks import init_transformer_weights, transformer_blocks
 
 
 def tokens_to_image(x: Tensor, side: int) -> Tensor:
@@ -30,21 +30,7 @@ class Stage(nn.Module):
         super().__init__()
         self.side = side
         self.pos_embed = nn.Parameter(torch.zeros(1, side * side, width))
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                width,
-                cfg.heads,
-                (side, side),
-                mlp_ratio=cfg.mlp_ratio,
-                norm=cfg.norm,
-                act=cfg.act,
-                qkv_bias=cfg.qkv_bias,
-                rel_pos_bias=cfg.rel_pos_bias,
-                grid_window=cfg.grid_window,
-                impl=cfg.attention,
-            )
-            for _ in range(depth)
-        )
+        self.blocks = transformer_blocks(cfg, width, side, depth, grid_window=cfg.grid_window)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.pos_embed

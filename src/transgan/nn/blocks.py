@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -99,6 +101,24 @@ class TransformerBlock(nn.Module):
             h = h + self.noise_strength * torch.randn_like(h[..., :1])
         x = x + h
         return x + self.mlp(self.norm2(x))
+
+
+def transformer_blocks(
+    cfg: Any, width: int, side: int, depth: int, **options: Any
+) -> nn.ModuleList:
+    """``depth`` blocks on a side x side grid; attention and MLP options come from ``cfg``.
+
+    ``cfg`` is a generator or discriminator config (heads, mlp_ratio, norm, act, qkv_bias,
+    rel_pos_bias, attention); ``options`` add or override block arguments.
+    """
+    common: dict[str, Any] = {
+        "mlp_ratio": cfg.mlp_ratio, "norm": cfg.norm, "act": cfg.act, "qkv_bias": cfg.qkv_bias,
+        "rel_pos_bias": cfg.rel_pos_bias, "impl": cfg.attention,
+    }
+    common.update(options)
+    return nn.ModuleList(
+        TransformerBlock(width, cfg.heads, (side, side), **common) for _ in range(depth)
+    )
 
 
 def init_transformer_weights(module: nn.Module) -> None:

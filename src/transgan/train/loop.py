@@ -36,7 +36,12 @@ from transgan.sampling import generate, save_grid
 from transgan.train import distributed
 from transgan.train.augment import DiffAugment, parse_policy
 from transgan.train.batches import batch_stream
-from transgan.train.checkpoint import load_checkpoint, save_checkpoint
+from transgan.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_save,
+    load_checkpoint,
+    save_checkpoint,
+)
 from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import LossConfig, d_loss, g_loss
 from transgan.train.monitor import Monitor, setup_logging
@@ -150,6 +155,54 @@ class Trainer:
         ).to(self.device)
         self.stop_signal: int | None = None
         self.nonfinite_run = 0
+        self.eval_metrics, self.eval_ref = self._eval_settings()
+        self.best: dict[str, Any] = dict(resume_state.get("best", {})) if resume_state else {}
+
+    def _eval_settings(self) -> tuple[tuple[str, ...], str]:
+        """Metrics and reference of periodic evaluation, checked (weights too) before training."""
+        from transgan.metrics.cli import default_metrics, default_reference
+        from transgan.metrics.evaluate import DIGITS_METRICS, parse_metrics
+
+        opts = self.opts
+        metrics = (default_metrics(self.data_spec) if opts.eval_metrics == "auto"
+                   else parse_metrics(opts.eval_metrics))
+        ref = default_reference(self.data_spec) if opts.eval_ref == "auto" else opts.eval_ref
+        if opts.eval_every and self.is_main and any(m not in DIGITS_METRICS for m in metrics):
+            from transgan.metrics.inception import resolve_inception_weights
+
+            resolve_inception_weights(opts.inception_weights)
+        return metrics, ref
+
+    def evaluate(self) -> dict[str, Any]:
+        """Metrics of the EMA generator by the configured protocol (rank 0 only)."""
+        from transgan.metrics.evaluate import evaluate_generator
+
+        opts = self.opts
+        return evaluate_generator(
+            self.G_ema, metrics=self.eval_metrics, num=opts.eval_num, ref=self.eval_ref,
+            seed=opts.seed, device=self.device, inception_weights=opts.inception_weights,
+            data_root=opts.data_root, progress=False,
+        )
+
+    def _periodic_eval(self, monitor: Monitor, log: logging.Logger) -> None:
+        """Evaluate, log to metrics.jsonl and TensorBoard, and keep the best checkpoint."""
+        if self.is_main:
+            result = self.evaluate()
+            images = self.counters.images
+            monitor.log_metrics(images, result["metrics"], result["protocol"])
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()
+                              if not k.endswith("_std"))
+            log.info(f"eval at {images:,} images ({self.opts.eval_num} samples vs "
+                     f"{self.eval_ref}): {shown}")
+            key = next((m for m in ("fid", "digits-fid") if m in result["metrics"]), None)
+            value = result["metrics"].get(key) if key else None
+            if value is not None and (not self.best or value < self.best["value"]):
+                self.best = {"metric": key, "value": float(value), "images": images}
+                self._check_finite_weights()
+                atomic_save({"format": CHECKPOINT_FORMAT, **self.state()},
+                            self.run_dir / "checkpoints" / "best.pt")
+                log.info(f"new best {key} {value:.3f}: checkpoints/best.pt")
+        distributed.barrier()
 
     # ----------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
@@ -172,6 +225,7 @@ class Trainer:
                          "wall_time": c.wall_time},
             "locality_window": -1 if self.locality_window is None else self.locality_window,
             "mtct_active": self.opts.mtct and mtct_active(c.images, self.opts.mtct_until),
+            "best": self.best,
             "rng": rng,
         }
 
@@ -315,14 +369,15 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "samples").mkdir(exist_ok=True)
         save_yaml(self.opts, self.run_dir / "options.yaml")
-        stats = self.run_dir / "stats.jsonl"
-        if resumed and stats.exists():
-            # Records written after the checkpoint by the stopped process are replaced.
-            kept = [line for line in stats.read_text().splitlines()
-                    if line.strip() and json.loads(line)["images"] <= self.counters.images]
-            stats.write_text("".join(line + "\n" for line in kept))
-        elif stats.exists():
-            stats.unlink()
+        for name in ("stats.jsonl", "metrics.jsonl"):
+            path = self.run_dir / name
+            if resumed and path.exists():
+                # Records written after the checkpoint by the stopped process are replaced.
+                kept = [line for line in path.read_text().splitlines()
+                        if line.strip() and json.loads(line)["images"] <= self.counters.images]
+                path.write_text("".join(line + "\n" for line in kept))
+            elif path.exists():
+                path.unlink()
 
     def _handle_signal(self, signum: int, _frame: Any) -> None:
         self.stop_signal = signum
@@ -416,6 +471,8 @@ class Trainer:
                     monitor.progress(c.images)
                 if self.is_main and crossed(before, c.images, opts.sample_every):
                     self.save_samples(f"fakes-{c.images // 1000:06d}k.png")
+                if opts.eval_every and crossed(before, c.images, opts.eval_every):
+                    self._periodic_eval(monitor, log)
                 if crossed(before, c.images, opts.checkpoint_every) and c.images < opts.images:
                     self.save()
             self.save()

@@ -71,6 +71,14 @@ class Monitor:
         self.progress(images)
         return record
 
+    def log_metrics(self, images: int, metrics: dict[str, float], protocol: dict[str, Any]) -> None:
+        """One evaluation: a line of ``metrics.jsonl`` and TensorBoard scalars."""
+        record = {"images": images, "time": time.time(), **metrics, "protocol": protocol}
+        with open(self.stats_path.with_name("metrics.jsonl"), "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for key, value in metrics.items():
+            self.tb.add_scalar(f"metrics/{key}", value, images)
+
     def close(self) -> None:
         self.bar.close()
         self.tb.close()

@@ -70,6 +70,13 @@ class TrainOptions:
                                        "e.g. -1 for the last")
     ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images")
     ema_rampup: float | None = _opt(0.1, "EMA warm-up ratio (half-life <= ratio * images seen)")
+    eval_every: int = _opt(0, "images between evaluations during training (0 = off)")
+    eval_metrics: str = _opt("auto", "metrics to evaluate: auto (digits-fid,digits-is on digits, "
+                                     "else fid,is) or a comma list of fid,is,kid,digits-*")
+    eval_num: int = _opt(10_000, "samples per evaluation during training")
+    eval_ref: str = _opt("auto", "reference set (auto: the training data's standard one)")
+    inception_weights: str | None = _opt(None, "Inception weights file for FID/IS/KID "
+                                               "(default $TRANSGAN_INCEPTION_WEIGHTS or cache)")
     nonfinite_limit: int = _opt(10, "non-finite steps in a row before rolling back to the "
                                     "last checkpoint (single ones are skipped)")
     max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
@@ -97,7 +104,7 @@ OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
 RESUMABLE = frozenset(
     {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
      "keep_checkpoints", "progress", "data_root", "compile", "nonfinite_limit",
-     "max_rollbacks"}
+     "max_rollbacks", "eval_every", "eval_metrics", "eval_num", "eval_ref", "inception_weights"}
 )
 CHOICES = {
     "loss": ("wgangp-eps", "hinge", "logistic-r1"),
@@ -188,6 +195,8 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
     _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
               "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
               "num_samples", "ema_half_life", "nonfinite_limit")
+    if opts.eval_every < 0 or opts.eval_num < 2:
+        raise OptionsError("--eval-every must be >= 0 and --eval-num at least 2")
     if opts.max_rollbacks < 0:
         raise OptionsError("--max-rollbacks must be >= 0")
     for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight"):

@@ -1,0 +1,39 @@
+"""Sample-quality evaluation: FID, IS and KID by the standard protocol, plus digits metrics.
+
+Submodules load on first use, so importing the package (e.g. for the CLI parser) is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> submodule that defines it.
+_EXPORTS = {
+    "MetricError": "frechet",
+    "feature_statistics": "frechet",
+    "frechet_distance": "frechet",
+    "frechet_distance_features": "frechet",
+    "inception_score": "frechet",
+    "kernel_inception_distance": "frechet",
+    "InceptionExtractor": "inception",
+    "resolve_inception_weights": "inception",
+    "inception_cache_dir": "inception",
+    "DigitsExtractor": "digits",
+    "load_digits_classifier": "digits",
+    "digits_real_floor": "digits",
+    "cache_root": "digits",
+    "METRICS": "evaluate",
+    "evaluate_generator": "evaluate",
+    "reference_statistics": "evaluate",
+    "add_eval_parser": "cli",
+    "cmd_eval": "cli",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -1,0 +1,316 @@
+"""Evaluation metrics: the numpy statistics, the digits classifier metric and ``transgan eval``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+import transgan.cli
+from transgan.metrics import digits as digits_mod
+from transgan.metrics import evaluate as evaluate_mod
+from transgan.metrics.cli import add_eval_parser
+from transgan.metrics.digits import (
+    DigitsExtractor,
+    digits_real_floor,
+    digits_split_uint8,
+    load_digits_classifier,
+)
+from transgan.metrics.evaluate import evaluate_generator, parse_metrics, reference_statistics
+from transgan.metrics.frechet import (
+    MetricError,
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_features,
+    inception_score,
+    kernel_inception_distance,
+)
+from transgan.models import generator_from_config, get_preset
+
+TINY_TRAIN = [
+    "train", "--preset", "digits", "--images", "64", "--batch", "16", "--n-critic", "1",
+    "--no-progress", "--gen", "width=32", "--gen", "depths=[1,1]", "--gen", "latent_dim=16",
+    "--disc", "width=32", "--disc", "depth=1",
+]
+
+
+# ---- pure statistics -------------------------------------------------------------------------
+
+
+def test_frechet_matches_closed_form_for_diagonal_gaussians() -> None:
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    s1, s2 = rng.uniform(0.5, 2.0, size=6), rng.uniform(0.5, 2.0, size=6)
+    expected = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * np.sqrt(s1 * s2)).sum()
+    assert frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected)
+
+
+def test_frechet_matches_scipy_sqrtm_for_full_covariances() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(40, 8)), rng.normal(size=(30, 8)) * 1.5 + 0.3
+    (mu1, s1), (mu2, s2) = feature_statistics(a), feature_statistics(b)
+    root = np.real(scipy.linalg.sqrtm(s1 @ s2))
+    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-8)
+    assert frechet_distance_features(a, b) == pytest.approx(reference, rel=1e-8)
+
+
+def test_frechet_from_few_features_equals_statistics_form() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(10, 50)), rng.normal(size=(12, 50)) + 0.2
+    expected = frechet_distance(*feature_statistics(a), *feature_statistics(b))
+    assert frechet_distance_features(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_of_a_set_with_itself_is_zero() -> None:
+    features = np.random.default_rng(3).normal(size=(200, 16))
+    stats = feature_statistics(features)
+    assert frechet_distance(*stats, *stats) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance_features(features, features) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_handles_singular_covariances() -> None:
+    features = np.random.default_rng(4).normal(size=(5, 32))  # rank 4 covariance in 32 dims
+    stats = feature_statistics(features)
+    value = frechet_distance(*stats, *feature_statistics(features + 1.0))
+    assert value == pytest.approx(32.0, rel=1e-6)
+
+
+def test_frechet_rejects_mismatched_or_non_finite_statistics() -> None:
+    with pytest.raises(MetricError):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+    with pytest.raises(MetricError):
+        frechet_distance(np.full(2, np.nan), np.eye(2), np.zeros(2), np.eye(2))
+
+
+def test_inception_score_of_confident_balanced_predictions_is_class_count() -> None:
+    probs = np.eye(10)[np.tile(np.arange(10), 20)]  # every split holds each class twice
+    mean, std = inception_score(probs, splits=10)
+    assert mean == pytest.approx(10.0)
+    assert std == pytest.approx(0.0, abs=1e-9)
+
+
+def test_inception_score_of_identical_predictions_is_one() -> None:
+    probs = np.tile(np.array([[0.7, 0.2, 0.1]]), (50, 1))
+    assert inception_score(probs, splits=5)[0] == pytest.approx(1.0)
+
+
+def test_kid_is_near_zero_for_a_set_with_itself_and_positive_when_shifted() -> None:
+    features = np.random.default_rng(5).normal(size=(300, 16))
+    same, _ = kernel_inception_distance(features, features, subsets=20, subset_size=100)
+    shifted, _ = kernel_inception_distance(features, features + 1.0, subsets=20, subset_size=100)
+    assert abs(same) < 0.05 * shifted
+    assert shifted > 0.1
+
+
+def test_kid_caps_subset_size_at_the_smaller_set() -> None:
+    rng = np.random.default_rng(6)
+    mean, std = kernel_inception_distance(rng.normal(size=(20, 4)), rng.normal(size=(50, 4)))
+    assert np.isfinite(mean) and np.isfinite(std)
+
+
+def test_parse_metrics_accepts_lists_and_rejects_unknown_names() -> None:
+    assert parse_metrics("fid, IS,fid") == ("fid", "is")
+    assert parse_metrics(["digits-fid"]) == ("digits-fid",)
+    with pytest.raises(MetricError, match="unknown metric 'fjd'"):
+        parse_metrics("fid,fjd")
+    with pytest.raises(MetricError):
+        parse_metrics("")
+
+
+# ---- the digits classifier -------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _trained_classifier(digits_cache: Path) -> None:
+    """Every test here uses the session's trained digits classifier."""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits run trained for 64 images (practically untrained, but a real checkpoint)."""
+    out = tmp_path_factory.mktemp("tiny-run")
+    assert transgan.cli.main([*TINY_TRAIN, "--out", str(out)]) == 0
+    return out
+
+
+def _untrained_generator() -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = dataclasses.replace(
+        get_preset("digits").generator, width=32, depths=(1, 1), latent_dim=16
+    )
+    return generator_from_config(config).eval()
+
+
+def test_digits_classifier_is_accurate_and_cached(
+    digits_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_training() -> None:
+        raise AssertionError("the cached classifier was retrained")
+
+    monkeypatch.setattr(digits_mod, "train_digits_classifier", no_training)
+    classifier = load_digits_classifier()
+    assert not classifier.trained_now
+    assert classifier.path.parent == digits_cache
+    assert classifier.test_accuracy >= 0.97
+    assert len(classifier.weights_sha256) == 64
+
+
+def test_digits_extractor_accepts_gray_and_rgb() -> None:
+    images = digits_split_uint8("test")[0][:8]
+    extractor = DigitsExtractor()
+    gray_features, gray_logits = extractor(images)
+    rgb_features, _ = extractor(images.expand(-1, 3, -1, -1))
+    big_features, _ = extractor(images.repeat_interleave(2, -1).repeat_interleave(2, -2))
+    assert gray_features.shape == (8, 64) and gray_logits.shape == (8, 10)
+    torch.testing.assert_close(rgb_features, gray_features, atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(big_features).all()
+
+
+def test_digits_fid_of_real_data_is_far_below_untrained_samples(tmp_path: Path) -> None:
+    floor = digits_real_floor()
+    result = evaluate_generator(
+        _untrained_generator(), metrics="digits-fid,digits-kid,digits-is", num=200,
+        ref="digits-train", progress=False,
+    )
+    values = result["metrics"]
+    assert floor["digits-fid"] < values["digits-fid"] / 3
+    assert floor["digits-kid"] < values["digits-kid"] / 3
+    assert floor["digits-is"] > 5 and 1 <= values["digits-is"] < floor["digits-is"]
+    protocol = result["protocol"]
+    assert protocol["feature_extractor"] == "transgan-digits"
+    assert protocol["reference"] == "digits-train" and protocol["reference_size"] == 1437
+
+
+def test_reference_statistics_are_cached_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = evaluate_mod.resolve_reference("digits-test", 16, 1)
+    extractor = DigitsExtractor()
+    first = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
+    assert first.path is not None and first.path.is_file() and first.size == 360
+
+    def no_extraction(*args: object, **kwargs: object) -> None:
+        raise AssertionError("reference features were recomputed")
+
+    monkeypatch.setattr(evaluate_mod, "_uint8_batches", no_extraction)
+    second = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
+    assert second.path == first.path
+    np.testing.assert_array_equal(second.features, first.features)
+    # The same spec at another resolution is other content: another cache entry.
+    other = evaluate_mod.resolve_reference("digits-test", 8, 1)
+    with pytest.raises(AssertionError, match="recomputed"):
+        reference_statistics(other, extractor, cache_dir=tmp_path, progress=False)
+
+
+def test_npz_reference_gives_the_same_numbers() -> None:
+    generator = _untrained_generator()
+    kwargs = {"metrics": "digits-fid,digits-kid", "num": 300, "progress": False}
+    by_data = evaluate_generator(generator, ref="digits-test", **kwargs)
+    stats_file = by_data["protocol"]["reference_stats"]["transgan-digits"]
+    by_file = evaluate_generator(generator, ref=stats_file, **kwargs)
+    assert by_file["metrics"] == pytest.approx(by_data["metrics"])
+
+
+def test_digits_metrics_agree_with_torch_fidelity() -> None:
+    torch_fidelity = pytest.importorskip("torch_fidelity")
+
+    class Images(torch.utils.data.Dataset):
+        def __init__(self, images: torch.Tensor) -> None:
+            self.images = images
+
+        def __len__(self) -> int:
+            return len(self.images)
+
+        def __getitem__(self, index: int) -> torch.Tensor:
+            return self.images[index].expand(3, -1, -1).contiguous()
+
+    train, test = digits_split_uint8("train")[0], digits_split_uint8("test")[0]
+    theirs = torch_fidelity.calculate_metrics(
+        input1=Images(test), input2=Images(train), cuda=False, fid=True, kid=True, isc=True,
+        feature_extractor="transgan-digits", verbose=False, cache=False, save_cpu_ram=True,
+        kid_subsets=20, kid_subset_size=360, samples_shuffle=False, rng_seed=0,
+    )
+    ours = digits_real_floor(kid_subsets=20)
+    assert ours["digits-fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-4)
+    assert ours["digits-is"] == pytest.approx(theirs["inception_score_mean"], rel=1e-6)
+    assert ours["digits-kid"] == pytest.approx(
+        theirs["kernel_inception_distance_mean"], rel=1e-3
+    )
+
+
+def test_evaluate_rejects_bad_requests_before_sampling() -> None:
+    class Exploding(torch.nn.Module):
+        latent_dim, img_size, channels = 16, 16, 1
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            raise AssertionError("the generator must not be called")
+
+    for kwargs, message in [
+        ({"metrics": "digits-fid,bogus", "ref": "digits-train"}, "unknown metric"),
+        ({"metrics": "digits-fid", "ref": "imagenet"}, "unknown reference"),
+        ({"metrics": "digits-fid", "ref": "missing.npz"}, "not found"),
+        ({"metrics": "digits-fid", "ref": "folder:/no/such/dir"}, "reference folder:"),
+    ]:
+        with pytest.raises(MetricError, match=message) as info:
+            evaluate_generator(Exploding(), num=10, progress=False, **kwargs)
+        assert "\n" not in str(info.value)
+
+
+# ---- transgan eval ---------------------------------------------------------------------------
+
+
+def _eval(argv: list[str]) -> int:
+    """Through transgan.cli.main when the eval command is wired there, else our own parser."""
+    if "add_eval_parser" in Path(transgan.cli.__file__).read_text():
+        return transgan.cli.main(["eval", *argv])
+    parser = argparse.ArgumentParser(prog="transgan")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["eval", *argv])
+    return args.func(args)
+
+
+def test_cmd_eval_writes_json_beside_the_checkpoint(
+    tiny_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _eval([str(tiny_run), "--num", "300", "--no-progress"]) == 0
+    path = tiny_run / "checkpoints" / "metrics-64.json"
+    record = json.loads(path.read_text())
+    assert record["images_trained"] == 64
+    assert record["checkpoint"] == str(tiny_run / "checkpoints" / "latest.pt")
+    assert set(record["metrics"]) == {"digits-fid", "digits-is", "digits-is_std"}
+    protocol = record["protocol"]
+    assert protocol["num_samples"] == 300
+    assert protocol["reference"] == "digits-train"
+    assert protocol["feature_extractor"] == "transgan-digits"
+    assert len(protocol["weights_sha256"]) == 16
+    assert protocol["seed"] == 0
+    assert record["real_floor"]["digits-fid"] < record["metrics"]["digits-fid"]
+    out = capsys.readouterr().out
+    assert "digits-fid" in out and "real floor" in out and "N=300 vs digits-train" in out
+
+
+def test_cmd_eval_options_and_out(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    argv = [str(tiny_run), "--metrics", "digits-kid", "--num", "200", "--ref", "digits-test",
+            "--seed", "3", "--batch", "64", "--out", str(out), "--no-progress"]
+    assert _eval(argv) == 0
+    record = json.loads(out.read_text())
+    assert set(record["metrics"]) == {"digits-kid", "digits-kid_std"}
+    assert record["protocol"]["reference"] == "digits-test"
+    assert record["protocol"]["seed"] == 3
+
+
+def test_cmd_eval_unknown_metric_is_one_line_exit_2(
+    tiny_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _eval([str(tiny_run), "--metrics", "fid,nope", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("transgan: error:") and "unknown metric 'nope'" in err
+    assert "\n" not in err
