@@ -119,3 +119,85 @@ def test_sigkill_keeps_the_last_checkpoint_and_rerun_finishes(tmp_path: Path, de
     assert main(["train", *TINY_RUN, "--out", str(run), "--images", str(done + 64)]) == 0
     records = [line for line in (run / "stats.jsonl").read_text().splitlines() if line]
     assert len(records) == len({r.split(",")[0] for r in records}), "duplicate stats records"
+
+
+def test_disk_full_gives_a_clear_error_and_keeps_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY_RUN, "--out", str(run), "--images", "64"]) == 0
+    latest = run / "checkpoints" / "latest.pt"
+    before = latest.read_bytes()
+
+    def full_disk(obj, handle, *args, **kwargs):
+        handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert main(["train", *TINY_RUN, "--out", str(run), "--images", "128"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("transgan: cannot write to the run directory")
+    assert "No space left on device" in err[-1]
+    assert latest.read_bytes() == before
+    assert not list((run / "checkpoints").glob(".*tmp*"))
+
+
+def test_unwritable_run_directory_is_refused_before_work(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["train", *TINY_RUN, "--out", str(blocker / "run"), "--images", "64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not writable" in err[0]
+
+
+def test_exported_safetensors_round_trip(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from transgan.sampling import latents, load_generator
+
+    run = tmp_path / "run"
+    assert main(["train", *TINY_RUN, "--out", str(run), "--images", "64"]) == 0
+    out = tmp_path / "g.safetensors"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    with safe_open(str(out), framework="pt") as handle:
+        assert handle.metadata()["format"] == "transgan-generator-v1"
+    from_ckpt, _ = load_generator(run)
+    from_export, _ = load_generator(out)
+    z = latents(4, from_ckpt.latent_dim, seed=1)
+    assert torch.equal(from_ckpt(z), from_export(z))
+    assert main(["sample", str(out), "--num", "2", "--out", str(tmp_path / "s")]) == 0
+    assert len(list((tmp_path / "s").glob("*.png"))) == 2
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 20)
+    assert main(["sample", str(tmp_path / "bad.safetensors")]) == 2
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
+def test_dead_rank_ends_the_whole_job(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29531", "-m", "transgan.cli", "train", *TINY_RUN,
+           "--out", str(run), "--images", "100000", "--checkpoint-every", "64"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    _wait_for(run / "checkpoints" / "latest.pt", proc)
+    workers = _children(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[1], signal.SIGKILL)
+    start = time.time()
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0 and time.time() - start < 120
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"] >= 64

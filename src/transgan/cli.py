@@ -23,7 +23,7 @@ from transgan.models import ConfigError, count_parameters, get_preset, list_pres
 from transgan.models.build import discriminator_from_config, generator_from_config
 from transgan.train.augment import AugmentError
 from transgan.train.checkpoint import CheckpointError
-from transgan.train.loop import TrainingDiverged
+from transgan.train.loop import RunDirectoryError, TrainingDiverged
 from transgan.train.losses import LossError
 from transgan.train.options import (
     OPTION_NAMES,
@@ -155,6 +155,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from transgan.sampling import export_generator
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise OptionsError("--out must end in .safetensors")
+    export_generator(args.checkpoint, out, ema=not args.raw)
+    print(f"wrote the {'raw' if args.raw else 'EMA'} generator to {out}")
+    return 0
+
+
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from transgan.sampling import (
         generate,
@@ -236,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write samples of a trained generator")
-    sample.add_argument("checkpoint", help="checkpoint file or run directory")
+    sample.add_argument("checkpoint", help="checkpoint, run directory or exported .safetensors")
     sample.add_argument("--num", type=int, default=64, help="number of samples")
     sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
     sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
@@ -266,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)
 
+    export = sub.add_parser("export", help="generator weights as safetensors, for sharing")
+    export.add_argument("checkpoint", help="checkpoint file or run directory")
+    export.add_argument("--out", default="generator.safetensors", help="output .safetensors")
+    export.add_argument("--raw", action="store_true", help="G instead of the EMA generator")
+    export.set_defaults(func=cmd_export)
+
     add_eval_parser(sub)
 
     models = sub.add_parser("models", help="list model presets with parameter counts")
@@ -282,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"transgan: error: {message}", file=sys.stderr)
         return 2
-    except TrainingDiverged as exc:
+    except (TrainingDiverged, RunDirectoryError) as exc:
         print(f"transgan: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

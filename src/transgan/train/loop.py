@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -67,6 +68,23 @@ class TrainingDiverged(RuntimeError):
     """Training cannot continue: non-finite values persisted; one line for the user."""
 
 
+class RunDirectoryError(RuntimeError):
+    """The run directory cannot be written (full disk, permissions); one line for the user."""
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and write a probe file in it, or raise a one-line OptionsError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OptionsError(
+            f"run directory {folder} is not writable: {exc.strerror or exc}"
+        ) from None
+
+
 @dataclass
 class Counters:
     """Training progress; everything needed to continue exactly where a run stopped."""
@@ -89,6 +107,8 @@ class Trainer:
         self.opts = opts
         self.run_dir = default_run_dir(opts)
         self.is_main = self.dist.is_main
+        if self.is_main:
+            check_writable(self.run_dir)
         self.device = self.dist.device
         if opts.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -484,6 +504,12 @@ class Trainer:
                 else:
                     log.info(f"done: {c.images:,} images in {c.wall_time:.0f} s; "
                              f"samples in {self.run_dir / 'samples'}")
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise RunDirectoryError(
+                f"cannot write to the run directory{where}: {exc.strerror or exc}; "
+                "the last complete checkpoint is kept"
+            ) from None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
