@@ -98,3 +98,12 @@ def test_missing_paths(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(CheckpointError, match="no checkpoint in run directory"):
         find_checkpoint(tmp_path)
+
+
+def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
+    from transgan.train.checkpoint import remove_stale_temporaries
+
+    save_checkpoint(_state(), tmp_path, 1, keep=1)
+    (tmp_path / ".latest.pt.tmp-4242").write_bytes(b"half a checkpoint")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not list(tmp_path.glob(".*tmp*")) and load_checkpoint(tmp_path / "latest.pt")

@@ -115,8 +115,9 @@ def test_sigkill_keeps_the_last_checkpoint_and_rerun_finishes(tmp_path: Path, de
     proc.communicate(timeout=60)
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     done = state["counters"]["images"]
-    assert done >= 64 and not list((run / "checkpoints").glob(".*tmp*"))
+    assert done >= 64  # a temporary file of an interrupted write may remain until the rerun
     assert main(["train", *TINY_RUN, "--out", str(run), "--images", str(done + 64)]) == 0
+    assert not list((run / "checkpoints").glob(".*tmp*"))
     records = [line for line in (run / "stats.jsonl").read_text().splitlines() if line]
     assert len(records) == len({r.split(",")[0] for r in records}), "duplicate stats records"
 

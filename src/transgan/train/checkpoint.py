@@ -40,6 +40,14 @@ def atomic_save(obj: Any, path: Path) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files left by a process killed while writing; returns how many."""
+    stale = list(folder.glob(".*.pt.tmp-*")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def save_checkpoint(state: dict[str, Any], folder: Path, images: int, keep: int) -> Path:
     """Write ``latest.pt`` atomically, link a numbered copy, and prune old numbered ones."""
     latest = folder / "latest.pt"

@@ -41,6 +41,7 @@ from transgan.train.checkpoint import (
     CHECKPOINT_FORMAT,
     atomic_save,
     load_checkpoint,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 from transgan.train.ema import ema_beta, make_ema, update_ema
@@ -387,6 +388,7 @@ class Trainer:
 
     def _prepare_run_dir(self, resumed: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.run_dir / "checkpoints")
         (self.run_dir / "samples").mkdir(exist_ok=True)
         save_yaml(self.opts, self.run_dir / "options.yaml")
         for name in ("stats.jsonl", "metrics.jsonl"):
