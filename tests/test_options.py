@@ -73,3 +73,17 @@ def test_validation_errors(changes: dict, world: int, message: str) -> None:
 def test_parse_stages() -> None:
     assert parse_stages("all") is None
     assert parse_stages("0,-1") == [0, -1]
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from transgan.train import distributed
+
+    cpu = torch.device("cpu")
+    assert distributed.resolve_precision("fp32", cpu) == "fp32"
+    assert distributed.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(distributed, "cpu_has_native_bf16", lambda: False)
+    assert distributed.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(distributed, "cpu_has_native_bf16", lambda: True)
+    assert distributed.resolve_precision("auto", cpu) == "bf16"

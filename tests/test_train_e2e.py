@@ -179,3 +179,11 @@ def test_eval_command_on_a_run(tmp_path: Path, tiny_run_args, digits_cache, caps
     out = capsys.readouterr().out
     assert "digits-fid" in out
     assert main(["eval", str(run), "--metrics", "fid,nope"]) == 2
+
+
+def test_bf16_autocast_training_on_cpu(tmp_path: Path, tiny_run_args: list[str]) -> None:
+    run = tmp_path / "run"
+    assert _train(tiny_run_args, run, 64, "--precision", "bf16") == 0
+    record = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert all(isinstance(record[k], float) for k in ("loss_d", "loss_g", "gp"))
+    assert "cpu, bf16" in (run / "log.txt").read_text()

@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     bench.add_argument("--quick", action="store_true", help="one timed cycle (smoke test)")
     bench.add_argument("--lazy", type=int, default=4, help="lazy regularisation interval k")
-    bench.add_argument("--precision", choices=("fp32", "bf16"), help="default: bf16 on CUDA")
+    bench.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                       help="default path's precision (auto: bf16 where native)")
     bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)

@@ -108,6 +108,7 @@ class Trainer:
         self.opts = opts
         self.run_dir = default_run_dir(opts)
         self.is_main = self.dist.is_main
+        self.precision = distributed.resolve_precision(opts.precision, self.dist.device)
         if self.is_main:
             check_writable(self.run_dir)
         self.device = self.dist.device
@@ -279,7 +280,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- steps
     def _autocast(self) -> AbstractContextManager[Any]:
-        if self.opts.precision == "bf16":
+        if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
@@ -446,7 +447,8 @@ class Trainer:
                 f"{'resuming' if resumed else 'training'} {opts.preset} on {self.data_spec} "
                 f"({len(self.dataset)} images, {self.dataset.skipped} unreadable skipped) | "
                 f"G {g_params / 1e6:.2f}M D {d_params / 1e6:.2f}M params | "
-                f"{self.dist.world_size} process(es) on {self.device} | run dir {self.run_dir}"
+                f"{self.dist.world_size} process(es) on {self.device}, {self.precision} | "
+                f"run dir {self.run_dir}"
             )
             if resumed:
                 log.info(f"resumed at {c.images:,} images ({c.g_steps:,} G steps)")

@@ -82,7 +82,8 @@ class TrainOptions:
     max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
     seed: int = _opt(0, "random seed")
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
-    precision: str = _opt("fp32", "fp32 | bf16 (autocast, CUDA)")
+    precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
+                                  "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
     compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
     deterministic: bool = _opt(False, "deterministic algorithms (for exact resume checks)")
     workers: int | None = _opt(None, "data loader workers (default: automatic)")
@@ -110,7 +111,7 @@ CHOICES = {
     "loss": ("wgangp-eps", "hinge", "logistic-r1"),
     "augment_params": ("transgan", "diffaugment"),
     "locality_kind": ("band", "square"),
-    "precision": ("fp32", "bf16"),
+    "precision": ("auto", "fp32", "bf16"),
 }
 
 
