@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--presets", default="transgan-s,transgan-xl,transgan-v2-cifar10")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--naive", action="store_true", help="also measure naive attention")
+    parser.add_argument("--modes", default="eager,compiled", help="eager and/or compiled")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     start = time.time()
@@ -35,7 +36,7 @@ def main() -> None:
           f"{'memory':>9s}", flush=True)
     results = []
     for preset in args.presets.split(","):
-        modes = [("eager", False, "sdpa"), ("compiled", True, "sdpa")]
+        modes = [(m, m == "compiled", "sdpa") for m in args.modes.split(",")]
         if args.naive:
             modes.append(("naive", False, "naive"))
         for mode, compile_g, attention in modes:

@@ -305,11 +305,15 @@ class Trainer:
         distributed.average_gradients(model, self.dist.world_size)
         limit = self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
-        if bool(torch.isfinite(norm)):
+        finite = bool(torch.isfinite(norm))
+        if finite:
             opt.step()
+        # Freed now rather than at this model's next step, so the other model's step and the
+        # n_critic loop do not carry them (a large share of peak memory).
+        opt.zero_grad(set_to_none=True)
+        if finite:
             self.nonfinite_run = 0
             return norm, True
-        opt.zero_grad(set_to_none=True)
         self.counters.skipped += 1
         self.nonfinite_run += 1
         return norm, False
