@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from transgan.data import DataError
+from transgan.experiments import add_experiment_parsers
 from transgan.metrics.cli import add_eval_parser
 from transgan.metrics.frechet import MetricError
 from transgan.models import ConfigError, count_parameters, get_preset, list_presets
@@ -289,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--raw", action="store_true", help="G instead of the EMA generator")
     export.set_defaults(func=cmd_export)
 
+    add_experiment_parsers(sub)
     add_eval_parser(sub)
 
     models = sub.add_parser("models", help="list model presets with parameter counts")

@@ -1,0 +1,246 @@
+"""Paper experiments as commands: each arm x seed is an ordinary, resumable run directory.
+
+``transgan experiment NAME`` trains every arm of a registered experiment (v1 Tables 1, 3 and 4)
+and writes a report; ``transgan report DIR`` (re)writes the report of an experiment or a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transgan.train.options import OPTION_NAMES, OptionsError, options_for
+
+DIGITS_DATA = ("digits", "digits-train", "digits-test")
+MANIFEST = "experiment.json"
+DIGITS_EVAL_NUM = 2_000
+DEFAULT_EVAL_NUM = 10_000
+# Generator widths and depths of TransGAN-S/M/L/XL (v1 Table 4); digits keeps two stages.
+SIZES = {"S": (384, (5, 2, 2)), "M": (512, (5, 2, 2)), "L": (768, (5, 2, 2)),
+         "XL": (1024, (5, 4, 2))}
+HEADS = 4
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One setting of an experiment: a run-directory name, a display label, option updates."""
+
+    name: str
+    label: str
+    updates: dict[str, Any] = field(default_factory=dict)
+
+
+def is_digits(data: str) -> bool:
+    """Whether ``data`` names the digits data set (digits presets and metrics)."""
+    return data.strip().lower() in DIGITS_DATA
+
+
+def _gd_combos(data: str, width_scale: float) -> list[Arm]:
+    presets = (("digits", "digits-cnn-d", "digits-cnn-g", "digits-cnn") if is_digits(data)
+               else ("transgan-s", "cnn-d", "cnn-g", "cnn"))
+    names = (("transG-transD", "Transformer G + Transformer D"),
+             ("transG-cnnD", "Transformer G + CNN D"),
+             ("cnnG-transD", "CNN G + Transformer D"),
+             ("cnnG-cnnD", "CNN G + CNN D"))
+    return [Arm(name, label, {"preset": preset})
+            for (name, label), preset in zip(names, presets, strict=True)]
+
+
+def _tricks(data: str, width_scale: float) -> list[Arm]:
+    preset = "digits" if is_digits(data) else "transgan-s"
+    steps = (("baseline", "Baseline (no augmentation)", {"augment": "none"}),
+             ("diffaug", "+ DiffAugment", {"augment": "translation,cutout,color"}),
+             ("mtct", "+ MT-CT", {"mtct": True}),
+             ("locality", "+ locality-aware init", {"locality": "official"}))
+    arms, updates = [], {"preset": preset}
+    for name, label, change in steps:
+        updates = {**updates, **change}
+        arms.append(Arm(name, label, dict(updates)))
+    return arms
+
+
+def scaled_width(width: int, scale: float, stages: int) -> int:
+    """``width * scale`` rounded to a multiple that every stage's heads can split."""
+    quantum = HEADS * 4 ** (stages - 1)
+    return max(quantum, round(width * scale / quantum) * quantum)
+
+
+def _sizes(data: str, width_scale: float) -> list[Arm]:
+    arms = []
+    for size, (width, depths) in SIZES.items():
+        if is_digits(data):
+            depths = depths[:2]
+            preset = "digits"
+        else:
+            preset = f"transgan-{size.lower()}"
+        generator: dict[str, Any] = {"depths": list(depths)}
+        if is_digits(data) or width_scale != 1.0:
+            generator["width"] = scaled_width(width, width_scale, len(depths))
+        arms.append(Arm(size, f"TransGAN-{size} (G width {generator.get('width', width)})",
+                        {"preset": preset, "generator": generator}))
+    return arms
+
+
+EXPERIMENTS: dict[str, tuple[str, Callable[[str, float], list[Arm]]]] = {
+    "gd-combos": ("transformer / CNN generator and discriminator combinations (v1 Table 1)",
+                  _gd_combos),
+    "tricks": ("cumulative training tricks: DiffAugment, MT-CT, locality init (v1 Table 3)",
+               _tricks),
+    "sizes": ("generator sizes S, M, L, XL (v1 Table 4)", _sizes),
+}
+
+
+def experiment_arms(name: str, data: str, width_scale: float = 1.0) -> list[Arm]:
+    """The arms of experiment ``name`` on ``data``; OptionsError for an unknown name."""
+    if name not in EXPERIMENTS:
+        raise OptionsError(f"unknown experiment '{name}'; choose from {', '.join(EXPERIMENTS)}")
+    if width_scale <= 0:
+        raise OptionsError(f"--width-scale must be positive, got {width_scale}")
+    return EXPERIMENTS[name][1](data, width_scale)
+
+
+def _config_fields(preset: str, part: str) -> set[str]:
+    from transgan.models import get_preset
+
+    return {f.name for f in dataclasses.fields(getattr(get_preset(preset), part))}
+
+
+def arm_updates(arm: Arm, extra: dict[str, Any]) -> dict[str, Any]:
+    """Arm updates <- ``extra``; extra model overrides apply only where the config has the field."""
+    unknown = sorted(set(extra) - set(OPTION_NAMES))
+    if unknown:
+        raise OptionsError(f"experiment options: unknown option '{unknown[0]}'")
+    updates = {**arm.updates, **{k: v for k, v in extra.items()
+                                 if k not in ("generator", "discriminator")}}
+    preset = updates.get("preset", "digits")
+    for part in ("generator", "discriminator"):
+        fields = _config_fields(preset, part)
+        merged = {**arm.updates.get(part, {}),
+                  **{k: v for k, v in extra.get(part, {}).items() if k in fields}}
+        if merged:
+            updates[part] = merged
+    return updates
+
+
+def run_options(arm: Arm, data: str, budget: int, seed: int, run_dir: Path,
+                extra: dict[str, Any]) -> Any:
+    """The TrainOptions of one arm x seed: the preset recipe, the budget, periodic evaluation."""
+    updates = arm_updates(arm, extra)
+    base = options_for(updates["preset"], {}, f"experiment arm {arm.name}")
+    every = max(1, budget // 4)
+    schedule = {
+        "data": data, "images": budget, "seed": seed, "out": str(run_dir), "progress": False,
+        "eval_every": every,
+        "eval_num": DIGITS_EVAL_NUM if is_digits(data) else DEFAULT_EVAL_NUM,
+        "log_every": max(1, min(base.log_every, budget // 20)),
+        "sample_every": min(base.sample_every, every),
+        "checkpoint_every": min(base.checkpoint_every, every),
+    }
+    return options_for(updates["preset"], {**schedule, **updates}, f"experiment arm {arm.name}")
+
+
+def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir: str | Path,
+                   extra: dict[str, Any] | None = None,
+                   progress: Callable[[str], None] | None = None,
+                   width_scale: float = 1.0) -> Path:
+    """Train (or finish) every arm x seed of experiment ``name``; returns the report path."""
+    from transgan.cli import resolve_resume
+    from transgan.report import report_experiment
+    from transgan.train.loop import Trainer
+
+    if budget_images <= 0:
+        raise OptionsError(f"--budget must be positive, got {budget_images}")
+    if seeds < 1:
+        raise OptionsError(f"--seeds must be at least 1, got {seeds}")
+    arms = experiment_arms(name, data, width_scale)
+    extra = dict(extra or {})
+    out = Path(out_dir)
+    say = progress or (lambda _text: None)
+    plans = [(arm, seed, run_options(arm, data, budget_images, seed,
+                                     out / arm.name / f"seed{seed}", extra))
+             for arm in arms for seed in range(seeds)]
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "experiment": name, "description": EXPERIMENTS[name][0], "data": data,
+        "budget": budget_images, "seeds": seeds, "width_scale": width_scale, "extra": extra,
+        "arms": [{"name": a.name, "label": a.label, "updates": a.updates} for a in arms],
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    for index, (arm, seed, opts) in enumerate(plans, 1):
+        where = f"[{index}/{len(plans)}] {name} {arm.name} seed {seed}"
+        opts, state = resolve_resume(opts, set(OPTION_NAMES), require=False)
+        done = int(state["counters"]["images"]) if state is not None else 0
+        if done >= budget_images:
+            say(f"{where}: finished ({done:,} images), skipped")
+            continue
+        say(f"{where}: {'resuming at' if done else 'training from'} {done:,} of "
+            f"{budget_images:,} images")
+        Trainer(opts, resume_state=state).run()
+    report = report_experiment(out)
+    say(f"wrote {report}")
+    return report
+
+
+# ----------------------------------------------------------------------------- CLI
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    extra: dict[str, Any] = {}
+    if args.device:
+        extra["device"] = args.device
+    out = args.out or str(Path("experiments") / args.name)
+    run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
+                   progress=print, width_scale=args.width_scale)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from transgan.report import report_experiment, report_run
+
+    folder = Path(args.directory)
+    if (folder / MANIFEST).exists():
+        path = report_experiment(folder)
+    elif (folder / "stats.jsonl").exists():
+        path = report_run(folder)
+    else:
+        raise OptionsError(f"{folder} holds neither an experiment ({MANIFEST}) nor a run "
+                           "(stats.jsonl)")
+    print(f"wrote {path}")
+    return 0
+
+
+def _images(text: str) -> int:
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of images, got '{text}'") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'")
+    return int(value)
+
+
+def add_experiment_parsers(sub: Any) -> None:
+    """Register the ``experiment`` and ``report`` sub-commands on argparse sub-parsers."""
+    listing = "; ".join(f"{name}: {desc}" for name, (desc, _) in EXPERIMENTS.items())
+    exp = sub.add_parser(
+        "experiment", help="run a paper experiment (all arms x seeds) and write its report",
+        description=f"Experiments: {listing}. Each arm x seed is a run directory "
+        "OUT/ARM/seedK; re-running skips finished runs and resumes unfinished ones.",
+    )
+    exp.add_argument("name", help=", ".join(EXPERIMENTS))
+    exp.add_argument("--data", default="digits", help="digits | cifar10 | stl10 | ...")
+    exp.add_argument("--budget", type=_images, required=True,
+                     help="training length of every run in real images")
+    exp.add_argument("--seeds", type=int, default=1, help="seeds per arm (0..K-1)")
+    exp.add_argument("--out", help="experiment folder (default experiments/NAME)")
+    exp.add_argument("--width-scale", type=float, default=1.0,
+                     help="sizes only: multiply generator widths by F (CPU budgets)")
+    exp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    exp.set_defaults(func=_cmd_experiment)
+
+    report = sub.add_parser("report", help="tables, plots and HTML of an experiment or a run")
+    report.add_argument("directory", help="experiment folder or run directory")
+    report.set_defaults(func=_cmd_report)

@@ -1,0 +1,130 @@
+"""Experiments as commands: runs per arm x seed, skipping finished work, reports and plots."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from transgan.cli import main
+from transgan.experiments import experiment_arms, run_experiment, scaled_width
+from transgan.models import generator_config
+from transgan.train import loop
+
+TINY = {
+    "generator": {"width": 32, "depths": [1, 1], "latent_dim": 16},
+    "discriminator": {"width": 32, "depth": 1, "patch": 4},
+    "batch": 16, "n_critic": 1, "eval_num": 200, "num_samples": 16,
+}
+
+
+@pytest.fixture(scope="module")
+def gd_combos(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Path:
+    """gd-combos on digits with tiny models, 64 images, one seed."""
+    from transgan.metrics.digits import load_digits_classifier
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TRANSGAN_CACHE", str(session_cache))
+    load_digits_classifier(session_cache)
+    out = tmp_path_factory.mktemp("gd-combos")
+    try:
+        run_experiment("gd-combos", "digits", 64, 1, out, dict(TINY))
+    finally:
+        mp.undo()
+    return out
+
+
+def test_experiment_writes_runs_table_and_plots(gd_combos: Path) -> None:
+    for arm in ("transG-transD", "transG-cnnD", "cnnG-transD", "cnnG-cnnD"):
+        run = gd_combos / arm / "seed0"
+        assert (run / "checkpoints" / "latest.pt").exists()
+        assert (run / "metrics.jsonl").read_text().count("\n") == 4  # every budget / 4
+    report = (gd_combos / "report.md").read_text()
+    assert "| arm | digits-fid ↓ | digits-is ↑ |" in report
+    assert "CNN G + Transformer D" in report and "N = 200 samples" in report
+    assert "paper" not in report  # published numbers are CIFAR-10 only
+    for png in ("metric_vs_images.png", "samples.png"):
+        assert (gd_combos / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rerun_does_no_finished_work(gd_combos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_training(self: loop.Trainer) -> Path:
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(loop.Trainer, "run", no_training)
+    latest = gd_combos / "cnnG-cnnD" / "seed0" / "checkpoints" / "latest.pt"
+    before = latest.stat().st_mtime_ns
+    run_experiment("gd-combos", "digits", 64, 1, gd_combos, dict(TINY))
+    assert latest.stat().st_mtime_ns == before
+
+
+def test_unfinished_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    original = loop.Trainer.run
+
+    def counted(self: loop.Trainer) -> Path:
+        calls.append(self.counters.images)
+        return original(self)
+
+    monkeypatch.setattr(loop.Trainer, "run", counted)
+    options = {**TINY, "eval_every": 0}
+    run_experiment("tricks", "digits", 32, 1, tmp_path, {**options})
+    assert calls == [0, 0, 0, 0]
+    run_experiment("tricks", "digits", 48, 1, tmp_path, {**options})
+    assert calls[4:] == [32, 32, 32, 32]  # each resumed at its checkpoint
+    assert "+ locality-aware init" in (tmp_path / "report.md").read_text()
+
+
+def test_report_of_a_run_from_stats_alone(gd_combos: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(gd_combos / "transG-transD" / "seed0" / "stats.jsonl", run / "stats.jsonl")
+    assert main(["report", str(run)]) == 0
+    assert (run / "report" / "losses.png").exists()
+    page = (run / "report" / "report.html").read_text()
+    assert "data:image/png;base64," in page and "images seen" in page
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_report_of_a_full_run_has_metrics_and_samples(gd_combos: Path) -> None:
+    assert main(["report", str(gd_combos / "cnnG-transD" / "seed0")]) == 0
+    folder = gd_combos / "cnnG-transD" / "seed0" / "report"
+    assert {"losses.png", "metrics.png", "samples.png", "report.html"} <= {
+        p.name for p in folder.iterdir()}
+    assert main(["report", str(gd_combos)]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["experiment", "nope", "--budget", "64"], "unknown experiment 'nope'"),
+    (["experiment", "tricks", "--budget", "0"], "--budget must be positive"),
+    (["experiment", "sizes", "--budget", "64", "--width-scale", "0"], "--width-scale"),
+    (["report", "."], "neither an experiment"),
+])
+def test_bad_input_is_a_one_line_error(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_sizes_arms_are_valid_configs() -> None:
+    for data, scale in (("digits", 0.125), ("digits", 1.0), ("cifar10", 0.25), ("cifar10", 1.0)):
+        arms = experiment_arms("sizes", data, scale)
+        assert [a.name for a in arms] == ["S", "M", "L", "XL"]
+        for arm in arms:
+            cfg = generator_config(arm.updates["preset"], **arm.updates["generator"])
+            assert cfg.depths[1] == (4 if arm.name == "XL" else 2)
+    assert scaled_width(384, 0.125, 2) == 48 and scaled_width(1024, 0.01, 3) == 64
+
+
+def test_paper_numbers_for_cifar(tmp_path: Path) -> None:
+    import json
+
+    from transgan.report import report_experiment
+
+    arms = [{"name": a.name, "label": a.label, "updates": a.updates}
+            for a in experiment_arms("tricks", "cifar10")]
+    (tmp_path / "experiment.json").write_text(json.dumps(
+        {"experiment": "tricks", "data": "cifar10", "budget": 10, "seeds": 1, "arms": arms}))
+    report = report_experiment(tmp_path).read_text()
+    assert "19.85 (paper)" in report and "8.22 (paper)" in report
