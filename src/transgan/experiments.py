@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transgan.data import is_digits_spec
 from transgan.train.options import OPTION_NAMES, OptionsError, options_for
 
-DIGITS_DATA = ("digits", "digits-train", "digits-test")
 MANIFEST = "experiment.json"
 DIGITS_EVAL_NUM = 2_000
 DEFAULT_EVAL_NUM = 10_000
@@ -35,13 +35,8 @@ class Arm:
     updates: dict[str, Any] = field(default_factory=dict)
 
 
-def is_digits(data: str) -> bool:
-    """Whether ``data`` names the digits data set (digits presets and metrics)."""
-    return data.strip().lower() in DIGITS_DATA
-
-
 def _gd_combos(data: str, width_scale: float) -> list[Arm]:
-    presets = (("digits", "digits-cnn-d", "digits-cnn-g", "digits-cnn") if is_digits(data)
+    presets = (("digits", "digits-cnn-d", "digits-cnn-g", "digits-cnn") if is_digits_spec(data)
                else ("transgan-s", "cnn-d", "cnn-g", "cnn"))
     names = (("transG-transD", "Transformer G + Transformer D"),
              ("transG-cnnD", "Transformer G + CNN D"),
@@ -52,7 +47,7 @@ def _gd_combos(data: str, width_scale: float) -> list[Arm]:
 
 
 def _tricks(data: str, width_scale: float) -> list[Arm]:
-    preset = "digits" if is_digits(data) else "transgan-s"
+    preset = "digits" if is_digits_spec(data) else "transgan-s"
     steps = (("baseline", "Baseline (no augmentation)", {"augment": "none"}),
              ("diffaug", "+ DiffAugment", {"augment": "translation,cutout,color"}),
              ("mtct", "+ MT-CT", {"mtct": True}),
@@ -73,13 +68,13 @@ def scaled_width(width: int, scale: float, stages: int) -> int:
 def _sizes(data: str, width_scale: float) -> list[Arm]:
     arms = []
     for size, (width, depths) in SIZES.items():
-        if is_digits(data):
+        if is_digits_spec(data):
             depths = depths[:2]
             preset = "digits"
         else:
             preset = f"transgan-{size.lower()}"
         generator: dict[str, Any] = {"depths": list(depths)}
-        if is_digits(data) or width_scale != 1.0:
+        if is_digits_spec(data) or width_scale != 1.0:
             generator["width"] = scaled_width(width, width_scale, len(depths))
         arms.append(Arm(size, f"TransGAN-{size} (G width {generator.get('width', width)})",
                         {"preset": preset, "generator": generator}))
@@ -136,7 +131,7 @@ def run_options(arm: Arm, data: str, budget: int, seed: int, run_dir: Path,
     schedule = {
         "data": data, "images": budget, "seed": seed, "out": str(run_dir), "progress": False,
         "eval_every": every,
-        "eval_num": DIGITS_EVAL_NUM if is_digits(data) else DEFAULT_EVAL_NUM,
+        "eval_num": DIGITS_EVAL_NUM if is_digits_spec(data) else DEFAULT_EVAL_NUM,
         "log_every": max(1, min(base.log_every, budget // 20)),
         "sample_every": min(base.sample_every, every),
         "checkpoint_every": min(base.checkpoint_every, every),

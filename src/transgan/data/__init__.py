@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from .base import DataError, ImageDataset, check_image_args
 from .digits import DigitsDataset, load_digits_split
 from .images import IMAGE_EXTENSIONS, load_folder, load_zip
-from .loader import build_loader, infinite_batches
+from .loader import default_num_workers
 from .torchvision_sets import default_data_root, load_cifar10, load_stl10
 
 __all__ = [
@@ -21,9 +21,9 @@ __all__ = [
     "DataError",
     "ImageDataset",
     "build_dataset",
-    "build_loader",
     "default_data_root",
-    "infinite_batches",
+    "default_num_workers",
+    "is_digits_spec",
     "load_digits_split",
 ]
 
@@ -33,6 +33,11 @@ DATA_SPECS_HELP = (
 )
 
 DIGITS_SPECS = {"digits": "all", "digits-train": "train", "digits-test": "test"}
+
+
+def is_digits_spec(spec: str) -> bool:
+    """Whether ``spec`` names (a split of) the embedded digits data set."""
+    return spec.strip().lower() in DIGITS_SPECS
 CIFAR10_SPECS = {"cifar10": True, "cifar10-test": False}
 STL10_SPECS = {"stl10": "unlabeled", "stl10-train": "train"}
 

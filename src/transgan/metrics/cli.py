@@ -16,7 +16,6 @@ REFERENCES_HELP = (
     "cifar10-train | cifar10-test | stl10-unlabeled | digits-train | digits-test | digits "
     "| folder:PATH | zip:PATH | STATS.npz"
 )
-DIGITS_DATA = ("digits", "digits-train", "digits-test")
 DEFAULT_NUM = 50_000
 DEFAULT_NUM_DIGITS = 10_000
 # The standard reference for runs trained on these data specs.
@@ -115,7 +114,9 @@ def run_data(checkpoint: dict[str, Any]) -> str | None:
 
 def default_metrics(data: str | None) -> tuple[str, ...]:
     """digits-fid and digits-is for runs on the digits, else FID and IS."""
-    is_digits = data is not None and data.strip().lower() in DIGITS_DATA
+    from transgan.data import is_digits_spec
+
+    is_digits = data is not None and is_digits_spec(data)
     return ("digits-fid", "digits-is") if is_digits else ("fid", "is")
 
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from transgan.data import DataError, build_dataset
+from transgan.data import DataError, build_dataset, is_digits_spec
 from transgan.sampling import generate, latents, to_uint8
 
 from .frechet import (
@@ -44,7 +44,6 @@ NAMED_REFERENCES = {
     "cifar10-test": ("cifar10-test", 32, 3),
     "stl10-unlabeled": ("stl10", 48, 3),
 }
-DIGITS_SPECS = ("digits", "digits-train", "digits-test")
 COLOR_SPECS = ("cifar10", "cifar10-test", "stl10", "stl10-train")
 REFERENCES_HELP = (
     "cifar10-train | cifar10-test | stl10-unlabeled | digits | digits-train | digits-test "
@@ -127,7 +126,7 @@ def resolve_reference(ref: str, resolution: int, channels: int) -> Reference:
     kind, _, path_part = text.partition(":")
     if kind.lower() in ("folder", "zip") and path_part:
         return Reference(text, text, None, resolution, channels)
-    if name in DIGITS_SPECS:
+    if is_digits_spec(name):
         return Reference(name, name, None, resolution, 1)
     if name in COLOR_SPECS:
         return Reference(name, name, None, resolution, 3)
