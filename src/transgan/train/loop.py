@@ -6,6 +6,7 @@ EMA and schedules from their own modules. Rank 0 writes every file of the run di
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -13,7 +14,7 @@ import os
 import signal
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from transgan.data import build_dataset, default_data_root
-from transgan.data.loader import default_num_workers
+from transgan.data import build_dataset, default_data_root, default_num_workers
 from transgan.models import (
     config_from_dict,
     config_to_dict,
@@ -96,7 +96,6 @@ class Counters:
     skipped: int = 0
     rollbacks: int = 0
     wall_time: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Trainer:
@@ -242,9 +241,7 @@ class Trainer:
             "G_ema": self.G_ema.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
-            "counters": {"images": c.images, "d_steps": c.d_steps, "g_steps": c.g_steps,
-                         "skipped": c.skipped, "rollbacks": c.rollbacks,
-                         "wall_time": c.wall_time},
+            "counters": dataclasses.asdict(c),
             "locality_window": -1 if self.locality_window is None else self.locality_window,
             "mtct_active": self.opts.mtct and mtct_active(c.images, self.opts.mtct_until),
             "best": self.best,
@@ -257,10 +254,10 @@ class Trainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        saved, c = state["counters"], self.counters  # updated in place: the loop holds it
-        c.images, c.d_steps, c.g_steps = (int(saved[k]) for k in ("images", "d_steps", "g_steps"))
-        c.skipped, c.rollbacks = int(saved.get("skipped", 0)), int(saved.get("rollbacks", 0))
-        c.wall_time = float(saved["wall_time"])
+        # Updated in place: the training loop holds this object.
+        for f in dataclasses.fields(Counters):
+            kind = type(f.default)
+            setattr(self.counters, f.name, kind(state["counters"].get(f.name, f.default)))
         self.z_gen.set_state(state["rng"]["z"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
