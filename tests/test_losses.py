@@ -164,6 +164,22 @@ def test_augment_applied_to_every_d_input(setup) -> None:
         assert len(calls) == 1
 
 
+def test_penalties_augment_raw_images_once(setup) -> None:
+    D, real, fake, _, _ = setup
+    seen: list[Tensor] = []
+
+    def augment(x: Tensor) -> Tensor:
+        seen.append(x.detach())
+        return x + 100.0
+
+    for name in ("wgangp-eps", "logistic-r1"):
+        seen.clear()
+        d_loss(LossConfig(name=name), D, real, fake, augment)
+        assert len(seen) == 3
+        # Raw images lie within [-10, 10]; an augmented one would be shifted by 100.
+        assert all(x.abs().max() < 50 for x in seen), name
+
+
 @pytest.mark.parametrize("name", ["wgangp-eps", "logistic-r1"])
 def test_attention_d_double_backward(name: str) -> None:
     torch.manual_seed(0)

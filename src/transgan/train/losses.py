@@ -90,11 +90,11 @@ def d_loss(
     """
     _check_config(cfg)
     fake = fake.detach()
-    if augment is not None:
-        real, fake = augment(real), augment(fake)
-    # One D pass over both halves: larger matrix products, half the kernel launches.
-    real_logits, fake_logits = D(torch.cat([real, fake])).reshape(-1).split(
-        [real.shape[0], fake.shape[0]])
+    # One D pass over both halves: larger matrix products, half the kernel launches. The
+    # penalties below take the raw images, which they augment themselves (once).
+    both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
+                                                                     augment(fake)])
+    real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
     stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
 
     if cfg.name == "wgangp-eps":
