@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from transgan.data import build_dataset, default_data_root, default_num_workers
 from transgan.models import (
@@ -45,7 +46,7 @@ from transgan.train.checkpoint import (
     save_checkpoint,
 )
 from transgan.train.ema import ema_beta, make_ema, update_ema
-from transgan.train.losses import LossConfig, d_loss, g_loss
+from transgan.train.losses import LossConfig, d_main_loss, d_penalty, g_loss
 from transgan.train.monitor import Monitor, setup_logging
 from transgan.train.options import OptionsError, TrainOptions, parse_stages, save_yaml, validate
 from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_active
@@ -98,10 +99,37 @@ class Counters:
     wall_time: float = 0.0
 
 
+@dataclass(frozen=True)
+class StepImpl:
+    """How a training step is executed; results agree up to float rounding either way.
+
+    The defaults are the fast path. ``reference()`` runs the step as the official TransGAN
+    code does (per-parameter Adam loop, loss and penalty in one backward pass), for the
+    benchmark's baseline and for the tests that check the fast path against it.
+    """
+
+    fused_optimizer: bool = True
+    split_penalty_backward: bool = True
+
+    @classmethod
+    def reference(cls) -> StepImpl:
+        return cls(fused_optimizer=False, split_penalty_backward=False)
+
+
+# Non-finite steps are counted on the device; the host reads the count at every output
+# (log, samples, checkpoint, evaluation) and at least this often, in G steps.
+HEALTH_CHECK_EVERY = 100
+# Devices with fused Adam kernels (torch >= 2.4) that take the found_inf input.
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
 class Trainer:
     """Builds data, models, optimizers and run directory from options, then trains."""
 
-    def __init__(self, opts: TrainOptions, resume_state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, opts: TrainOptions, resume_state: dict[str, Any] | None = None,
+        impl: StepImpl = StepImpl(),
+    ) -> None:
         self.dist = distributed.setup(opts.device)
         validate(opts, self.dist.world_size)
         self.opts = opts
@@ -155,9 +183,11 @@ class Trainer:
         distributed.broadcast_module(self.G)
         distributed.broadcast_module(self.D)
         self.G_ema = make_ema(self.G)
-        adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2)}
-        if self.device.type == "cuda":
-            adam["fused"] = True
+        self.impl = impl
+        # Fused Adam also skips a non-finite step on the device (its found_inf input).
+        self.fused = impl.fused_optimizer and self.device.type in FUSED_ADAM_DEVICES
+        adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2),
+                                **({"fused": True} if self.fused else {"foreach": False})}
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=opts.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=opts.lr_d, **adam)
         self.G_fwd: nn.Module = self.G
@@ -175,7 +205,7 @@ class Trainer:
             opts.num_samples, self.G.latent_dim, generator=torch.Generator().manual_seed(opts.seed)
         ).to(self.device)
         self.stop_signal: int | None = None
-        self.nonfinite_run = 0
+        self._reset_health()
         self.eval_metrics, self.eval_ref = self._eval_settings()
         self.best: dict[str, Any] = dict(resume_state.get("best", {})) if resume_state else {}
 
@@ -293,28 +323,50 @@ class Trainer:
             real = torch.where(flip < 0.5, real.flip(-1), real)
         return real
 
-    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[Tensor, bool]:
-        """Average, clip and apply the gradients, unless their norm is not finite.
+    def _reset_health(self) -> None:
+        zero = torch.zeros((), device=self.device)
+        # Non-finite steps since the last check, the current streak, its longest since then.
+        self._nonfinite, self._nonfinite_run, self._longest_run = zero, zero.clone(), zero.clone()
+        self.nonfinite_run = 0
 
-        The norm is taken after the all-reduce, so every rank makes the same decision; reading
-        it is the step's one host-device synchronisation.
+    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
+        """Average, clip and apply the gradients; a step whose gradient norm is not finite is
+        skipped (the model and the optimizer state stay as they were).
+
+        With the fused optimizer the skip happens on the device, so the step never waits for
+        the host; otherwise reading the norm is the step's one synchronisation. The norm is
+        taken after the all-reduce, so every rank makes the same decision.
         """
-        distributed.average_gradients(model, self.dist.world_size)
-        limit = self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
-        finite = bool(torch.isfinite(norm))
-        if finite:
-            opt.step()
-        # Freed now rather than at this model's next step, so the other model's step and the
-        # n_critic loop do not carry them (a large share of peak memory).
-        opt.zero_grad(set_to_none=True)
-        if finite:
-            self.nonfinite_run = 0
-            return norm, True
-        self.counters.skipped += 1
-        self.nonfinite_run += 1
-        return norm, False
+        with record_function("transgan.optimizer"):
+            distributed.average_gradients(model, self.dist.world_size)
+            limit = self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+            bad = (~torch.isfinite(norm)).float()
+            if self.fused:
+                opt.found_inf = bad  # type: ignore[attr-defined]
+                opt.step()
+            elif not bool(bad):
+                opt.step()
+            # Freed now rather than at this model's next step, so the other model's step and
+            # the n_critic loop do not carry them (a large share of peak memory).
+            opt.zero_grad(set_to_none=True)
+        self._nonfinite = self._nonfinite + bad
+        self._nonfinite_run = (self._nonfinite_run + bad) * bad
+        self._longest_run = torch.maximum(self._longest_run, self._nonfinite_run)
+        return norm
 
+    def _check_health(self) -> bool:
+        """Fold the device-side non-finite counts into the counters (a host sync); True when
+        a streak reached the limit and training should roll back."""
+        self.counters.skipped += int(self._nonfinite)
+        longest = int(self._longest_run)
+        # A streak still running goes on counting from its length in _nonfinite_run.
+        self._nonfinite = torch.zeros_like(self._nonfinite)
+        self._longest_run = torch.zeros_like(self._longest_run)
+        self.nonfinite_run = longest
+        return longest >= self.opts.nonfinite_limit
+
+    @record_function("transgan.d_step")
     def d_step(self, real: Tensor) -> dict[str, Tensor]:
         opts, accum = self.opts, self.opts.accum
         penalty = self.counters.d_steps % opts.lazy_reg == 0
@@ -322,17 +374,34 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         stats: dict[str, Tensor] = {}
         for real_c, z_c in zip(real.chunk(accum), z.chunk(accum), strict=True):
+            # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
+            with torch.no_grad(), self._autocast():
+                fake = self.G_fwd(z_c)
             with self._autocast():
-                with torch.no_grad():
-                    fake = self.G_fwd(z_c)
-                loss, stats = d_loss(self.loss_cfg, self.D, real_c, fake, self.augment,
-                                     penalty=penalty, penalty_scale=opts.lazy_reg)
-            (loss / accum).backward()
-        stats["d_grad_norm"], _ = self._finish_step(self.D, self.opt_d)
+                loss, stats = d_main_loss(self.loss_cfg, self.D, real_c, fake, self.augment)
+            pending: Tensor | None = loss
+            if self.impl.split_penalty_backward:
+                # Backpropagated before the penalty builds its graph, so the two graphs are
+                # never held at once (lower peak memory, same gradients).
+                (loss / accum).backward()
+                pending = None
+            term = None
+            if penalty:
+                with self._autocast():
+                    term, penalty_stats = d_penalty(self.loss_cfg, self.D, real_c, fake,
+                                                    self.augment, scale=opts.lazy_reg)
+                stats.update(penalty_stats)
+            if term is not None:
+                pending = term if pending is None else pending + term
+            if pending is not None:
+                (pending / accum).backward()
+            stats["d_loss"] = (loss if term is None else loss + term).detach()
+        stats["d_grad_norm"] = self._finish_step(self.D, self.opt_d)
         self.counters.d_steps += 1
         self.counters.images += opts.batch
         return stats
 
+    @record_function("transgan.g_step")
     def g_step(self, real: Tensor) -> dict[str, Tensor]:
         opts, accum = self.opts, self.opts.accum
         sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
@@ -352,11 +421,12 @@ class Trainer:
                     stats["sr_mse"] = sr.detach()
             (loss / accum).backward()
         self.D.requires_grad_(True)
-        stats["g_grad_norm"], applied = self._finish_step(self.G, self.opt_g)
+        stats["g_grad_norm"] = self._finish_step(self.G, self.opt_g)
         self.counters.g_steps += 1
-        if applied:
-            beta = ema_beta(opts.g_batch or opts.batch, self.counters.images,
-                            opts.ema_half_life, opts.ema_rampup)
+        # Also after a skipped step (G unchanged), so the step never waits for the host.
+        beta = ema_beta(opts.g_batch or opts.batch, self.counters.images,
+                        opts.ema_half_life, opts.ema_rampup)
+        with record_function("transgan.ema"):
             update_ema(self.G_ema, self.G, beta)
         return stats
 
@@ -416,6 +486,16 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
 
+    def _output_due(self, before: int) -> bool:
+        """Whether this cycle writes anything (or ends the run), or a health check is due."""
+        opts, images = self.opts, self.counters.images
+        every = [opts.log_every, opts.sample_every, opts.checkpoint_every]
+        if opts.eval_every:
+            every.append(opts.eval_every)
+        return (any(crossed(before, images, e) for e in every) or images >= opts.images
+                or self.stop_signal is not None
+                or self.counters.g_steps % HEALTH_CHECK_EVERY == 0)
+
     def _rollback(self, log: logging.Logger) -> None:
         """Return to the last checkpoint after too many non-finite steps in a row."""
         c, latest = self.counters, self.run_dir / "checkpoints" / "latest.pt"
@@ -427,7 +507,7 @@ class Trainer:
         rollbacks, skipped = c.rollbacks + 1, c.skipped
         self._restore(load_checkpoint(latest))
         c.rollbacks, c.skipped = rollbacks, skipped
-        self.nonfinite_run = 0
+        self._reset_health()
         # Fresh randomness, so the same steps are not replayed into the same failure.
         torch.manual_seed(self.opts.seed + 7919 * rollbacks + self.dist.rank)
         self.z_gen.manual_seed(self.opts.seed + 1_000_003 + 7919 * rollbacks)
@@ -474,7 +554,7 @@ class Trainer:
                     real = self._real(batches)
                     step_stats = self.d_step(real)
                 step_stats.update(self.g_step(real))
-                if self.nonfinite_run >= opts.nonfinite_limit:
+                if self._output_due(before) and self._check_health():
                     self._rollback(log)
                     batches = self._batches()
                     sums, count = {}, 0

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.profiler import record_function
 
 LOSSES: tuple[str, ...] = ("wgangp-eps", "hinge", "logistic-r1")
 
@@ -51,7 +52,7 @@ def _input_gradient(D: nn.Module, x: Tensor, augment: Augment | None) -> Tensor:
     """Gradient of sum(D(aug(x))) w.r.t. x, kept in the graph for the penalty's double backward."""
     x = x.detach().requires_grad_(True)
     # Fused SDPA kernels have no double backward; the math backend is composed of ordinary ops.
-    with sdpa_kernel(SDPBackend.MATH):
+    with record_function("transgan.penalty_forward"), sdpa_kernel(SDPBackend.MATH):
         out = _logits(D, x, augment)
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.flatten(1)
@@ -88,34 +89,60 @@ def d_loss(
 
     penalty=False skips GP/R1 for lazy regularisation; penalty_scale multiplies the penalty term.
     """
+    loss, stats = d_main_loss(cfg, D, real, fake, augment)
+    if penalty:
+        term, penalty_stats = d_penalty(cfg, D, real, fake, augment, scale=penalty_scale)
+        if term is not None:
+            loss = loss + term
+            stats.update(penalty_stats)
+    stats["d_loss"] = loss.detach()
+    return loss, stats
+
+
+def d_main_loss(
+    cfg: LossConfig, D: nn.Module, real: Tensor, fake: Tensor, augment: Augment | None = None
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The discriminator loss without its gradient penalty, and detached scalar stats."""
     _check_config(cfg)
     fake = fake.detach()
-    # One D pass over both halves: larger matrix products, half the kernel launches. The
-    # penalties below take the raw images, which they augment themselves (once).
+    # One D pass over both halves: larger matrix products, half the kernel launches.
     both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
                                                                      augment(fake)])
     real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
     stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
-
     if cfg.name == "wgangp-eps":
         drift = real_logits.square().mean()
         loss = fake_logits.mean() - real_logits.mean() + cfg.drift_weight * drift
         stats["drift"] = drift.detach()
-        if penalty and cfg.gp_weight > 0:
-            gp = gradient_penalty(D, real, fake, augment)
-            loss = loss + penalty_scale * cfg.gp_weight * gp
-            stats["gp"] = gp.detach()
     elif cfg.name == "hinge":
         loss = F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
     else:
         loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-        if penalty and cfg.r1_gamma > 0:
-            r1 = r1_penalty(D, real, augment)
-            loss = loss + penalty_scale * (cfg.r1_gamma / 2) * r1
-            stats["r1"] = r1.detach()
-
-    stats["d_loss"] = loss.detach()
     return loss, stats
+
+
+def d_penalty(
+    cfg: LossConfig,
+    D: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    augment: Augment | None = None,
+    *,
+    scale: float = 1.0,
+) -> tuple[Tensor | None, dict[str, Tensor]]:
+    """The loss's weighted gradient penalty (times ``scale``), or None if it has none.
+
+    Kept apart from :func:`d_main_loss` so a trainer can run the two backward passes one
+    after the other and never hold both graphs. Takes the raw images and augments them once.
+    """
+    _check_config(cfg)
+    if cfg.name == "wgangp-eps" and cfg.gp_weight > 0:
+        gp = gradient_penalty(D, real, fake.detach(), augment)
+        return scale * cfg.gp_weight * gp, {"gp": gp.detach()}
+    if cfg.name == "logistic-r1" and cfg.r1_gamma > 0:
+        r1 = r1_penalty(D, real, augment)
+        return scale * (cfg.r1_gamma / 2) * r1, {"r1": r1.detach()}
+    return None, {}
 
 
 def g_loss(

@@ -1,0 +1,109 @@
+"""The fast training step against the reference step, compiled G against eager, no host syncs,
+and non-finite steps skipped on the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_RUN
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from transgan.cli import build_parser, train_options_from_args
+from transgan.train.loop import StepImpl, Trainer
+
+
+def _trainer(tmp_path: Path, *extra: str, impl: StepImpl | None = None) -> Trainer:
+    args = build_parser().parse_args(
+        ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
+    opts, _ = train_options_from_args(args)
+    return Trainer(opts, impl=impl or StepImpl())
+
+
+def _cycle(trainer: Trainer, real: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)  # DiffAugment draws from the global generator
+    stats = {}
+    for _ in range(trainer.opts.n_critic):
+        stats.update(trainer.d_step(real))
+    stats.update(trainer.g_step(real))
+    return stats
+
+
+@pytest.mark.parametrize("loss", ["wgangp-eps", "logistic-r1"])
+def test_fast_step_matches_reference_step(tmp_path: Path, loss: str) -> None:
+    fast = _trainer(tmp_path / "fast", "--loss", loss)
+    ref = _trainer(tmp_path / "ref", "--loss", loss, impl=StepImpl.reference())
+    assert fast.fused and not ref.fused
+    real = torch.rand(16, 1, 16, 16) * 2 - 1
+    for seed in range(3):
+        fast_stats, ref_stats = _cycle(fast, real, seed), _cycle(ref, real, seed)
+    assert fast_stats.keys() == ref_stats.keys()
+    for key, value in fast_stats.items():
+        torch.testing.assert_close(value, ref_stats[key], rtol=1e-4, atol=1e-5, msg=key)
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(fast, name).state_dict(), getattr(ref, name).state_dict()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
+    assert not torch.equal(next(fast.G.parameters()), next(_trainer(tmp_path / "new").G
+                                                           .parameters()))
+
+
+class _NoHostReads(TorchDispatchMode):
+    """Fails on any tensor-to-Python conversion (.item(), bool(), float()): a device sync."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        if func is torch.ops.aten._local_scalar_dense.default:
+            raise AssertionError("the training step read a tensor value on the host")
+        return func(*args, **(kwargs or {}))
+
+
+def test_training_step_never_reads_tensor_values(tmp_path: Path) -> None:
+    # diffaugment params: cutout on every batch, so no coin (a CPU-side draw) is read either.
+    trainer = _trainer(tmp_path, "--augment-params", "diffaugment", "--mtct")
+    real = torch.rand(16, 1, 16, 16) * 2 - 1
+    with _NoHostReads():
+        _cycle(trainer, real, seed=0)
+    reference = _trainer(tmp_path / "ref", "--augment-params", "diffaugment",
+                         impl=StepImpl.reference())
+    with pytest.raises(AssertionError, match="read a tensor value"), _NoHostReads():
+        _cycle(reference, real, seed=0)
+
+
+@pytest.mark.parametrize("impl", [StepImpl(), StepImpl.reference()], ids=["fused", "reference"])
+def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
+    trainer = _trainer(tmp_path, impl=impl)
+    real = torch.rand(16, 1, 16, 16) * 2 - 1
+    _cycle(trainer, real, seed=0)
+    assert not trainer._check_health() and trainer.counters.skipped == 0
+    before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    adam_before = {k: v.clone() for k, v in trainer.opt_d.state[trainer.D.head.weight].items()}
+    bad = real.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    for _ in range(3):
+        trainer.d_step(bad)
+    for key, value in trainer.D.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    for key, value in trainer.opt_d.state[trainer.D.head.weight].items():
+        assert torch.equal(value, adam_before[key]), key
+    trainer.opts.nonfinite_limit = 3
+    assert trainer._check_health() and trainer.counters.skipped == 3
+    trainer.d_step(real)  # a finite step ends the streak and applies again
+    assert not trainer._check_health() and trainer.counters.skipped == 3
+    assert not torch.equal(trainer.D.head.weight, before["head.weight"])
+
+
+def test_compiled_generator_matches_eager(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, "--compile")
+    z = torch.randn(4, trainer.G.latent_dim)
+    eager = trainer.G(z)
+    compiled = trainer.G_fwd(z)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+    compiled.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in trainer.G.named_parameters() if p.grad is not None}
+    trainer.G.zero_grad(set_to_none=True)
+    trainer.G(z).square().sum().backward()
+    want = {n: p.grad for n, p in trainer.G.named_parameters() if p.grad is not None}
+    assert grads.keys() == want.keys() and len(want) > 10
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, want[name], rtol=1e-4, atol=1e-5, msg=name)
