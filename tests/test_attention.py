@@ -10,7 +10,9 @@ import torch
 from transgan.nn.attention import (
     Attention,
     from_windows,
+    fused_attention,
     locality_mask,
+    naive_attention,
     relative_position_index,
     to_windows,
 )
@@ -55,6 +57,33 @@ def test_sdpa_matches_naive_and_gradients_flow(case: dict) -> None:
             continue
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("head_dim", [6, 16, 24])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_attention_pads_small_heads_exactly(head_dim: int, masked: bool) -> None:
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 20, head_dim, dtype=torch.float64, requires_grad=True)
+               for _ in range(3))
+    mask = torch.randn(3, 20, 20, dtype=torch.float64) if masked else None
+    out = fused_attention(q, k, v, mask)
+    assert out.shape == q.shape and out.dtype == torch.float64
+    want = naive_attention(q, k, v, mask)
+    torch.testing.assert_close(out, want, rtol=1e-10, atol=1e-10)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    want_grads = torch.autograd.grad(want.square().sum(), (q, k, v))
+    for got, expected in zip(grads, want_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-10)
+
+
+def test_fused_attention_under_bf16_autocast_keeps_bf16_io() -> None:
+    torch.manual_seed(0)
+    fused, naive = _pair(rel_pos_bias=True)
+    x = torch.randn(2, 64, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fused(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), naive(x), rtol=0.05, atol=0.02)
 
 
 @pytest.mark.parametrize("window", [0, 1, 2])
