@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from transgan.bench import BenchConfig, matmul_peak, measure_isolated
+from transgan.bench import BenchConfig, matmul_peak, measure_side_by_side
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
             cfg = BenchConfig(preset=preset, batch=args.batch, device="cuda", precision="bf16",
                               compile=compile_g, attention=attention, cycles=5, warmup=2)
             try:
-                r = measure_isolated(cfg)
+                (r,) = measure_side_by_side([cfg], rounds=cfg.cycles)
             except RuntimeError as exc:
                 print(f"{preset:22s} {mode:9s} failed: {exc}", flush=True)
                 continue

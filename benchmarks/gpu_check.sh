@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check (one H100/H200, under 5 minutes): a short bf16 training run through the CLI,
 # then throughput and FLOP utilisation of transgan-s, transgan-xl and transgan-v2-cifar10
-# at batch 128, eager and compiled. Results go to ${OUT:-benchmarks/results}.
+# at batch 128, eager and compiled, and a profile of transgan-xl's step. Results go to ${OUT:-benchmarks/results}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-benchmarks/results}
@@ -15,3 +15,6 @@ $py -m transgan.cli train --preset transgan-s --data digits --images 4096 --batc
 $py -m transgan.cli sample "$out/smoke-run" --num 16 --grid --out "$out/smoke-grid.png" \
     --device cuda
 $py benchmarks/gpu_check.py --json "$out/gpu_check.json" "$@"
+# Where transgan-xl's step spends its GPU time (phases and top kernels).
+$py benchmarks/profile_step.py --preset transgan-xl --batch 128 --device cuda \
+    --precision bf16 --json "$out/profile_xl.json"

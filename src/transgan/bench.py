@@ -14,12 +14,14 @@ import json
 import multiprocessing as mp
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +46,11 @@ class BenchConfig:
     warmup: int = 1
 
 
-def matmul_peak(device: torch.device, seconds: float = 1.0) -> float:
-    """Measured FLOP/s of a large GEMM: float32 on CPU, bf16 on CUDA."""
+def matmul_peak(device: torch.device, seconds: float = 1.0,
+                dtype: torch.dtype | None = None) -> float:
+    """Measured FLOP/s of a large GEMM: float32 on CPU, bf16 on CUDA, unless dtype says."""
     n = 2048 if device.type == "cpu" else 8192
-    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    dtype = dtype or (torch.float32 if device.type == "cpu" else torch.bfloat16)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
@@ -89,6 +92,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _memory_now(device: torch.device) -> int:
+    """Memory in use before the trainer is built: CUDA allocated, or this process's RSS."""
+    if device.type == "cuda":
+        return int(torch.cuda.memory_allocated(device))
+    statm = Path("/proc/self/statm")
+    if statm.exists():
+        return int(statm.read_text().split()[1]) * resource.getpagesize()
+    return _peak_memory(device)
+
+
 def _peak_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
@@ -127,65 +140,126 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Any, Callable[[], None]]]
         yield trainer, cycle
 
 
-def measure(cfg: BenchConfig) -> dict[str, Any]:
-    """Train and sample timings, FLOPs per cycle and peak memory for one configuration."""
-    with training_cycle(cfg) as (trainer, cycle):
-        opts, device = trainer.opts, trainer.device
-        for _ in range(cfg.warmup):
-            cycle()
-        _sync(device)
-        # A full lazy-regularisation period, so the penalty's share is counted fairly.
-        cycles = max(cfg.cycles, -(-cfg.lazy_reg // opts.n_critic))
-        start = time.perf_counter()
-        for _ in range(cycles):
-            cycle()
-        _sync(device)
-        seconds = (time.perf_counter() - start) / cycles
+def _period(cfg: BenchConfig, trainer: Any) -> int:
+    """Cycles in one lazy-regularisation period, so the penalty's share is counted fairly."""
+    return -(-cfg.lazy_reg // trainer.opts.n_critic)
 
-        with FlopCount() as counter:
-            for _ in range(-(-cfg.lazy_reg // opts.n_critic)):
-                cycle()
-        flops = counter.flops / max(1, -(-cfg.lazy_reg // opts.n_critic))
 
-        z = torch.randn(cfg.batch, trainer.G.latent_dim, device=device)
-        with torch.no_grad(), trainer._autocast():
+def _timed_period(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None]) -> float:
+    """Seconds per cycle over one lazy-regularisation period."""
+    period = _period(cfg, trainer)
+    _sync(trainer.device)
+    start = time.perf_counter()
+    for _ in range(period):
+        cycle()
+    _sync(trainer.device)
+    return (time.perf_counter() - start) / period
+
+
+def _finish(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None],
+            seconds: list[float], baseline: int) -> dict[str, Any]:
+    """FLOPs per cycle, sampling speed and peak memory, with the cycle timings given.
+
+    ``baseline`` is the memory in use before the trainer was built (the interpreter and the
+    libraries on the CPU); the step's memory is the peak above it, the CPU counterpart of
+    CUDA's max allocated.
+    """
+    device, period = trainer.device, _period(cfg, trainer)
+    with FlopCount() as counter:
+        for _ in range(period):
+            cycle()
+    flops = counter.flops / period
+
+    z = torch.randn(cfg.batch, trainer.G.latent_dim, device=device)
+    with torch.no_grad(), trainer._autocast():
+        trainer.G_ema(z)
+        _sync(device)
+        reps, t0 = 3, time.perf_counter()
+        for _ in range(reps):
             trainer.G_ema(z)
-            _sync(device)
-            reps, t0 = 3, time.perf_counter()
-            for _ in range(reps):
-                trainer.G_ema(z)
-            _sync(device)
-        sample_seconds = (time.perf_counter() - t0) / reps
+        _sync(device)
+    sample_seconds = (time.perf_counter() - t0) / reps
+    cycle_seconds = statistics.median(seconds)
     return {
         **cfg.__dict__,
-        "n_critic": opts.n_critic,
-        "seconds_per_cycle": seconds,
-        "train_img_per_s": cfg.batch * opts.n_critic / seconds,
+        "n_critic": trainer.opts.n_critic,
+        "seconds_per_cycle": cycle_seconds,
+        "seconds_per_cycle_all": seconds,
+        "train_img_per_s": cfg.batch * trainer.opts.n_critic / cycle_seconds,
         "sample_img_per_s": cfg.batch / sample_seconds,
         "flops_per_cycle": flops,
-        "achieved_flops": flops / seconds,
+        "achieved_flops": flops / cycle_seconds,
         "peak_memory_bytes": _peak_memory(device),
+        "step_memory_bytes": _peak_memory(device) - baseline,
     }
 
 
-def _child(cfg: BenchConfig, queue: mp.Queue) -> None:
+def measure(cfg: BenchConfig) -> dict[str, Any]:
+    """Train and sample timings, FLOPs per cycle and peak memory for one configuration.
+
+    The cycle time is the median of ``cfg.cycles`` timed lazy-regularisation periods.
+    """
+    baseline = _memory_now(torch.device(cfg.device))
+    with training_cycle(cfg) as (trainer, cycle):
+        for _ in range(cfg.warmup):
+            cycle()
+        seconds = [_timed_period(cfg, trainer, cycle) for _ in range(cfg.cycles)]
+        return _finish(cfg, trainer, cycle, seconds, baseline)
+
+
+def _worker(cfg: BenchConfig, conn: Connection) -> None:
+    """One configuration in its own process, timing a period whenever the parent asks."""
     try:
-        queue.put(measure(cfg))
-    except BaseException as exc:  # reported to the parent, which prints it
-        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+        import transgan.train.loop  # noqa: F401  (the libraries count towards the baseline)
+
+        baseline = _memory_now(torch.device(cfg.device))
+        with training_cycle(cfg) as (trainer, cycle):
+            for _ in range(cfg.warmup):
+                cycle()
+            conn.send("ready")
+            seconds = []
+            while conn.recv() == "time":
+                seconds.append(_timed_period(cfg, trainer, cycle))
+                conn.send(seconds[-1])
+            conn.send(_finish(cfg, trainer, cycle, seconds, baseline))
+    except BaseException as exc:  # reported to the parent, which raises it
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def measure_isolated(cfg: BenchConfig) -> dict[str, Any]:
-    """Run :func:`measure` in a fresh process so its peak memory is its own."""
+def measure_side_by_side(cfgs: list[BenchConfig], rounds: int) -> list[dict[str, Any]]:
+    """:func:`measure` for each configuration, each in a fresh process (so its peak memory
+    is its own), timed in turns: round after round, one period of each in sequence, so a
+    change in the machine's speed during the run touches every configuration alike."""
     ctx = mp.get_context("spawn")
-    queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(cfg, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    if "error" in result:
-        raise RuntimeError(f"benchmark of {cfg} failed: {result['error']}")
-    return result
+    workers: list[tuple[BenchConfig, Any, Connection]] = []
+    try:
+        for cfg in cfgs:  # built and warmed up one at a time, not competing for cores
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(cfg, child))
+            proc.start()
+            workers.append((cfg, proc, parent))
+            _expect(cfg, parent.recv())
+        for _ in range(rounds):
+            for cfg, _, conn in workers:
+                conn.send("time")
+                _expect(cfg, conn.recv())
+        results = []
+        for cfg, _, conn in workers:
+            conn.send("finish")
+            results.append(_expect(cfg, conn.recv()))
+        return results
+    finally:
+        for _, proc, conn in workers:
+            conn.close()
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _expect(cfg: BenchConfig, message: Any) -> Any:
+    if isinstance(message, dict) and "error" in message:
+        raise RuntimeError(f"benchmark of {cfg} failed: {message['error']}")
+    return message
 
 
 def run_bench(
@@ -196,18 +270,24 @@ def run_bench(
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
     from transgan.train.distributed import resolve_precision
+    from transgan.train.options import options_for
 
-    precision = resolve_precision(precision or "auto", dev)
+    precision = resolve_precision(precision or options_for(preset).precision, dev)
     cycles = 1 if quick else 3
     common = {"preset": preset, "batch": batch, "device": str(dev), "precision": precision,
               "compile": compile, "cycles": cycles}
-    default = measure_isolated(BenchConfig(**common))
-    lazy_run = measure_isolated(BenchConfig(**common, lazy_reg=lazy))
     # The baseline as the official implementation runs: explicit attention, fp32, eager,
     # per-parameter Adam, loss and penalty in one backward pass.
-    naive = measure_isolated(BenchConfig(**{**common, "compile": False, "precision": "fp32"},
-                                         attention="naive", reference_step=True))
+    default, lazy_run, naive = measure_side_by_side([
+        BenchConfig(**common),
+        BenchConfig(**common, lazy_reg=lazy),
+        BenchConfig(**{**common, "compile": False, "precision": "fp32"}, attention="naive",
+                    reference_step=True),
+    ], rounds=cycles)
     peak = matmul_peak(dev, seconds=0.5 if quick else 2.0)
+    # On the CPU the specified peak is float32's; bf16 runs give their own peak beside it.
+    own_peak = (matmul_peak(dev, seconds=0.5 if quick else 2.0, dtype=torch.bfloat16)
+                if dev.type == "cpu" and precision == "bf16" else peak)
     return {
         "preset": preset,
         "batch": batch,
@@ -228,10 +308,15 @@ def run_bench(
         "flops_per_cycle": default["flops_per_cycle"],
         "matmul_peak_flops": peak,
         "flop_utilisation": default["achieved_flops"] / peak,
+        "precision_matmul_peak_flops": own_peak,
+        "flop_utilisation_of_precision_peak": default["achieved_flops"] / own_peak,
         "lazy_flop_utilisation": lazy_run["achieved_flops"] / peak,
         "peak_memory_bytes": default["peak_memory_bytes"],
         "naive_peak_memory_bytes": naive["peak_memory_bytes"],
         "memory_ratio_vs_naive": default["peak_memory_bytes"] / naive["peak_memory_bytes"],
+        "step_memory_bytes": default["step_memory_bytes"],
+        "naive_step_memory_bytes": naive["step_memory_bytes"],
+        "step_memory_ratio_vs_naive": default["step_memory_bytes"] / naive["step_memory_bytes"],
         "runs": {"default": default, "lazy": lazy_run, "naive": naive},
     }
 
@@ -239,17 +324,22 @@ def run_bench(
 def format_table(result: dict[str, Any]) -> str:
     """Human-readable summary of :func:`run_bench`'s result."""
     gib = 1024**3
+    runs = result["runs"]
+
+    def memory(run: dict[str, Any]) -> tuple[str, str]:
+        return (f"{run['peak_memory_bytes'] / gib:.2f} GiB",
+                f"{run['step_memory_bytes'] / gib:.2f} GiB")
+
     rows = [
-        ("configuration", "train img/s", "sample img/s", "peak memory"),
+        ("configuration", "train img/s", "sample img/s", "peak memory", "step memory"),
         ("default (SDPA)", f"{result['train_img_per_s']:.2f}", f"{result['sample_img_per_s']:.1f}",
-         f"{result['peak_memory_bytes'] / gib:.2f} GiB"),
-        (f"lazy reg k={result['lazy_reg']}", f"{result['lazy_train_img_per_s']:.2f}",
-         "", f"{result['runs']['lazy']['peak_memory_bytes'] / gib:.2f} GiB"),
+         *memory(runs["default"])),
+        (f"lazy reg k={result['lazy_reg']}", f"{result['lazy_train_img_per_s']:.2f}", "",
+         *memory(runs["lazy"])),
         ("naive (official-style)", f"{result['naive_train_img_per_s']:.2f}",
-         f"{result['naive_sample_img_per_s']:.1f}",
-         f"{result['naive_peak_memory_bytes'] / gib:.2f} GiB"),
+         f"{result['naive_sample_img_per_s']:.1f}", *memory(runs["naive"])),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"{result['preset']} batch {result['batch']} on {result['device']} "
              f"({result['machine']}, {result['threads']} threads, torch {result['torch']}, "
              f"{result['precision']}{', compiled' if result['compile'] else ''})"]
@@ -258,7 +348,9 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         f"speed-up vs naive: {result['speedup_vs_naive']:.2f}x (lazy reg: "
         f"{result['lazy_speedup_vs_naive']:.2f}x); memory vs naive: "
-        f"{result['memory_ratio_vs_naive']:.0%}"
+        f"{result['memory_ratio_vs_naive']:.0%} of the peak, "
+        f"{result['step_memory_ratio_vs_naive']:.0%} of the step memory (peak above the "
+        "memory in use before the models were built)"
     )
     lines.append(
         f"FLOP utilisation: {result['flop_utilisation']:.1%} (lazy reg "
@@ -266,6 +358,12 @@ def format_table(result: dict[str, Any]) -> str:
         f"{result['matmul_peak_flops'] / 1e9:.0f} GFLOP/s; "
         f"{result['flops_per_cycle'] / 1e9:.1f} GFLOP per training cycle"
     )
+    if result["precision_matmul_peak_flops"] != result["matmul_peak_flops"]:
+        lines.append(
+            f"  of the {result['precision']} matmul peak measured beside it "
+            f"({result['precision_matmul_peak_flops'] / 1e9:.0f} GFLOP/s): "
+            f"{result['flop_utilisation_of_precision_peak']:.1%}"
+        )
     return "\n".join(lines)
 
 

@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="one timed cycle (smoke test)")
     bench.add_argument("--lazy", type=int, default=4, help="lazy regularisation interval k")
     bench.add_argument("--precision", choices=("auto", "fp32", "bf16"),
-                       help="default path's precision (auto: bf16 where native)")
+                       help="default path's precision (default: the preset recipe's)")
     bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)
