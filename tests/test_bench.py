@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from transgan.cli import main
@@ -30,3 +32,16 @@ def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
         assert 0 < run["step_memory_bytes"] < run["peak_memory_bytes"]
     printed = capsys.readouterr().out
     assert "speed-up vs naive" in printed and "FLOP utilisation" in printed
+
+
+def test_profile_step_script_reports_phases_and_ops(tmp_path: Path) -> None:
+    out = tmp_path / "profile.json"
+    script = Path(__file__).parents[1] / "benchmarks" / "profile_step.py"
+    subprocess.run([sys.executable, str(script), "--preset", "digits", "--batch", "8",
+                    "--cycles", "1", "--precision", "fp32", "--json", str(out)],
+                   check=True, capture_output=True)
+    result = json.loads(out.read_text())
+    assert {"transgan.d_step", "transgan.g_step", "transgan.optimizer",
+            "transgan.penalty_forward"} <= result["phases_ms"].keys()
+    assert result["ms_per_cycle"] > 0 and len(result["top_ops"]) >= 10
+    assert abs(sum(op["share"] for op in result["top_ops"]) - 1) < 0.5
