@@ -45,3 +45,18 @@ def test_profile_step_script_reports_phases_and_ops(tmp_path: Path) -> None:
             "transgan.penalty_forward"} <= result["phases_ms"].keys()
     assert result["ms_per_cycle"] > 0 and len(result["top_ops"]) >= 10
     assert abs(sum(op["share"] for op in result["top_ops"]) - 1) < 0.5
+
+
+def test_bench_user_errors_are_one_line(capsys) -> None:
+    assert main(["bench", "--device", "nodevice", "--quick"]) == 2
+    assert main(["bench", "--preset", "digits", "--batch", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("transgan: error: ") for line in err)
+
+
+def test_bench_worker_failure_is_one_line(capsys) -> None:
+    # digits has 1,797 images, fewer than one batch: the worker fails while building.
+    assert main(["bench", "--preset", "digits", "--batch", "4096", "--device", "cpu",
+                 "--quick"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fewer than one batch" in err[0]

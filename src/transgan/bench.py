@@ -30,6 +30,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 
+class BenchError(RuntimeError):
+    """A measured configuration failed in its worker process."""
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """One measured configuration."""
@@ -258,7 +262,8 @@ def measure_side_by_side(cfgs: list[BenchConfig], rounds: int) -> list[dict[str,
 
 def _expect(cfg: BenchConfig, message: Any) -> Any:
     if isinstance(message, dict) and "error" in message:
-        raise RuntimeError(f"benchmark of {cfg} failed: {message['error']}")
+        raise BenchError(f"benchmark of {cfg.preset} ({cfg.attention} attention, "
+                         f"{cfg.precision}, lazy reg {cfg.lazy_reg}) failed: {message['error']}")
     return message
 
 
@@ -267,9 +272,9 @@ def run_bench(
     precision: str | None = None, compile: bool = False,
 ) -> dict[str, Any]:
     """Default path, lazy regularisation and the naive path, side by side."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
-    from transgan.train.distributed import resolve_precision
+    from transgan.train.distributed import resolve_device, resolve_precision
+
+    dev = resolve_device(device)
     from transgan.train.options import options_for
 
     precision = resolve_precision(precision or options_for(preset).precision, dev)

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import torch
 import yaml
 
+from transgan.bench import BenchError
 from transgan.data import DataError
 from transgan.experiments import add_experiment_parsers
 from transgan.metrics.cli import add_eval_parser
@@ -24,6 +25,7 @@ from transgan.models import ConfigError, count_parameters, get_preset, list_pres
 from transgan.models.build import discriminator_from_config, generator_from_config
 from transgan.train.augment import AugmentError
 from transgan.train.checkpoint import CheckpointError
+from transgan.train.distributed import resolve_device
 from transgan.train.loop import RunDirectoryError, TrainingDiverged
 from transgan.train.losses import LossError
 from transgan.train.options import (
@@ -201,6 +203,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     get_preset(args.preset)
     if args.batch <= 0 or args.lazy < 1:
         raise OptionsError("--batch and --lazy must be positive")
+    try:
+        resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise OptionsError(str(exc)) from None
     result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
                        precision=args.precision, compile=args.compile)
     print(format_table(result))
@@ -307,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"transgan: error: {message}", file=sys.stderr)
         return 2
-    except (TrainingDiverged, RunDirectoryError) as exc:
+    except (TrainingDiverged, RunDirectoryError, BenchError) as exc:
         print(f"transgan: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
