@@ -110,12 +110,24 @@ def test_resume_refuses_changed_recipe(tmp_path: Path, tiny_run_args, capsys) ->
         (["--gen", "img_size=32"], "img_size 32 does not match"),
         (["--data", "folder:/does/not/exist"], "does not exist"),
         (["--locality", "abc"], "locality"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, tiny_run_args, capsys, extra, message) -> None:
     assert _train(tiny_run_args, tmp_path / "run", 64, *extra) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("transgan: error:") and message in err[0], err
+
+
+@pytest.mark.parametrize("command", [["sample", "run"], ["interpolate", "run"], ["eval", "run"],
+                                     ["bench"], ["experiment", "tricks", "--budget", "64"]])
+def test_every_command_checks_its_device_first(tmp_path: Path, capsys, monkeypatch,
+                                               command) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing may be written; relative paths would land here
+    assert main([*command, "--device", "tpu7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["transgan: error: unknown device 'tpu7'; use auto, cpu, cuda or cuda:N"]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from transgan.models import ConfigError, count_parameters, get_preset, list_pres
 from transgan.models.build import discriminator_from_config, generator_from_config
 from transgan.train.augment import AugmentError
 from transgan.train.checkpoint import CheckpointError
-from transgan.train.distributed import resolve_device
+from transgan.train.distributed import DeviceError, resolve_device
 from transgan.train.loop import RunDirectoryError, TrainingDiverged
 from transgan.train.losses import LossError
 from transgan.train.options import (
@@ -42,7 +42,7 @@ from transgan.train.schedules import ScheduleError
 
 USER_ERRORS = (
     OptionsError, ConfigError, DataError, CheckpointError, AugmentError, LossError, ScheduleError,
-    MetricError,
+    MetricError, DeviceError,
 )
 MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
 
@@ -203,10 +203,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     get_preset(args.preset)
     if args.batch <= 0 or args.lazy < 1:
         raise OptionsError("--batch and --lazy must be positive")
-    try:
-        resolve_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        raise OptionsError(str(exc)) from None
     result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
                        precision=args.precision, compile=args.compile)
     print(format_table(result))
@@ -308,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "device", None):
+            resolve_device(args.device)  # checked before any work starts
         return args.func(args)
     except USER_ERRORS as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -30,15 +30,26 @@ class DistInfo:
         return self.rank == 0
 
 
+class DeviceError(ValueError):
+    """A device name that does not parse, or names a device this machine lacks."""
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' picks CUDA when present; under torchrun each rank takes its own GPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         name = f"cuda:{local_rank}"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device '{name}' requested but CUDA is not available")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device '{name}' requested but CUDA is not available")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise DeviceError(f"device '{name}' requested but this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def cpu_has_native_bf16() -> bool:
