@@ -152,6 +152,18 @@ def test_super_resolution_entry_shape_and_gradient() -> None:
         g.super_resolve(torch.zeros(1, 3, 8, 8))
 
 
+def test_latent_projection_stays_full_precision_under_autocast() -> None:
+    g = _small_g()
+    seen: list[torch.dtype] = []
+    for layer in (g.latent_to_tokens, g.stages[0].blocks[0].attn.qkv):
+        layer.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    z = torch.randn(2, g.latent_dim)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = g(z)
+    assert seen == [torch.float32, torch.bfloat16]  # the rest of G does run in bf16
+    torch.testing.assert_close(out.float(), g(z), rtol=0.05, atol=0.05)
+
+
 def test_set_locality_targets_stages_and_is_removable() -> None:
     g = _small_g()
     g.set_locality(2, "square", stages=[2])
