@@ -41,9 +41,9 @@ def main() -> None:
             modes.append(("naive", False, "naive"))
         for mode, compile_g, attention in modes:
             cfg = BenchConfig(preset=preset, batch=args.batch, device="cuda", precision="bf16",
-                              compile=compile_g, attention=attention, cycles=5, warmup=2)
+                              compile=compile_g, attention=attention, warmup=2)
             try:
-                (r,) = measure_side_by_side([cfg], rounds=cfg.cycles)
+                (r,) = measure_side_by_side([cfg], rounds=5)
             except RuntimeError as exc:
                 print(f"{preset:22s} {mode:9s} failed: {exc}", flush=True)
                 continue

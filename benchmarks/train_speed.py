@@ -1,9 +1,9 @@
 """Training throughput of the real recipe on this machine.
 
 Runs full training cycles (n_critic D steps with the gradient penalty, one G step, EMA)
-of the trainer itself (through ``transgan.bench.measure``, each preset's recipe, its own
-precision) and prints real images per second shown to D, for the default digits preset and
-for transgan-s at 32 px.
+of the trainer itself (through ``transgan.bench.measure_side_by_side``, each preset's
+recipe, its own precision) and prints real images per second shown to D, for the default
+digits preset and for transgan-s at 32 px.
 
     .venv/bin/python benchmarks/train_speed.py [--presets digits,transgan-s] [--cycles 5]
 """
@@ -18,15 +18,16 @@ from typing import Any
 
 import torch
 
-from transgan.bench import BenchConfig, measure
+from transgan.bench import BenchConfig, measure_side_by_side
 from transgan.train.options import options_for
 
 
 def train_speed(preset: str, batch: int, cycles: int) -> dict[str, Any]:
     """Images per second of full training cycles with the preset's own recipe."""
     precision = options_for(preset).precision
-    result = measure(BenchConfig(preset=preset, batch=batch, device="cpu",
-                                 precision=precision, cycles=cycles))
+    (result,) = measure_side_by_side(
+        [BenchConfig(preset=preset, batch=batch, device="cpu", precision=precision)],
+        rounds=cycles)
     return {**result, "g_steps_per_s": 1.0 / result["seconds_per_cycle"]}
 
 

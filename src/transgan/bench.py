@@ -46,7 +46,6 @@ class BenchConfig:
     precision: str = "auto"
     compile: bool = False
     reference_step: bool = False
-    cycles: int = 3
     warmup: int = 1
 
 
@@ -184,6 +183,7 @@ def _finish(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None],
         _sync(device)
     sample_seconds = (time.perf_counter() - t0) / reps
     cycle_seconds = statistics.median(seconds)
+    peak = _peak_memory(device)
     return {
         **cfg.__dict__,
         "n_critic": trainer.opts.n_critic,
@@ -193,22 +193,9 @@ def _finish(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None],
         "sample_img_per_s": cfg.batch / sample_seconds,
         "flops_per_cycle": flops,
         "achieved_flops": flops / cycle_seconds,
-        "peak_memory_bytes": _peak_memory(device),
-        "step_memory_bytes": _peak_memory(device) - baseline,
+        "peak_memory_bytes": peak,
+        "step_memory_bytes": peak - baseline,
     }
-
-
-def measure(cfg: BenchConfig) -> dict[str, Any]:
-    """Train and sample timings, FLOPs per cycle and peak memory for one configuration.
-
-    The cycle time is the median of ``cfg.cycles`` timed lazy-regularisation periods.
-    """
-    baseline = _memory_now(torch.device(cfg.device))
-    with training_cycle(cfg) as (trainer, cycle):
-        for _ in range(cfg.warmup):
-            cycle()
-        seconds = [_timed_period(cfg, trainer, cycle) for _ in range(cfg.cycles)]
-        return _finish(cfg, trainer, cycle, seconds, baseline)
 
 
 def _worker(cfg: BenchConfig, conn: Connection) -> None:
@@ -231,9 +218,13 @@ def _worker(cfg: BenchConfig, conn: Connection) -> None:
 
 
 def measure_side_by_side(cfgs: list[BenchConfig], rounds: int) -> list[dict[str, Any]]:
-    """:func:`measure` for each configuration, each in a fresh process (so its peak memory
-    is its own), timed in turns: round after round, one period of each in sequence, so a
-    change in the machine's speed during the run touches every configuration alike."""
+    """Train and sample timings, FLOPs per cycle and peak memory of each configuration.
+
+    Each runs in a fresh process (so its peak memory is its own) and they are timed in
+    turns: round after round, one lazy-regularisation period of each, so a change in the
+    machine's speed during the run touches every configuration alike. A configuration's
+    cycle time is the median over its rounds.
+    """
     ctx = mp.get_context("spawn")
     workers: list[tuple[BenchConfig, Any, Connection]] = []
     try:
@@ -273,14 +264,13 @@ def run_bench(
 ) -> dict[str, Any]:
     """Default path, lazy regularisation and the naive path, side by side."""
     from transgan.train.distributed import resolve_device, resolve_precision
-
-    dev = resolve_device(device)
     from transgan.train.options import options_for
 
+    dev = resolve_device(device)
     precision = resolve_precision(precision or options_for(preset).precision, dev)
     cycles = 1 if quick else 3
     common = {"preset": preset, "batch": batch, "device": str(dev), "precision": precision,
-              "compile": compile, "cycles": cycles}
+              "compile": compile}
     # The baseline as the official implementation runs: explicit attention, fp32, eager,
     # per-parameter Adam, loss and penalty in one backward pass.
     default, lazy_run, naive = measure_side_by_side([

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -56,6 +57,15 @@ def _unavailable(name: str, root: Path, folder: str, url: str, reason: str) -> D
     )
 
 
+def _open(name: str, cls: Any, base: Path, download: bool, **kwargs: Any) -> Any:
+    """A torchvision data set under ``base``, or a DataError saying how to get it."""
+    try:
+        return cls(str(base), download=download, **kwargs)
+    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
+        reason = f"{type(exc).__name__}: {exc}" if download else f"download disabled: {exc}"
+        raise _unavailable(name, base, cls.base_folder, cls.url, reason) from exc
+
+
 def load_cifar10(
     resolution: int,
     channels: int,
@@ -69,11 +79,7 @@ def load_cifar10(
     from torchvision.datasets import CIFAR10
 
     base = _resolve_root(root)
-    try:
-        source = CIFAR10(str(base), train=train, download=download)
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
-        reason = f"{type(exc).__name__}: {exc}" if download else f"download disabled: {exc}"
-        raise _unavailable("cifar10", base, CIFAR10.base_folder, CIFAR10.url, reason) from exc
+    source = _open("cifar10", CIFAR10, base, download, train=train)
     # torchvision keeps (N, 32, 32, 3); store channels first, owned by torch so that
     # worker processes can share it.
     images = torch.from_numpy(source.data).permute(0, 3, 1, 2).contiguous()
@@ -94,11 +100,7 @@ def load_stl10(
     from torchvision.datasets import STL10
 
     base = _resolve_root(root)
-    try:
-        source = STL10(str(base), split=split, download=download)
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ...
-        reason = f"{type(exc).__name__}: {exc}" if download else f"download disabled: {exc}"
-        raise _unavailable("stl10", base, STL10.base_folder, STL10.url, reason) from exc
+    source = _open("stl10", STL10, base, download, split=split)
     images = torch.from_numpy(source.data).contiguous()
     del source
     name = "stl10" if split == "unlabeled" else f"stl10-{split}"

@@ -137,7 +137,7 @@ def d_penalty(
     """
     _check_config(cfg)
     if cfg.name == "wgangp-eps" and cfg.gp_weight > 0:
-        gp = gradient_penalty(D, real, fake.detach(), augment)
+        gp = gradient_penalty(D, real, fake, augment)
         return scale * cfg.gp_weight * gp, {"gp": gp.detach()}
     if cfg.name == "logistic-r1" and cfg.r1_gamma > 0:
         r1 = r1_penalty(D, real, augment)
