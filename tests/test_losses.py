@@ -76,11 +76,25 @@ def test_wgangp_eps_d_loss_value(setup) -> None:
     cfg = LossConfig()
     loss, stats = d_loss(cfg, D, real, fake)
     gp = (D.w.detach().norm() - 1) ** 2
-    drift = (dr**2).mean()
+    drift = dr.mean() ** 2
     assert _close(loss, -dr.mean() + df.mean() + 10.0 * gp + 1e-3 * drift)
     assert _close(stats["d_real"], dr.mean()) and _close(stats["d_fake"], df.mean())
     assert _close(stats["gp"], gp) and _close(stats["drift"], drift)
     assert all(not v.requires_grad and v.dim() == 0 for v in stats.values())
+
+
+def test_wgangp_eps_drift_is_squared_mean_real_logit() -> None:
+    # Official TransGAN (functions.py, wgangp-eps): d_loss += (torch.mean(real_validity) ** 2)
+    # * 1e-3. Real logits 1 and 3: (mean)^2 = 2^2 = 4, where the mean of squares would be 5.
+    real = torch.tensor([[1.0], [3.0]])
+    fake = torch.tensor([[0.5], [-1.5]])
+    identity_d = lambda x: x.sum(dim=1)  # noqa: E731
+    loss, stats = d_loss(LossConfig(gp_weight=0.0), identity_d, real, fake)
+    assert stats["drift"].item() == 4.0
+    assert loss.item() == pytest.approx(-2.0 + (-0.5) + 1e-3 * 4.0)
+    unit, _ = d_loss(LossConfig(gp_weight=0.0, drift_weight=1.0), identity_d, real, fake)
+    bare, _ = d_loss(LossConfig(gp_weight=0.0, drift_weight=0.0), identity_d, real, fake)
+    assert (unit - bare).item() == pytest.approx(4.0)
 
 
 def test_penalty_off_and_scaled(setup) -> None:

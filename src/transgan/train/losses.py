@@ -111,7 +111,8 @@ def d_main_loss(
     real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
     stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
     if cfg.name == "wgangp-eps":
-        drift = real_logits.square().mean()
+        # Official TransGAN: the square of the mean real logit, not the mean of the squares.
+        drift = real_logits.mean().square()
         loss = fake_logits.mean() - real_logits.mean() + cfg.drift_weight * drift
         stats["drift"] = drift.detach()
     elif cfg.name == "hinge":

@@ -47,7 +47,8 @@ class TrainOptions:
     n_critic: int = _opt(4, "D steps per G step")
     loss: str = _opt("wgangp-eps", "wgangp-eps | hinge | logistic-r1")
     gp_weight: float = _opt(10.0, "WGAN-GP penalty weight")
-    drift_weight: float = _opt(1e-3, "weight of the E[D(x)^2] drift term (wgangp-eps)")
+    drift_weight: float = _opt(1e-3, "weight of the drift term (E[D(x)])^2, the squared mean "
+                                        "real logit (wgangp-eps)")
     r1_gamma: float = _opt(10.0, "R1 weight gamma (logistic-r1)")
     lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
     lr_g: float = _opt(1e-4, "generator learning rate")
