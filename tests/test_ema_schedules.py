@@ -9,11 +9,22 @@ from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_activ
 
 
 def test_ema_beta_values() -> None:
-    assert ema_beta(64, 10_000) == pytest.approx(0.5 ** (64 / 1000))
-    assert ema_beta(64, 10_000, rampup=None) == pytest.approx(0.5 ** (64 / 500_000))
-    assert ema_beta(64, 10**9) == pytest.approx(0.5 ** (64 / 500_000))
-    assert ema_beta(32, 0) == 0.0  # warm-up start: the EMA simply copies G
-    assert ema_beta(100, 0, half_life_images=100, rampup=None) == pytest.approx(0.5)
+    assert ema_beta(64, 10_000, 500_000, 0.1) == pytest.approx(0.5 ** (64 / 1000))
+    assert ema_beta(64, 10_000, 500_000, None) == pytest.approx(0.5 ** (64 / 500_000))
+    assert ema_beta(64, 10**9, 500_000, 0.1) == pytest.approx(0.5 ** (64 / 500_000))
+    assert ema_beta(32, 0, 500_000, 0.1) == 0.0  # warm-up start: the EMA simply copies G
+    assert ema_beta(100, 0, 100, None) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("d_iterations", [4, 40, 4_000, 78_124, 78_128, 400_000])
+def test_ema_beta_official_numbers(d_iterations: int) -> None:
+    # Official TransGAN (functions.py), CIFAR recipe: global D batch 64, ema_kimg 500,
+    # ema_warmup 0.1; cur_nimg = 64 x D iterations before the one the G step follows.
+    expected = 0.5 ** (64 / min(500_000, 0.1 * 64 * d_iterations))
+    assert ema_beta(64, 64 * d_iterations, 500_000, 0.1) == pytest.approx(expected, rel=1e-12)
+    # Past warm-up (64 x 78,125 x 0.1 = 500k) the half-life is 500k / 64 = 7812.5 G steps.
+    if d_iterations >= 78_125:
+        assert ema_beta(64, 64 * d_iterations, 500_000, 0.1) ** 7812.5 == pytest.approx(0.5)
 
 
 class WithBuffer(nn.Module):

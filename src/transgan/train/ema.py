@@ -1,4 +1,4 @@
-"""Exponential moving average of the generator, with a half-life in images and a warm-up ramp."""
+"""Exponential moving average of the generator, updated once per G step, with a warm-up ramp."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 
-def ema_beta(
-    batch_size: int,
-    images_seen: int,
-    half_life_images: float = 500_000,
-    rampup: float | None = 0.1,
-) -> float:
-    """EMA decay per step so weights halve every half_life_images; shorter early on with rampup."""
-    ema_nimg = float(half_life_images)
+def ema_beta(batch_size: int, images_seen: int, half_life: float, rampup: float | None) -> float:
+    """EMA decay for one G step, as the official TransGAN computes it.
+
+    Each G step counts ``batch_size`` (the global D batch) towards ``half_life``, so the
+    average halves every ``half_life / batch_size`` G steps, during which D sees n_critic
+    times ``half_life`` real images. With ``rampup`` the half-life is at most
+    ``rampup * images_seen``, where ``images_seen`` counts the real images D had seen when
+    this G step's D steps began (0 at the first G step, which makes the EMA a copy of G).
+    """
+    ema_nimg = float(half_life)
     if rampup:
         ema_nimg = min(ema_nimg, images_seen * rampup)
     return 0.5 ** (batch_size / max(ema_nimg, 1e-8))

@@ -424,8 +424,11 @@ class Trainer:
         stats["g_grad_norm"] = self._finish_step(self.G, self.opt_g)
         self.counters.g_steps += 1
         # Also after a skipped step (G unchanged), so the step never waits for the host.
-        beta = ema_beta(opts.g_batch or opts.batch, self.counters.images,
-                        opts.ema_half_life, opts.ema_rampup)
+        # The official schedule: the D batch, and the images D had seen before this cycle's
+        # D steps, n_critic x D batch x earlier G steps (the official count: D iterations
+        # before the one its k-th G step follows, n_critic x k).
+        cycle_start = self.counters.images - opts.n_critic * opts.batch
+        beta = ema_beta(opts.batch, max(cycle_start, 0), opts.ema_half_life, opts.ema_rampup)
         with record_function("transgan.ema"):
             update_ema(self.G_ema, self.G, beta)
         return stats

@@ -69,8 +69,13 @@ class TrainOptions:
     locality_kind: str = _opt("band", "band (|i-j|<=w in raster order) | square (2-D window)")
     locality_stages: str = _opt("all", "generator stages that get the mask: all | comma list, "
                                        "e.g. -1 for the last")
-    ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images")
-    ema_rampup: float | None = _opt(0.1, "EMA warm-up ratio (half-life <= ratio * images seen)")
+    ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images of D batch per G "
+                                           "step (each G step counts one D batch; D sees "
+                                           "n_critic times as many real images meanwhile; "
+                                           "official ema_kimg 500)")
+    ema_rampup: float | None = _opt(0.1, "EMA warm-up: the half-life is at most this ratio x "
+                                         "the real images D saw before the current G step's "
+                                         "D steps (official ema_warmup)")
     eval_every: int = _opt(0, "images between evaluations during training (0 = off)")
     eval_metrics: str = _opt("auto", "metrics to evaluate: auto (digits-fid,digits-is on digits, "
                                      "else fid,is) or a comma list of fid,is,kid,digits-*")
