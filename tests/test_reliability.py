@@ -154,7 +154,8 @@ def test_unwritable_run_directory_is_refused_before_work(tmp_path: Path, capsys)
 def test_exported_safetensors_round_trip(tmp_path: Path) -> None:
     from safetensors import safe_open
 
-    from transgan.sampling import latents, load_generator
+    from transgan.loading import load_generator
+    from transgan.sampling import latents
 
     run = tmp_path / "run"
     assert main(["train", *TINY_RUN, "--out", str(run), "--images", "64"]) == 0
@@ -162,8 +163,8 @@ def test_exported_safetensors_round_trip(tmp_path: Path) -> None:
     assert main(["export", str(run), "--out", str(out)]) == 0
     with safe_open(str(out), framework="pt") as handle:
         assert handle.metadata()["format"] == "transgan-generator-v1"
-    from_ckpt, _ = load_generator(run)
-    from_export, _ = load_generator(out)
+    from_ckpt = load_generator(run)
+    from_export = load_generator(out)
     z = latents(4, from_ckpt.latent_dim, seed=1)
     assert torch.equal(from_ckpt(z), from_export(z))
     assert main(["sample", str(out), "--num", "2", "--out", str(tmp_path / "s")]) == 0

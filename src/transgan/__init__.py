@@ -1,5 +1,6 @@
 """transgan: GANs whose generator and discriminator are pure transformers."""
 
+from transgan.loading import load_discriminator, load_generator
 from transgan.models import (
     ConfigError,
     build_discriminator,
@@ -19,4 +20,6 @@ __all__ = [
     "count_parameters",
     "get_preset",
     "list_presets",
+    "load_discriminator",
+    "load_generator",
 ]

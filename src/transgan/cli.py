@@ -141,11 +141,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from transgan.sampling import generate, latents, load_generator, save_grid, save_images
+    from transgan.loading import open_generator
+    from transgan.sampling import generate, latents, save_grid, save_images
 
     if args.num <= 0:
         raise OptionsError("--num must be positive")
-    generator, _ = load_generator(args.checkpoint, args.device, ema=not args.raw)
+    generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
     z = latents(args.num, generator.latent_dim, args.seed, args.device)
     images = generate(generator, z, batch=args.batch)
     out = Path(args.out)
@@ -159,7 +160,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from transgan.sampling import export_generator
+    from transgan.loading import export_generator
 
     out = Path(args.out)
     if out.suffix != ".safetensors":
@@ -169,14 +170,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_interpolate(args: argparse.Namespace) -> int:
-    from transgan.sampling import (
-        generate,
-        grid_tensor,
-        interpolation_latents,
-        load_generator,
-        save_gif,
+def cmd_convert(args: argparse.Namespace) -> int:
+    from transgan.official import convert_checkpoint, describe, save_converted
+
+    out = Path(args.out)
+    converted = convert_checkpoint(
+        args.checkpoint, args.weights, dict(args.gen or []), dict(args.disc or [])
     )
+    networks = [("generator", converted.generator)]
+    if converted.discriminator is not None:
+        networks.append(("discriminator", converted.discriminator))
+    epoch = "" if converted.epoch is None else f", epoch {converted.epoch}"
+    print(f"official {converted.generator.version} checkpoint{epoch}; "
+          f"generator weights: {converted.weights}")
+    for name, net in networks:
+        print(f"{name}: {describe(net.config)}")
+        if net.dropped:
+            print(f"  not carried over ({len(net.dropped)}): {', '.join(net.dropped)}")
+        if net.added:
+            print(f"  not in the official model, initialised fresh: {', '.join(net.added)}")
+    if converted.ignored:
+        print(f"ignored checkpoint entries: {', '.join(converted.ignored)}")
+    for path in save_converted(converted, out, source=str(args.checkpoint)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from transgan.loading import open_generator
+    from transgan.sampling import generate, grid_tensor, interpolation_latents, save_gif
     from transgan.sampling import save_grid as write_grid
 
     if args.rows <= 0 or args.steps < 2:
@@ -184,7 +206,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
         raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
-    generator, _ = load_generator(args.checkpoint, args.device)
+    generator, _ = open_generator(args.checkpoint, args.device)
     z = interpolation_latents(args.rows, args.steps, generator.latent_dim, args.seed)
     frames = generate(generator, z.to(args.device)).cpu()
     if out.suffix.lower() == ".gif":
@@ -255,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write samples of a trained generator")
-    sample.add_argument("checkpoint", help="checkpoint, run directory or exported .safetensors")
+    sample.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors "
+                        "or converted folder")
     sample.add_argument("--num", type=int, default=64, help="number of samples")
     sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
     sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
@@ -266,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample)
 
     interp = sub.add_parser("interpolate", help="latent walk as an image strip or GIF")
-    interp.add_argument("checkpoint", help="checkpoint file or run directory")
+    interp.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors "
+                        "or converted folder")
     interp.add_argument("--out", default="interpolation.png", help=".png strip or .gif")
     interp.add_argument("--rows", type=int, default=4, help="independent walks")
     interp.add_argument("--steps", type=int, default=10, help="images per walk")
@@ -291,6 +315,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="generator.safetensors", help="output .safetensors")
     export.add_argument("--raw", action="store_true", help="G instead of the EMA generator")
     export.set_defaults(func=cmd_export)
+
+    convert = sub.add_parser(
+        "convert", help="convert a checkpoint of the official TransGAN code",
+        description="Reads a checkpoint saved by the official TransGAN code (tensors and plain "
+        "data only), infers both architectures from its tensors and writes "
+        "OUT/generator.safetensors and OUT/discriminator.safetensors with their configs.",
+    )
+    convert.add_argument("checkpoint", help="official checkpoint (.pth)")
+    convert.add_argument("--out", required=True, help="output folder")
+    convert.add_argument("--weights", choices=("ema", "raw"), default="ema",
+                         help="generator weights: the EMA (avg_gen_state_dict) or gen_state_dict")
+    convert.add_argument("--gen", action="append", type=_key_value, metavar="KEY=VALUE",
+                         help="generator field the tensors do not show (heads=4, act=gelu)")
+    convert.add_argument("--disc", action="append", type=_key_value, metavar="KEY=VALUE",
+                         help="discriminator field the tensors do not show (heads, act)")
+    convert.set_defaults(func=cmd_convert)
 
     add_experiment_parsers(sub)
     add_eval_parser(sub)

@@ -1,77 +1,16 @@
-"""Sampling from trained generators: checkpoint loading, image files, grids, latent walks."""
+"""Sampling from trained generators: latents, image files, grids, latent walks."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-
-from transgan.models import config_from_dict, generator_from_config
-from transgan.train.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
 
 # Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
 GRID_MIN_TILE = 64
-
-
-EXPORT_FORMAT = "transgan-generator-v1"
-
-
-def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
-    """Write a checkpoint's (EMA) generator as safetensors, its config in the metadata."""
-    ckpt = load_checkpoint(find_checkpoint(path), map_location="cpu")
-    weights = {k: v.contiguous() for k, v in ckpt["G_ema" if ema else "G"].items()}
-    metadata = {
-        "format": EXPORT_FORMAT,
-        "generator_config": json.dumps(ckpt["generator_config"]),
-        "images": str(ckpt.get("counters", {}).get("images", 0)),
-        "preset": str(ckpt["options"].get("preset")),
-        "data": str(ckpt["options"].get("data")),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out), metadata=metadata)
-    return out
-
-
-def _load_export(path: Path) -> dict:
-    """A checkpoint-like dict from an exported safetensors file (no code can run from it)."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        weights = load_file(str(path))
-    except Exception as exc:  # malformed headers fail in many ways
-        raise CheckpointError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    if metadata.get("format") != EXPORT_FORMAT:
-        raise CheckpointError(f"{path} is not an exported transgan generator")
-    config = json.loads(metadata["generator_config"])
-    options = {"preset": metadata.get("preset"), "data": metadata.get("data")}
-    return {"generator_config": config, "G_ema": weights, "G": weights, "options": options,
-            "counters": {"images": int(metadata.get("images", 0))}}
-
-
-def load_generator(
-    path: str | Path, device: str | torch.device = "cpu", ema: bool = True
-) -> tuple[nn.Module, dict]:
-    """The (EMA) generator of a checkpoint, run directory or exported ``.safetensors`` file,
-    in eval mode, and the checkpoint (or the export's metadata in checkpoint form)."""
-    if Path(path).suffix == ".safetensors":
-        ckpt = _load_export(Path(path))
-    else:
-        ckpt = load_checkpoint(find_checkpoint(path), map_location="cpu")
-    generator = generator_from_config(config_from_dict(ckpt["generator_config"]))
-    try:
-        generator.load_state_dict(ckpt["G_ema" if ema else "G"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(
-            f"checkpoint weights do not match its model config: {first}"
-        ) from None
-    return generator.to(device).eval().requires_grad_(False), ckpt
 
 
 def latents(num: int, latent_dim: int, seed: int, device: str | torch.device = "cpu") -> Tensor:

@@ -126,8 +126,7 @@ def default_reference(data: str) -> str:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from transgan.sampling import load_generator
-    from transgan.train.checkpoint import find_checkpoint
+    from transgan.loading import open_generator, source_file
 
     from .evaluate import DIGITS_METRICS, evaluate_generator, parse_metrics
     from .frechet import MetricError
@@ -135,8 +134,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
     if args.num is not None and args.num < 2:
         raise MetricError("--num must be at least 2")
-    ckpt_path = find_checkpoint(args.checkpoint)
-    generator, ckpt = load_generator(ckpt_path, args.device)
+    ckpt_path = source_file(args.checkpoint)
+    generator, ckpt = open_generator(ckpt_path, args.device)
     data = run_data(ckpt)
     metrics = chosen or default_metrics(data)
     ref = args.ref

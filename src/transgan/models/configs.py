@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from transgan.nn.attention import ATTENTION_IMPLS
 from transgan.nn.blocks import ACTIVATIONS, NORMS
 
+# "none" is the official generators' output: the last 1x1 convolution, clamped only when
+# images are saved or evaluated.
+OUTPUT_ACTIVATIONS = ("none", "tanh")
+
 
 class ConfigError(ValueError):
     """An invalid model option; its message is one line meant for the user."""
@@ -33,7 +37,8 @@ class GeneratorConfig:
     ``depths`` has one entry per stage; the image side is ``bottom * 2**(len(depths)-1)``.
     The first ``bicubic_stages`` up-scalings interpolate at constant width; the rest use
     PixelShuffle(2), dividing the width by 4. ``grid_window`` > 0 gives every stage whose
-    side exceeds it grid (windowed) attention.
+    side exceeds it grid (windowed) attention. ``output_act`` is applied to the last 1x1
+    projection: ``none`` as the official code, or ``tanh``.
     """
 
     img_size: int = 32
@@ -50,6 +55,7 @@ class GeneratorConfig:
     rel_pos_bias: bool = False
     grid_window: int = 0
     bicubic_stages: int = 0
+    output_act: str = "none"
     attention: str = "sdpa"
 
     def __post_init__(self) -> None:
@@ -60,6 +66,7 @@ class GeneratorConfig:
         )
         _check_choice("norm", self.norm, NORMS)
         _check_choice("activation", self.act, ACTIVATIONS)
+        _check_choice("output activation", self.output_act, OUTPUT_ACTIVATIONS)
         _check_choice("attention", self.attention, ATTENTION_IMPLS)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
@@ -103,8 +110,9 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     """ViT discriminator: patch tokens + [CLS] + position embedding -> blocks -> head on [CLS].
 
-    ``multiscale`` (TransGAN v2) adds a branch of patch ``patch`` whose tokens are pooled 2x
-    and concatenated with a branch of patch ``2 * patch``; each branch has half the width.
+    ``multiscale`` (TransGAN v2) adds a branch of patch ``patch`` and 3/4 of the width whose
+    tokens are pooled 2x and concatenated with a branch of patch ``2 * patch`` and 1/4 of the
+    width, as the official ``ViT_custom_scale2_rp_noise`` discriminator.
     """
 
     img_size: int = 32
@@ -135,6 +143,15 @@ class DiscriminatorConfig:
         coarsest = 2 * self.patch if self.multiscale else self.patch
         if self.img_size % coarsest:
             raise ConfigError(f"img_size {self.img_size} is not divisible by patch size {coarsest}")
-        branch_width = self.width // 2 if self.multiscale else self.width
-        if branch_width % self.heads or (self.multiscale and self.width % 2):
-            raise ConfigError(f"width {self.width} does not split into {self.heads} heads")
+        if self.multiscale and self.width % 4:
+            raise ConfigError(f"multi-scale width {self.width} is not a multiple of 4")
+        for width in {self.width, self.branch_widths[0]}:
+            if width % self.heads:
+                raise ConfigError(f"width {width} does not split into {self.heads} heads")
+
+    @property
+    def branch_widths(self) -> tuple[int, ...]:
+        """Token widths: (fine, coarse) branches when multi-scale, else (width,)."""
+        if self.multiscale:
+            return (self.width // 4 * 3, self.width // 4)
+        return (self.width,)

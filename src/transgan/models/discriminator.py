@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from transgan.models.configs import DiscriminatorConfig
 from transgan.models.generator import image_to_tokens, tokens_to_image
 from transgan.nn.attention import Attention, set_attention_impl
-from transgan.nn.blocks import init_transformer_weights, make_norm, transformer_blocks
+from transgan.nn.blocks import init_official_weights, make_norm, transformer_blocks
 
 
 def _blocks(
@@ -24,9 +24,9 @@ class TransformerDiscriminator(nn.Module):
     """Image -> patch tokens (+ [CLS]) -> transformer blocks -> final norm -> logit per image.
 
     Single-scale: [CLS] joins the patch tokens before ``depth`` blocks. Multi-scale: a
-    fine branch (patch p, ``depth`` blocks, half width) is average-pooled 2x and concatenated
-    with a coarse branch (patch 2p, half width); ``depth`` blocks run on the result, then
-    [CLS] joins for one last block.
+    fine branch (patch p, ``depth`` blocks, 3/4 of the width) is average-pooled 2x and
+    concatenated with a coarse branch (patch 2p, 1/4 of the width); ``depth`` blocks run on
+    the result, then [CLS] joins for one last block without relative position bias.
     """
 
     supports_locality = True
@@ -38,13 +38,15 @@ class TransformerDiscriminator(nn.Module):
         self.channels = cfg.channels
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
         if cfg.multiscale:
-            half = cfg.width // 2
+            fine_width, coarse_width = cfg.branch_widths
             self.fine_side = cfg.img_size // cfg.patch
             self.side = self.fine_side // 2
-            self.fine_embed = nn.Conv2d(cfg.channels, half, cfg.patch, stride=cfg.patch)
-            self.fine_pos = nn.Parameter(torch.zeros(1, self.fine_side**2, half))
-            self.fine_blocks = _blocks(cfg, half, self.fine_side, cfg.depth)
-            self.coarse_embed = nn.Conv2d(cfg.channels, half, 2 * cfg.patch, stride=2 * cfg.patch)
+            self.fine_embed = nn.Conv2d(cfg.channels, fine_width, cfg.patch, stride=cfg.patch)
+            self.fine_pos = nn.Parameter(torch.zeros(1, self.fine_side**2, fine_width))
+            self.fine_blocks = _blocks(cfg, fine_width, self.fine_side, cfg.depth)
+            self.coarse_embed = nn.Conv2d(
+                cfg.channels, coarse_width, 2 * cfg.patch, stride=2 * cfg.patch
+            )
             self.pos_embed = nn.Parameter(torch.zeros(1, self.side**2, cfg.width))
             self.blocks = _blocks(cfg, cfg.width, self.side, cfg.depth)
             # Only the [CLS] output of this block is read, and [CLS] has no grid offset.
@@ -58,7 +60,7 @@ class TransformerDiscriminator(nn.Module):
             self.blocks = _blocks(cfg, cfg.width, self.side, cfg.depth, prefix_tokens=1)
         self.norm = make_norm(cfg.norm, cfg.width)
         self.head = nn.Linear(cfg.width, 1)
-        init_transformer_weights(self)
+        init_official_weights(self, linear=True)
         for name, param in self.named_parameters():
             if name in ("cls_token", "pos_embed", "fine_pos"):
                 nn.init.trunc_normal_(param, std=0.02)
@@ -87,7 +89,10 @@ class TransformerDiscriminator(nn.Module):
         return self.head(self.norm(h[:, 0])).squeeze(1)
 
     def set_locality(self, window: int | None, kind: str = "band") -> None:
-        """Set (or with ``None`` remove) the locality window on every attention layer."""
+        """Set (or with ``None`` remove) a locality window on every attention layer.
+
+        Not part of the official recipe (its discriminators attend fully); for experiments.
+        """
         for module in self.modules():
             if isinstance(module, Attention):
                 module.set_locality(window, kind)

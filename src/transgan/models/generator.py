@@ -11,7 +11,9 @@ from torch import Tensor, nn
 
 from transgan.models.configs import GeneratorConfig
 from transgan.nn.attention import set_attention_impl
-from transgan.nn.blocks import init_transformer_weights, transformer_blocks
+from transgan.nn.blocks import init_official_weights, transformer_blocks
+
+LOCALITY_BLOCKS = ("last", "all")
 
 
 def tokens_to_image(x: Tensor, side: int) -> Tensor:
@@ -48,7 +50,9 @@ def _without_autocast(device_type: str) -> AbstractContextManager[object]:
 
 
 class TransformerGenerator(nn.Module):
-    """z -> bottom grid of tokens -> stages with 2x up-scaling between them -> tanh image.
+    """z -> bottom grid of tokens -> stages with 2x up-scaling between them -> image.
+
+    The image is the last 1x1 projection, through ``tanh`` when the config asks for it.
 
     :meth:`super_resolve` is the multi-task co-training entry: a low-resolution image at
     the bottom-grid size replaces the latent tokens and the same stages up-scale it.
@@ -72,7 +76,9 @@ class TransformerGenerator(nn.Module):
             for side, width, depth in zip(sides, widths, cfg.depths, strict=True)
         )
         self.to_image = nn.Linear(widths[-1], cfg.channels)
-        init_transformer_weights(self)
+        init_official_weights(self, linear=False)
+        # The official output layer is a 1x1 Conv2d, initialised Xavier-uniform.
+        nn.init.xavier_uniform_(self.to_image.weight)
         for stage in self.stages:
             nn.init.trunc_normal_(stage.pos_embed, std=0.02)
 
@@ -92,10 +98,11 @@ class TransformerGenerator(nn.Module):
             if i:
                 x = self._upscale(x, i)
             x = stage(x)
-        return torch.tanh(tokens_to_image(self.to_image(x), self.img_size))
+        image = tokens_to_image(self.to_image(x), self.img_size)
+        return torch.tanh(image) if self.config.output_act == "tanh" else image
 
     def forward(self, z: Tensor) -> Tensor:
-        """(B, latent_dim) -> (B, channels, img_size, img_size) in [-1, 1]."""
+        """(B, latent_dim) -> (B, channels, img_size, img_size), about [-1, 1]."""
         # Most of G's weights (25M of transgan-s's 34M) but little compute per image: under
         # autocast, casting this weight to bf16 on every call costs more time and memory than
         # the full-precision product itself, so it runs in the weight's own dtype.
@@ -104,18 +111,37 @@ class TransformerGenerator(nn.Module):
         return self.synthesize(tokens.view(z.shape[0], self.bottom * self.bottom, -1))
 
     def super_resolve(self, low: Tensor) -> Tensor:
-        """(B, channels, bottom, bottom) -> (B, channels, img_size, img_size) in [-1, 1]."""
+        """(B, channels, bottom, bottom) -> (B, channels, img_size, img_size)."""
         if low.shape[-2:] != (self.bottom, self.bottom):
             raise ValueError(f"super_resolve expects {self.bottom}x{self.bottom} input")
         return self.synthesize(self.image_to_tokens(image_to_tokens(low)))
 
     def set_locality(
-        self, window: int | None, kind: str = "band", stages: Sequence[int] | None = None
+        self,
+        window: int | None,
+        kind: str = "band",
+        stages: Sequence[int] | None = (-1,),
+        blocks: str = "last",
     ) -> None:
-        """Set (or with ``None`` remove) the locality window on the given stages (default all)."""
+        """Set (or with ``None`` remove) the locality window of attention layers.
+
+        The default is the official one: only the last block of the highest-resolution
+        stage. ``stages`` lists stage indices (``None``: all); ``blocks`` is ``last`` or
+        ``all`` blocks of each chosen stage. Removing a window clears every layer.
+        """
+        if blocks not in LOCALITY_BLOCKS:
+            raise ValueError(
+                f"unknown locality blocks '{blocks}'; choose from {', '.join(LOCALITY_BLOCKS)}"
+            )
+        for stage in self.stages:
+            for block in stage.blocks:
+                block.attn.set_locality(None)
+        if window is None:
+            return
         chosen = range(len(self.stages)) if stages is None else stages
         for index in chosen:
-            for block in self.stages[index].blocks:
+            stage_blocks = list(self.stages[index].blocks)
+            for block in stage_blocks[-1:] if blocks == "last" else stage_blocks:
                 block.attn.set_locality(window, kind)
 
     def set_attention(self, impl: str) -> None:

@@ -67,8 +67,10 @@ V2_CIFAR_D = DiscriminatorConfig(
     img_size=32, patch=2, width=384, depth=3, multiscale=True, rel_pos_bias=True, noise=True
 )
 # Sized for 2 CPU cores: the 16x16 stage uses 8x8 grid attention, D sees 4x4 patches.
+# The digits models end in tanh (the official generators have no output activation).
 DIGITS_G = GeneratorConfig(
-    img_size=16, channels=1, latent_dim=64, bottom=8, width=128, depths=(3, 2), grid_window=8
+    img_size=16, channels=1, latent_dim=64, bottom=8, width=128, depths=(3, 2), grid_window=8,
+    output_act="tanh",
 )
 DIGITS_D = DiscriminatorConfig(img_size=16, channels=1, patch=4, width=128, depth=3)
 DIGITS_CNN_G = CNNGeneratorConfig(img_size=16, channels=1, latent_dim=64, width=128)
@@ -95,8 +97,8 @@ _PRESETS: tuple[Preset, ...] = (
             norm="pixelnorm", rel_pos_bias=True,
         ),
         discriminator=DiscriminatorConfig(
-            img_size=48, patch=2, width=384, depth=3, multiscale=True, rel_pos_bias=True,
-            noise=True,
+            img_size=48, patch=2, width=384, depth=3, norm="pixelnorm", multiscale=True,
+            rel_pos_bias=True, noise=True,
         ),
         data="stl10",
         recipe=STL_RECIPE,
@@ -127,7 +129,8 @@ _PRESETS: tuple[Preset, ...] = (
         name="digits-32",
         description="larger transformer GAN for scikit-learn digits, 32 px gray",
         generator=GeneratorConfig(
-            img_size=32, channels=1, latent_dim=128, bottom=8, width=256, depths=(3, 2, 2)
+            img_size=32, channels=1, latent_dim=128, bottom=8, width=256, depths=(3, 2, 2),
+            output_act="tanh",
         ),
         discriminator=DiscriminatorConfig(img_size=32, channels=1, patch=4, width=192, depth=4),
         data="digits",

@@ -117,6 +117,8 @@ class Attention(nn.Module):
 
     ``grid_window`` > 0 splits the grid into non-overlapping windows of that side and
     attends within each (cost linear in the number of tokens); it needs no prefix tokens.
+    With ``noise`` (TransGAN v2's discriminator) a learned scalar strength, zero at first,
+    scales one N(0, 1) draw per sample and token added to the input in training mode.
     The locality window is state set from outside with :meth:`set_locality`.
     """
 
@@ -130,6 +132,7 @@ class Attention(nn.Module):
         qkv_bias: bool = False,
         rel_pos_bias: bool = False,
         grid_window: int = 0,
+        noise: bool = False,
         impl: str = "sdpa",
     ) -> None:
         super().__init__()
@@ -154,23 +157,21 @@ class Attention(nn.Module):
         self.attn_grid = (self.grid_window, self.grid_window) if self.grid_window else self.grid
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
+        self.noise_strength = nn.Parameter(torch.zeros(())) if noise else None
         self.rel_bias_table: nn.Parameter | None = None
         if rel_pos_bias:
             ah, aw = self.attn_grid
             self.rel_bias_table = nn.Parameter(torch.zeros(heads, (2 * ah - 1) * (2 * aw - 1)))
             nn.init.trunc_normal_(self.rel_bias_table, std=0.02)
             self.register_buffer("rel_index", relative_position_index(ah, aw), persistent=False)
-        self.locality: tuple[int, str] | None = None
         self.register_buffer("locality_mask", None, persistent=False)
 
     def set_locality(self, window: int | None, kind: str = "band") -> None:
         """Restrict each query to keys within ``window`` (band or square); ``None`` = full."""
         if window is None:
-            self.locality = None
             self.locality_mask = None
             return
         ah, aw = self.attn_grid
-        self.locality = (window, kind)
         self.locality_mask = locality_mask(
             ah, aw, window, kind, self.prefix_tokens, device=self.qkv.weight.device
         )
@@ -190,6 +191,9 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(B, prefix + H*W, C) -> same shape."""
         height, width = self.grid
+        if self.noise_strength is not None and self.training:
+            x = x + self.noise_strength * torch.randn(x.shape[0], x.shape[1], 1, device=x.device,
+                                                      dtype=x.dtype)
         if self.grid_window:
             x = to_windows(x, height, width, self.grid_window)
         b, n, c = x.shape

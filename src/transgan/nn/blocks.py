@@ -56,11 +56,7 @@ class MLP(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """x + Attn(Norm(x)), then x + MLP(Norm(x)).
-
-    With ``noise`` a learned per-token strength (zero at start) scales Gaussian noise
-    added to the attention output in training mode, as TransGAN v2's discriminator does.
-    """
+    """x + Attn(Norm(x)), then x + MLP(Norm(x)); ``noise`` is the attention's noise injection."""
 
     def __init__(
         self,
@@ -88,18 +84,14 @@ class TransformerBlock(nn.Module):
             qkv_bias=qkv_bias,
             rel_pos_bias=rel_pos_bias,
             grid_window=grid_window,
+            noise=noise,
             impl=impl,
         )
         self.norm2 = make_norm(norm, dim)
         self.mlp = MLP(dim, int(dim * mlp_ratio), act)
-        tokens = prefix_tokens + grid[0] * grid[1]
-        self.noise_strength = nn.Parameter(torch.zeros(1, tokens, 1)) if noise else None
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.attn(self.norm1(x))
-        if self.noise_strength is not None and self.training:
-            h = h + self.noise_strength * torch.randn_like(h[..., :1])
-        x = x + h
+        x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
 
@@ -121,12 +113,19 @@ def transformer_blocks(
     )
 
 
-def init_transformer_weights(module: nn.Module) -> None:
-    """Truncated normal (std 0.02, bounds +-2 as the official code) for linear and patch layers,
-    zero biases, LayerNorm weight 1 and bias 0."""
+def init_official_weights(module: nn.Module, *, linear: bool) -> None:
+    """The official TransGAN initialisation of ``module``'s layers.
+
+    Every Conv2d weight is Xavier-uniform (gain 1), as the official training script's
+    ``weights_init`` does. With ``linear`` (the discriminators' own ``_init_weights``) Linear
+    weights are truncated normal (std 0.02, bounds +-2) with zero biases; the generators
+    leave their Linear layers at PyTorch's default. LayerNorm starts at weight 1, bias 0.
+    """
     for m in module.modules():
-        if isinstance(m, nn.Linear | nn.Conv2d):
-            nn.init.trunc_normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+        elif isinstance(m, nn.Linear) and linear:
+            nn.init.trunc_normal_(m.weight, std=0.02, a=-2.0, b=2.0)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.LayerNorm):

@@ -17,6 +17,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; one line naming the file and the reason."""
 
 
+class ForeignCheckpointError(CheckpointError):
+    """A readable file that is not a transgan checkpoint (e.g. one of the official code)."""
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
 
@@ -63,16 +67,33 @@ def save_checkpoint(state: dict[str, Any], folder: Path, images: int, keep: int)
     return latest
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without executing code from it (``weights_only=True``).
+def _numpy_scalar_types() -> list[Any]:
+    """The numpy scalar reconstructors (plain numbers, no code), e.g. a saved numpy FID."""
+    import numpy as np
 
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    dtypes = {type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32)}
+    return [scalar, np.dtype, *dtypes]
+
+
+def safe_torch_load(
+    path: str | Path, map_location: str | torch.device = "cpu", numpy_scalars: bool = False
+) -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors and plain data, never code.
+
+    ``numpy_scalars`` also admits numpy numbers, which other training code often saves.
     Missing, truncated, foreign or malicious files raise :class:`CheckpointError`.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    allowed = _numpy_scalar_types() if numpy_scalars else []
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
         if "Weights only load failed" in reason or "Unsupported global" in str(exc):
@@ -83,8 +104,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"cannot load checkpoint {path}: truncated or not a checkpoint ({first})"
         ) from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a transgan checkpoint with :func:`safe_torch_load` and check its format."""
+    state = safe_torch_load(path, map_location)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a transgan checkpoint")
+        raise ForeignCheckpointError(f"{path} is not a transgan checkpoint")
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks '{missing[0]}'")

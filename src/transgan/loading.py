@@ -1,0 +1,161 @@
+"""Trained networks in and out of files: run directories, checkpoints, safetensors exports,
+converted official checkpoints (a folder with ``generator.safetensors`` and
+``discriminator.safetensors``) and the official checkpoints themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from transgan.models import (
+    config_from_dict,
+    config_to_dict,
+    discriminator_from_config,
+    generator_from_config,
+)
+from transgan.official import (
+    DISCRIMINATOR_FILE,
+    DISCRIMINATOR_FORMAT,
+    GENERATOR_FILE,
+    GENERATOR_FORMAT,
+    convert_checkpoint,
+)
+from transgan.train.checkpoint import (
+    CheckpointError,
+    ForeignCheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+)
+
+EXPORT_FORMAT = GENERATOR_FORMAT
+
+
+def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
+    """Write a checkpoint's (EMA) generator as safetensors, its config in the metadata."""
+    ckpt = load_checkpoint(find_checkpoint(path), map_location="cpu")
+    weights = {k: v.contiguous() for k, v in ckpt["G_ema" if ema else "G"].items()}
+    metadata = {
+        "format": GENERATOR_FORMAT,
+        "generator_config": json.dumps(ckpt["generator_config"]),
+        "images": str(ckpt.get("counters", {}).get("images", 0)),
+        "preset": str(ckpt["options"].get("preset")),
+        "data": str(ckpt["options"].get("data")),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(out), metadata=metadata)
+    return out
+
+
+def _read_safetensors(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Weights and metadata of a safetensors file written in format ``fmt``."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        weights = load_file(str(path))
+    except Exception as exc:  # malformed headers fail in many ways
+        raise CheckpointError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    if metadata.get("format") != fmt:
+        raise CheckpointError(f"{path} is not an exported transgan {what}")
+    return weights, metadata
+
+
+def _export_as_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint-like dict from an exported or converted generator file."""
+    weights, metadata = _read_safetensors(path, GENERATOR_FORMAT, "generator")
+    options = {"preset": metadata.get("preset"), "data": metadata.get("data")}
+    return {"generator_config": json.loads(metadata["generator_config"]), "G_ema": weights,
+            "G": weights, "options": options,
+            "counters": {"images": int(metadata.get("images") or 0)}}
+
+
+def _official_as_checkpoint(path: Path, ema: bool) -> dict[str, Any]:
+    """A checkpoint-like dict from a checkpoint of the official code, converted in memory."""
+    converted = convert_checkpoint(path, "ema" if ema else "raw")
+    weights = converted.generator.state
+    ckpt: dict[str, Any] = {
+        "generator_config": config_to_dict(converted.generator.config), "G_ema": weights,
+        "G": weights, "options": {"preset": None, "data": None}, "counters": {"images": 0},
+    }
+    if converted.discriminator is not None:
+        ckpt["discriminator_config"] = config_to_dict(converted.discriminator.config)
+        ckpt["D"] = converted.discriminator.state
+    return ckpt
+
+
+def _is_network_folder(path: Path) -> bool:
+    """A folder written by ``transgan convert`` (or holding its files), not a run directory."""
+    return path.is_dir() and (path / GENERATOR_FILE).is_file() and not (
+        path / "checkpoints"
+    ).is_dir()
+
+
+def source_file(path: str | Path) -> Path:
+    """The file a generator at ``path`` (any form :func:`read_checkpoint` takes) comes from."""
+    path = Path(path)
+    if _is_network_folder(path):
+        return path / GENERATOR_FILE
+    return path if path.suffix == ".safetensors" else find_checkpoint(path)
+
+
+def read_checkpoint(path: str | Path, ema: bool = True) -> dict[str, Any]:
+    """A checkpoint dict (``generator_config``, ``G``/``G_ema``, maybe ``D``) from any form."""
+    file = source_file(path)
+    if file.suffix == ".safetensors":
+        return _export_as_checkpoint(file)
+    try:
+        return load_checkpoint(file, map_location="cpu")
+    except ForeignCheckpointError:
+        return _official_as_checkpoint(file, ema)
+
+
+def _load(module: nn.Module, weights: dict[str, torch.Tensor], device: str | torch.device
+          ) -> nn.Module:
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"checkpoint weights do not match its model config: {first}"
+        ) from None
+    return module.to(device).eval().requires_grad_(False)
+
+
+def open_generator(
+    path: str | Path, device: str | torch.device = "cpu", ema: bool = True
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The (EMA) generator of ``path`` in eval mode, and the checkpoint it came from."""
+    ckpt = read_checkpoint(path, ema)
+    generator = generator_from_config(config_from_dict(ckpt["generator_config"]))
+    return _load(generator, ckpt["G_ema" if ema else "G"], device), ckpt
+
+
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", ema: bool = True
+) -> nn.Module:
+    """An eval-mode generator from a run directory, a checkpoint (ours or the official
+    code's), an exported ``.safetensors`` file or a ``transgan convert`` folder."""
+    return open_generator(path, device, ema)[0]
+
+
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """An eval-mode discriminator from a run directory, a checkpoint (ours or the official
+    code's), a discriminator ``.safetensors`` file or a ``transgan convert`` folder."""
+    path = Path(path)
+    if _is_network_folder(path) or path.suffix == ".safetensors":
+        file = path / DISCRIMINATOR_FILE if path.is_dir() else path
+        if not file.is_file():
+            raise CheckpointError(f"no discriminator in {path} (expected {file.name})")
+        weights, metadata = _read_safetensors(file, DISCRIMINATOR_FORMAT, "discriminator")
+        config = json.loads(metadata["discriminator_config"])
+    else:
+        ckpt = read_checkpoint(path)
+        if "D" not in ckpt:
+            raise CheckpointError(f"{path} holds no discriminator")
+        weights, config = ckpt["D"], ckpt["discriminator_config"]
+    return _load(discriminator_from_config(config_from_dict(config)), weights, device)
