@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     export = sub.add_parser("export", help="generator weights as safetensors, for sharing")
-    export.add_argument("checkpoint", help="checkpoint file or run directory")
+    export.add_argument("checkpoint", help="run directory, checkpoint or converted folder")
     export.add_argument("--out", default="generator.safetensors", help="output .safetensors")
     export.add_argument("--raw", action="store_true", help="G instead of the EMA generator")
     export.set_defaults(func=cmd_export)

@@ -37,15 +37,16 @@ EXPORT_FORMAT = GENERATOR_FORMAT
 
 
 def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
-    """Write a checkpoint's (EMA) generator as safetensors, its config in the metadata."""
-    ckpt = load_checkpoint(find_checkpoint(path), map_location="cpu")
+    """Write the (EMA) generator of ``path`` (any form :func:`read_checkpoint` takes) as
+    safetensors, its config in the metadata."""
+    ckpt = read_checkpoint(path, ema)
     weights = {k: v.contiguous() for k, v in ckpt["G_ema" if ema else "G"].items()}
     metadata = {
         "format": GENERATOR_FORMAT,
         "generator_config": json.dumps(ckpt["generator_config"]),
         "images": str(ckpt.get("counters", {}).get("images", 0)),
-        "preset": str(ckpt["options"].get("preset")),
-        "data": str(ckpt["options"].get("data")),
+        "preset": str(ckpt["options"].get("preset") or ""),
+        "data": str(ckpt["options"].get("data") or ""),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(out), metadata=metadata)

@@ -1,0 +1,172 @@
+"""Official TransGAN checkpoints: conversion, outputs equal to the official code's, errors.
+
+The fixtures in fixtures/official-transgan/ were saved in the official checkpoint format with
+random weights, next to the outputs the official model code computes for them (see their
+README): equal outputs prove that the converted models are the official architectures.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+import transgan
+from transgan.cli import main
+from transgan.official import ConversionError, convert_checkpoint, convert_generator
+from transgan.train.schedules import LocalitySchedule
+
+FIXTURES = Path(__file__).parent / "fixtures" / "official-transgan"
+CASES = ("v1-small", "v2-small")
+
+
+def _reference(case: str) -> dict:
+    return torch.load(FIXTURES / f"{case}.reference.pt", weights_only=True)
+
+
+def _official_window(epoch: int) -> int | None:
+    """The official v1 window at a training epoch: our schedule with one image per epoch."""
+    return LocalitySchedule.official_cifar(dataset_size=1).window_at(epoch)
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("converted")
+    folders = {}
+    for case in CASES:
+        for weights in ("ema", "raw"):
+            folder = out / f"{case}-{weights}"
+            assert main(["convert", str(FIXTURES / f"{case}.pth"), "--out", str(folder),
+                         "--weights", weights]) == 0
+            folders[f"{case}-{weights}"] = folder
+    return folders
+
+
+def test_v1_ema_generator_equals_official_at_every_epoch(converted: dict[str, Path]) -> None:
+    ref = _reference("v1-small")
+    g = transgan.load_generator(converted["v1-small-ema"])
+    epochs = sorted(int(k.removeprefix("g_ema_out_epoch")) for k in ref
+                    if k.startswith("g_ema_out_epoch"))
+    assert epochs == [0, 25, 35, 45, 100]
+    with torch.no_grad():
+        for epoch in epochs:
+            g.set_locality(_official_window(epoch))  # official default: last block, last stage
+            torch.testing.assert_close(g(ref["z"]), ref[f"g_ema_out_epoch{epoch}"],
+                                       rtol=0, atol=1e-5)
+        g.set_locality(None)  # the mask matters: without it epoch 0 differs
+        assert (g(ref["z"]) - ref["g_ema_out_epoch0"]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_raw_generator_and_discriminator_equal_official(
+    case: str, converted: dict[str, Path]
+) -> None:
+    ref = _reference(case)
+    g = transgan.load_generator(converted[f"{case}-raw"])
+    d = transgan.load_discriminator(converted[f"{case}-raw"])
+    assert not g.training and not d.training
+    with torch.no_grad():
+        torch.testing.assert_close(g(ref["z"]), ref["g_out_epoch100"], rtol=0, atol=1e-5)
+        # eval mode draws no D noise, as the reference was computed with zero draws
+        torch.testing.assert_close(d(ref["x"]), ref["d_out"].flatten(), rtol=0, atol=1e-5)
+
+
+def test_v2_ema_generator_and_noise(converted: dict[str, Path]) -> None:
+    ref = _reference("v2-small")
+    g = transgan.load_generator(converted["v2-small-ema"])
+    d = transgan.load_discriminator(converted["v2-small-ema"])
+    with torch.no_grad():
+        torch.testing.assert_close(g(ref["z"]), ref["g_ema_out_epoch100"], rtol=0, atol=1e-5)
+        strengths = [p for n, p in d.named_parameters() if n.endswith("noise_strength")]
+        assert len(strengths) == 3 and all(p.shape == () and p != 0 for p in strengths)
+        d.train()
+        assert (d(ref["x"]) - ref["d_out"].flatten()).abs().max() > 1e-4
+
+
+def test_inferred_configs_match_the_official_arguments() -> None:
+    for case in CASES:
+        args = _reference(case)["official_args"]
+        result = convert_checkpoint(FIXTURES / f"{case}.pth")
+        g, d = result.generator.config, result.discriminator.config
+        assert (g.latent_dim, g.bottom, g.width, g.img_size) == (
+            args["latent_dim"], args["bottom_width"], args["gf_dim"], args["img_size"])
+        assert (d.width, d.patch, d.img_size, d.depth) == (
+            args["df_dim"], args["patch_size"], args["img_size"], args["d_depth"])
+        assert g.output_act == "none"
+    v1 = convert_checkpoint(FIXTURES / "v1-small.pth")
+    assert v1.generator.config.depths == (5, 4, 2) and v1.generator.version == "v1"
+    assert [k for k in v1.generator.dropped if k.startswith("to_rgb.0.")] == v1.generator.dropped
+    v2 = convert_checkpoint(FIXTURES / "v2-small.pth")
+    assert v2.generator.config.depths == (2, 1, 1) and v2.generator.config.rel_pos_bias
+    assert v2.discriminator.config.multiscale and v2.discriminator.config.noise
+    assert all(k.endswith("relative_position_index") for k in v2.generator.dropped)
+
+
+def test_commands_accept_a_converted_folder(converted: dict[str, Path], tmp_path: Path) -> None:
+    folder = converted["v2-small-ema"]
+    assert main(["sample", str(folder), "--num", "3", "--out", str(tmp_path / "s")]) == 0
+    assert len(list((tmp_path / "s").glob("*.png"))) == 3
+    assert main(["interpolate", str(folder), "--rows", "1", "--steps", "2",
+                 "--out", str(tmp_path / "walk.png")]) == 0
+    export = tmp_path / "g.safetensors"
+    assert main(["export", str(folder), "--out", str(export)]) == 0
+    z = torch.randn(2, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(transgan.load_generator(export)(z),
+                                   transgan.load_generator(folder)(z))
+        # the official checkpoint itself loads too, converted in memory
+        torch.testing.assert_close(transgan.load_generator(FIXTURES / "v2-small.pth")(z),
+                                   transgan.load_generator(folder)(z))
+
+
+def _convert_error(tmp_path: Path, path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["convert", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("transgan: error: ")
+    assert not (tmp_path / "out").exists()
+    return err
+
+
+def test_truncated_foreign_and_crafted_files_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes((FIXTURES / "v1-small.pth").read_bytes()[:5000])
+    assert "truncated or not a checkpoint" in _convert_error(tmp_path, truncated, capsys)
+
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"model": torch.nn.Linear(2, 2).state_dict()}, foreign)
+    assert "not an official TransGAN checkpoint" in _convert_error(tmp_path, foreign, capsys)
+
+    class Exploit:
+        def __reduce__(self) -> tuple:
+            return (print, ("code ran",))
+
+    crafted = tmp_path / "crafted.pth"
+    crafted.write_bytes(pickle.dumps({"gen_state_dict": Exploit()}))
+    err = _convert_error(tmp_path, crafted, capsys)
+    assert "refused to load" in err or "not a checkpoint" in err
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_unmapped_and_inconsistent_tensors_are_named() -> None:
+    state = torch.load(FIXTURES / "v2-small.pth", weights_only=True)["avg_gen_state_dict"]
+    extra = {**state, "module.blocks.block.0.attn.gamma": torch.zeros(3)}
+    with pytest.raises(ConversionError, match="'blocks.block.0.attn.gamma'"):
+        convert_generator(extra)
+    key = "module.blocks.block.0.attn.relative_position_index"
+    bad_index = {**state, key: state[key].flip(0)}
+    with pytest.raises(ConversionError, match="differs from the recomputed"):
+        convert_generator(bad_index)
+    missing = {k: v for k, v in state.items() if "blocks.block.1.mlp.fc2.weight" not in k}
+    with pytest.raises(ConversionError, match="stages.0.blocks.1.mlp.fc2.weight"):
+        convert_generator(missing)
+
+
+def test_overrides_for_what_the_tensors_do_not_show() -> None:
+    result = convert_checkpoint(FIXTURES / "v1-small.pth", gen_overrides={"heads": 2})
+    assert result.generator.config.heads == 2
+    with pytest.raises(ConversionError, match="unknown generator option 'colour'"):
+        convert_checkpoint(FIXTURES / "v1-small.pth", gen_overrides={"colour": 1})
