@@ -170,3 +170,27 @@ def test_overrides_for_what_the_tensors_do_not_show() -> None:
     assert result.generator.config.heads == 2
     with pytest.raises(ConversionError, match="unknown generator option 'colour'"):
         convert_checkpoint(FIXTURES / "v1-small.pth", gen_overrides={"colour": 1})
+
+
+# Parameter counts of the official model files built with each official script's arguments
+# (G without v1's unused to_rgb BatchNorm, which its forward pass never calls).
+OFFICIAL_COUNTS = {
+    "transgan-s": (34_368_171, 12_458_497),
+    "transgan-m": (49_860_835, 12_458_497),
+    "transgan-l": (86_901_075, 12_458_497),
+    "transgan-xl": (133_592_515, 12_458_497),
+    "transgan-stl10": (150_061_395, 12_489_217),
+    "transgan-celeba64": (132_925_171, 12_532_225),
+    "transgan-v2-cifar10": (83_312_495, 10_210_400),
+    "transgan-v2-stl10": (168_466_623, 10_341_536),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_COUNTS))
+def test_paper_presets_have_the_official_parameter_counts(name: str) -> None:
+    g = transgan.build_generator(name)
+    d = transgan.build_discriminator(name)
+    mtct_input = sum(p.numel() for p in g.image_to_tokens.parameters())  # not in official G
+    assert (transgan.count_parameters(g) - mtct_input,
+            transgan.count_parameters(d)) == OFFICIAL_COUNTS[name]
+    assert g.config.output_act == "none"
