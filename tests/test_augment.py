@@ -192,3 +192,38 @@ def test_color_single_channel() -> None:
     assert out.shape == x.shape
     assert torch.isfinite(out).all()
     assert not torch.equal(out, x)
+
+
+def test_transforms_run_in_the_policy_order() -> None:
+    """Official TransGAN runs ``translation,cutout,color`` in that order: colour after
+    cutout shifts the erased pixels too, so nothing stays exactly zero."""
+    params = AugmentParams(translation_ratio=0.0, cutout_ratio=0.5, cutout_prob=1.0)
+    x = torch.ones(64, 3, 8, 8)
+    torch.manual_seed(0)
+    cut_then_colour = DiffAugment("cutout,color", params)(x)
+    assert (cut_then_colour == 0).sum() == 0
+    colour_then_cut = DiffAugment("color,cutout", params)(x)
+    assert ((colour_then_cut == 0).flatten(1).sum(1) > 0).all()
+
+
+@pytest.mark.parametrize(("policy", "size", "low", "high"),
+                         [("erase_ratio", 40, 8, 28), ("stl_erase_ratio", 48, 20, 44)])
+def test_official_v2_erasers_draw_their_rectangle_sides(
+    policy: str, size: int, low: int, high: int
+) -> None:
+    """erase_ratio: sides in [0.2, 0.7] x size; stl_erase_ratio: [20, size/2 + 20]; one size
+    per batch, one centre per sample (official models_search/diff_aug.py)."""
+    params = AugmentParams(translation_ratio=0.2, cutout_ratio=0.5, cutout_prob=1.0)
+    augment = DiffAugment(policy, params)
+    heights = set()
+    for _ in range(60):
+        out = augment(torch.ones(8, 1, size, size))[:, 0]
+        boxes = [_zero_box(sample) for sample in out]
+        full = [b for b in boxes if b[0] > 0 and b[1] > 0 and b[0] + b[2] < size
+                and b[1] + b[3] < size]
+        for _top, _left, height, width, count in boxes:
+            assert count == height * width and height <= high and width <= high
+        if full:
+            assert len({(b[2], b[3]) for b in full}) == 1  # one rectangle size per batch
+            heights.add(full[0][2])
+    assert min(heights) >= low and max(heights) <= high and len(heights) > 3

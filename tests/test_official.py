@@ -194,3 +194,19 @@ def test_paper_presets_have_the_official_parameter_counts(name: str) -> None:
     assert (transgan.count_parameters(g) - mtct_input,
             transgan.count_parameters(d)) == OFFICIAL_COUNTS[name]
     assert g.config.output_act == "none"
+
+
+@pytest.mark.parametrize(("name", "policy", "rampup"), [
+    ("transgan-v2-cifar10", "translation,cutout,color", 0.1),  # exps/cifar_train.py
+    ("transgan-v2-stl10", "translation,stl_erase_ratio,color", 0.05),  # exps/stl_train.py
+])
+def test_v2_presets_use_the_official_scripts_augmentation(
+    name: str, policy: str, rampup: float
+) -> None:
+    from transgan.train.options import options_for, validate
+
+    opts = options_for(name)
+    validate(opts)
+    assert (opts.augment, opts.augment_params, opts.ema_rampup) == (policy, "transgan", rampup)
+    assert (opts.loss, opts.lr_g, opts.lr_d, opts.beta1, opts.beta2) == (
+        "wgangp-eps", 1e-4, 1e-4, 0.0, 0.99)

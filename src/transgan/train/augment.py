@@ -1,4 +1,4 @@
-"""DiffAugment: differentiable colour, translation and cutout applied to every D input."""
+"""DiffAugment: differentiable colour, translation, cutout and erasing for every D input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout")
+# erase_ratio and stl_erase_ratio are the official TransGAN v2 rectangles (church / STL-10).
+POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout", "erase_ratio", "stl_erase_ratio")
+_ERASERS = ("cutout", "erase_ratio", "stl_erase_ratio")
 
 
 class AugmentError(ValueError):
@@ -96,15 +98,26 @@ def _translate(x: Tensor, ratio: float) -> Tensor:
     return x.gather(3, col_index)
 
 
-def _cutout(x: Tensor, ratio: float) -> Tensor:
-    """Zero one square per sample at a uniform random centre, clipped at the image border."""
+def _erase_sides(name: str, h: int, w: int, ratio: float) -> tuple[int, int]:
+    """Rectangle sides: cutout's fixed ratio, or the official v2 erasers' random sides
+    (one draw per batch, from the CPU generator so CUDA inputs never sync)."""
+    if name == "cutout":
+        return int(h * ratio + 0.5), int(w * ratio + 0.5)
+    if name == "erase_ratio":
+        bounds = ((int(h * 0.2), int(h * 0.7)), (int(w * 0.2), int(w * 0.7)))
+    else:
+        bounds = ((20, h // 2 + 20), (20, w // 2 + 20))
+    return tuple(int(torch.randint(lo, hi + 1, ()).item()) for lo, hi in bounds)  # type: ignore[return-value]
+
+
+def _cutout(x: Tensor, side_h: int, side_w: int) -> Tensor:
+    """Zero one side_h x side_w rectangle per sample at a uniform random centre, clipped at
+    the border; as the official code, an even side's centre may also sit on the far edge."""
     b, _, h, w = x.shape
-    side_h = int(h * ratio + 0.5)
-    side_w = int(w * ratio + 0.5)
     if side_h == 0 or side_w == 0:
         return x
-    top = torch.randint(0, h, (b, 1), device=x.device) - side_h // 2
-    left = torch.randint(0, w, (b, 1), device=x.device) - side_w // 2
+    top = torch.randint(0, h + 1 - side_h % 2, (b, 1), device=x.device) - side_h // 2
+    left = torch.randint(0, w + 1 - side_w % 2, (b, 1), device=x.device) - side_w // 2
     rows = torch.arange(h, device=x.device)
     cols = torch.arange(w, device=x.device)
     in_rows = (rows >= top) & (rows < top + side_h)
@@ -124,16 +137,19 @@ class DiffAugment(nn.Module):
         self.params = _resolve_params(params)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Augment a (B, C, H, W) batch in the fixed order color, translation, cutout."""
+        """Augment a (B, C, H, W) batch, transforms in the policy's order (as the official
+        code: ``translation,cutout,color`` colours the cut-out region too)."""
         if x.dim() != 4:
             shape = tuple(x.shape)
             raise AugmentError(f"DiffAugment expects a (B, C, H, W) batch, got shape {shape}")
-        if "color" in self.policy:
-            x = _color(x)
-        if "translation" in self.policy:
-            x = _translate(x, self.params.translation_ratio)
-        if "cutout" in self.policy and self._cutout_coin():
-            x = _cutout(x, self.params.cutout_ratio)
+        for name in self.policy:
+            if name == "color":
+                x = _color(x)
+            elif name == "translation":
+                x = _translate(x, self.params.translation_ratio)
+            elif self._cutout_coin():
+                h, w = x.shape[-2:]
+                x = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio))
         return x
 
     def _cutout_coin(self) -> bool:
