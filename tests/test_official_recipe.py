@@ -1,7 +1,9 @@
-"""The trainer follows the official TransGAN recipe: EMA schedule and logged losses."""
+"""The trainer follows the official TransGAN recipe (EMA schedule) and logs mean losses."""
 
 from __future__ import annotations
 
+import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,42 @@ def test_ema_updates_once_per_g_step_with_the_official_beta(
         expected = 0.5 ** (16 / min(500_000, 0.1 * 16 * 2 * k))
         assert calls[k][1] == pytest.approx(expected, rel=1e-12)
         assert not calls[k][2]
+
+
+def test_logged_losses_are_means_over_every_d_step_and_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # n_critic 2, 2 accumulation chunks, a log line every 64 images: each line covers 2 G
+    # steps, 4 D steps, 8 D chunks and 4 G chunks.
+    trainer = _trainer(tmp_path, "--images", "128", "--accum", "2")
+    d_chunks: list[float] = []
+    g_chunks: list[float] = []
+    main_loss, penalty, adversarial = loop.d_main_loss, loop.d_penalty, loop.g_loss
+
+    def recording_main(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loss, stats = main_loss(*args, **kwargs)
+        d_chunks.append(loss.item())
+        return loss, stats
+
+    def recording_penalty(*args, **kwargs):  # type: ignore[no-untyped-def]
+        term, stats = penalty(*args, **kwargs)
+        d_chunks[-1] += term.item()  # a chunk's D loss is its main loss plus its penalty
+        return term, stats
+
+    def recording_g(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loss, stats = adversarial(*args, **kwargs)
+        g_chunks.append(loss.item())
+        return loss, stats
+
+    monkeypatch.setattr(loop, "d_main_loss", recording_main)
+    monkeypatch.setattr(loop, "d_penalty", recording_penalty)
+    monkeypatch.setattr(loop, "g_loss", recording_g)
+    run = trainer.run()
+    records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["images"] for r in records] == [64, 128]
+    assert len(d_chunks) == 16 and len(g_chunks) == 8
+    for i, record in enumerate(records):
+        assert record["loss_d"] == pytest.approx(statistics.fmean(d_chunks[8 * i: 8 * i + 8]),
+                                                 rel=1e-5, abs=1e-6)
+        assert record["loss_g"] == pytest.approx(statistics.fmean(g_chunks[4 * i: 4 * i + 4]),
+                                                 rel=1e-5, abs=1e-6)

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,24 @@ class Counters:
     skipped: int = 0
     rollbacks: int = 0
     wall_time: float = 0.0
+
+
+@dataclass
+class StatSums:
+    """Running sums of scalar stats, kept on the device; nothing is read on the host here."""
+
+    sums: dict[str, Tensor] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, stats: dict[str, Tensor]) -> None:
+        for key, value in stats.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self) -> dict[str, Tensor]:
+        """Each stat's mean over the times it was added (still on the device)."""
+        return {k: v if self.counts[k] == 1 else v / self.counts[k] for k, v in self.sums.items()}
 
 
 @dataclass(frozen=True)
@@ -368,11 +386,12 @@ class Trainer:
 
     @record_function("transgan.d_step")
     def d_step(self, real: Tensor) -> dict[str, Tensor]:
+        """One D optimizer step; its stats are means over the accumulation chunks."""
         opts, accum = self.opts, self.opts.accum
         penalty = self.counters.d_steps % opts.lazy_reg == 0
         z = self._latents(opts.batch)
         self.opt_d.zero_grad(set_to_none=True)
-        stats: dict[str, Tensor] = {}
+        chunks = StatSums()
         for real_c, z_c in zip(real.chunk(accum), z.chunk(accum), strict=True):
             # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
             with torch.no_grad(), self._autocast():
@@ -396,6 +415,8 @@ class Trainer:
             if pending is not None:
                 (pending / accum).backward()
             stats["d_loss"] = (loss if term is None else loss + term).detach()
+            chunks.add(stats)
+        stats = chunks.means()
         stats["d_grad_norm"] = self._finish_step(self.D, self.opt_d)
         self.counters.d_steps += 1
         self.counters.images += opts.batch
@@ -403,12 +424,13 @@ class Trainer:
 
     @record_function("transgan.g_step")
     def g_step(self, real: Tensor) -> dict[str, Tensor]:
+        """One G optimizer step and the EMA update; its stats are means over the chunks."""
         opts, accum = self.opts, self.opts.accum
         sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
         z = self._latents(opts.g_batch or opts.batch)
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        stats: dict[str, Tensor] = {}
+        chunks = StatSums()
         for i, z_c in enumerate(z.chunk(accum)):
             with self._autocast():
                 loss, stats = g_loss(self.loss_cfg, self.D, self.G_fwd(z_c), self.augment)
@@ -420,6 +442,8 @@ class Trainer:
                     loss = loss + opts.mtct_weight * sr
                     stats["sr_mse"] = sr.detach()
             (loss / accum).backward()
+            chunks.add(stats)
+        stats = chunks.means()
         self.D.requires_grad_(True)
         stats["g_grad_norm"] = self._finish_step(self.G, self.opt_g)
         self.counters.g_steps += 1
@@ -545,8 +569,8 @@ class Trainer:
             if self.is_main else None
         previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGTERM,
                                                                         signal.SIGINT)}
-        sums: dict[str, Tensor] = {}
-        count = 0
+        # Stats since the last log line: every D step, every G step (each a mean over chunks).
+        window = StatSums()
         start_time, start_wall = time.perf_counter(), c.wall_time
         try:
             while c.images < opts.images and self.stop_signal is None:
@@ -555,26 +579,23 @@ class Trainer:
                 self._set_lr()
                 for _ in range(opts.n_critic):
                     real = self._real(batches)
-                    step_stats = self.d_step(real)
-                step_stats.update(self.g_step(real))
+                    window.add(self.d_step(real))
+                window.add(self.g_step(real))
                 if self._output_due(before) and self._check_health():
                     self._rollback(log)
                     batches = self._batches()
-                    sums, count = {}, 0
+                    window = StatSums()
                     continue
-                for key, value in step_stats.items():
-                    sums[key] = sums.get(key, 0) + value.detach().float()
-                count += 1
                 c.wall_time = start_wall + time.perf_counter() - start_time
                 if self.is_main and crossed(before, c.images, opts.log_every):
-                    record = {k: float(v) / count for k, v in sums.items()}
+                    record = {k: float(v) for k, v in window.means().items()}
                     record["loss_d"] = record.pop("d_loss", math.nan)
                     record["loss_g"] = record.pop("g_loss", math.nan)
                     record.update(g_step=c.g_steps, skipped_steps=c.skipped,
                                   locality=self.locality_window,
                                   lr_g=self.opt_g.param_groups[0]["lr"])
                     monitor.log(c.images, record)
-                    sums, count = {}, 0
+                    window = StatSums()
                 elif monitor is not None:
                     monitor.progress(c.images)
                 if self.is_main and crossed(before, c.images, opts.sample_every):
