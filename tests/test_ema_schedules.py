@@ -89,7 +89,7 @@ def test_unwraps_compiled_module_attribute() -> None:
 
 
 def test_official_cifar_schedule() -> None:
-    schedule = LocalitySchedule.official_cifar()
+    schedule = LocalitySchedule.official()
     assert schedule.kind == "band"
     assert schedule.window_at(0) == 4
     assert schedule.window_at(22 * 50_000 - 1) == 4
@@ -98,7 +98,7 @@ def test_official_cifar_schedule() -> None:
     assert schedule.window_at(42 * 50_000) == 10
     assert schedule.window_at(60 * 50_000 - 1) == 10
     assert schedule.window_at(60 * 50_000) is None
-    assert LocalitySchedule.official_cifar(1000, kind="square").steps[0] == (22_000, 4)
+    assert LocalitySchedule.official("official", 1000, kind="square").steps[0] == (22_000, 4)
 
 
 def test_parse_schedule() -> None:

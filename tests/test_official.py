@@ -28,7 +28,7 @@ def _reference(case: str) -> dict:
 
 def _official_window(epoch: int) -> int | None:
     """The official v1 window at a training epoch: our schedule with one image per epoch."""
-    return LocalitySchedule.official_cifar(dataset_size=1).window_at(epoch)
+    return LocalitySchedule.official("official", dataset_size=1).window_at(epoch)
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +210,38 @@ def test_v2_presets_use_the_official_scripts_augmentation(
     assert (opts.augment, opts.augment_params, opts.ema_rampup) == (policy, "transgan", rampup)
     assert (opts.loss, opts.lr_g, opts.lr_d, opts.beta1, opts.beta2) == (
         "wgangp-eps", 1e-4, 1e-4, 0.0, 0.99)
+
+
+def test_official_locality_schedules_in_epochs() -> None:
+    """Windows and epochs of the official v1 files: TransGAN_8_8_1 / G2_1 and Celeba64."""
+    cifar = LocalitySchedule.official("official", dataset_size=1)
+    assert [cifar.window_at(e) for e in (0, 21, 22, 31, 32, 41, 42, 59, 60)] == [
+        4, 4, 6, 6, 8, 8, 10, 10, None]
+    celeba = LocalitySchedule.official("official-celeba64", dataset_size=1)
+    assert [celeba.window_at(e) for e in (0, 4, 5, 9, 10, 14, 15, 19, 20)] == [
+        8, 8, 12, 12, 16, 16, 20, 20, None]
+    assert transgan.get_preset("transgan-celeba64").recipe["locality"] == "official-celeba64"
+    assert transgan.get_preset("transgan-xl").recipe["locality"] == "official"
+    assert "locality" not in transgan.get_preset("transgan-v2-cifar10").recipe
+
+
+def test_trainer_masks_only_the_last_block_of_the_last_stage_by_default(
+    tmp_path: Path,
+) -> None:
+    from conftest import TINY_RUN
+
+    from transgan.cli import build_parser, train_options_from_args
+    from transgan.train.loop import Trainer
+
+    def masked(extra: list[str]) -> list[tuple[int, int]]:
+        args = build_parser().parse_args(
+            ["train", *TINY_RUN, "--gen", "depths=[2,2]", "--out", str(tmp_path / "r"),
+             "--locality", "1M:3", *extra])
+        trainer = Trainer(train_options_from_args(args)[0])
+        assert trainer.locality_window == 3
+        return [(i, j) for g in (trainer.G, trainer.G_ema) for i, s in enumerate(g.stages)
+                for j, b in enumerate(s.blocks) if b.attn.locality_mask is not None]
+
+    assert masked([]) == [(1, 1)] * 2
+    assert masked(["--locality-stages", "all", "--locality-blocks", "all"]) == [
+        (0, 0), (0, 1), (1, 0), (1, 1)] * 2

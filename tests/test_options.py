@@ -72,6 +72,7 @@ def test_validation_errors(changes: dict, world: int, message: str) -> None:
 
 def test_parse_stages() -> None:
     assert parse_stages("all") is None
+    assert parse_stages("last") == [-1]
     assert parse_stages("0,-1") == [0, -1]
 
 

@@ -41,6 +41,8 @@ V1_DISCRIMINATOR = DiscriminatorConfig(img_size=32, patch=4, width=384, depth=7)
 # are the official CIFAR-10 recipe (D batch 64, n_critic 4, 500k G steps = 128M real images)
 # except for G batch 128 and random flips. STL-10: batches 32/64, n_critic 5.
 CIFAR_RECIPE: dict[str, Any] = {"g_batch": 128, "hflip": True}
+# The v1 generators mask their last block by the official epoch schedule (v2 has no mask).
+V1_CIFAR_RECIPE: dict[str, Any] = {**CIFAR_RECIPE, "locality": "official"}
 STL_RECIPE: dict[str, Any] = {
     **CIFAR_RECIPE, "batch": 32, "g_batch": 64, "n_critic": 5, "images": 80_000_000,
 }
@@ -63,7 +65,7 @@ def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
         generator=GeneratorConfig(latent_dim=1024, width=width, depths=depths),
         discriminator=V1_DISCRIMINATOR,
         data="cifar10",
-        recipe=CIFAR_RECIPE,
+        recipe=V1_CIFAR_RECIPE,
     )
 
 
@@ -92,7 +94,7 @@ _PRESETS: tuple[Preset, ...] = (
                                   depths=(5, 2, 2)),
         discriminator=DiscriminatorConfig(img_size=48, patch=4, width=384, depth=7),
         data="stl10",
-        recipe=STL_RECIPE,
+        recipe=STL_RECIPE | {"locality": "official"},
     ),
     Preset(
         name="transgan-celeba64",
@@ -101,7 +103,7 @@ _PRESETS: tuple[Preset, ...] = (
                                   depths=(5, 3, 3, 2)),
         discriminator=DiscriminatorConfig(img_size=64, patch=4, width=384, depth=7),
         data="folder:celeba",
-        recipe=STL_RECIPE | {"images": 40_000_000},
+        recipe=STL_RECIPE | {"images": 40_000_000, "locality": "official-celeba64"},
     ),
     Preset(
         name="transgan-v2-cifar10",

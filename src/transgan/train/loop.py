@@ -49,7 +49,12 @@ from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import LossConfig, d_main_loss, d_penalty, g_loss
 from transgan.train.monitor import Monitor, setup_logging
 from transgan.train.options import OptionsError, TrainOptions, parse_stages, save_yaml, validate
-from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_active
+from transgan.train.schedules import (
+    OFFICIAL_LOCALITY_EPOCHS,
+    LocalitySchedule,
+    ScheduleError,
+    mtct_active,
+)
 
 
 def default_run_dir(opts: TrainOptions) -> Path:
@@ -59,8 +64,8 @@ def default_run_dir(opts: TrainOptions) -> Path:
 def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule:
     """The locality window schedule the options describe, in images."""
     try:
-        if opts.locality == "official":
-            return LocalitySchedule.official_cifar(dataset_size, kind=opts.locality_kind)
+        if opts.locality in OFFICIAL_LOCALITY_EPOCHS:
+            return LocalitySchedule.official(opts.locality, dataset_size, kind=opts.locality_kind)
         return LocalitySchedule.parse(opts.locality, kind=opts.locality_kind)
     except ScheduleError as exc:
         raise OptionsError(f"--locality: {exc}") from None
@@ -320,8 +325,9 @@ class Trainer:
             return
         self.locality_window = window
         if getattr(self.G, "supports_locality", False):
-            self.G.set_locality(window, self.opts.locality_kind, self.locality_stages)
-            self.G_ema.set_locality(window, self.opts.locality_kind, self.locality_stages)
+            for g in (self.G, self.G_ema):
+                g.set_locality(window, self.opts.locality_kind, self.locality_stages,
+                               self.opts.locality_blocks)
 
     # ----------------------------------------------------------------- steps
     def _autocast(self) -> AbstractContextManager[Any]:

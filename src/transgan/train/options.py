@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from transgan.models.generator import LOCALITY_BLOCKS
+
 
 class OptionsError(ValueError):
     """An invalid training option or config file; one line, shown without a traceback."""
@@ -64,11 +66,16 @@ class TrainOptions:
     mtct: bool = _opt(False, "multi-task co-training with super-resolution")
     mtct_weight: float = _opt(50.0, "MT-CT loss weight lambda")
     mtct_until: int | None = _opt(None, "switch MT-CT off after this many images (default never)")
-    locality: str = _opt("none", "locality-aware init schedule: none | official (CIFAR epochs "
-                                 "scaled to the data set) | 'IMAGES:WINDOW,...'")
-    locality_kind: str = _opt("band", "band (|i-j|<=w in raster order) | square (2-D window)")
-    locality_stages: str = _opt("all", "generator stages that get the mask: all | comma list, "
-                                       "e.g. -1 for the last")
+    locality: str = _opt("none", "locality-aware init schedule: none | official (v1 CIFAR/STL: "
+                                 "w 4,6,8,10 until epochs 22,32,42,60 of the data set) | "
+                                 "official-celeba64 (w 8,12,16,20 until 5,10,15,20) | "
+                                 "'IMAGES:WINDOW,...'")
+    locality_kind: str = _opt("band", "band (|i-j|<=w in raster order, official) | square "
+                                      "(2-D window)")
+    locality_stages: str = _opt("last", "generator stages that get the mask: last (official: "
+                                        "the highest resolution) | all | comma list, e.g. 0,-1")
+    locality_blocks: str = _opt("last", "blocks of those stages that get it: last (official) "
+                                        "| all")
     ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images of D batch per G "
                                            "step (each G step counts one D batch; D sees "
                                            "n_critic times as many real images meanwhile; "
@@ -117,6 +124,7 @@ CHOICES = {
     "loss": ("wgangp-eps", "hinge", "logistic-r1"),
     "augment_params": ("transgan", "diffaugment"),
     "locality_kind": ("band", "square"),
+    "locality_blocks": LOCALITY_BLOCKS,
     "precision": ("auto", "fp32", "bf16"),
 }
 
@@ -230,14 +238,17 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
 
 
 def parse_stages(text: str) -> list[int] | None:
-    """'all' -> None; '0,-1' -> [0, -1]."""
+    """'all' -> None; 'last' -> [-1]; '0,-1' -> [0, -1]."""
     if text == "all":
         return None
+    if text == "last":
+        return [-1]
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
         raise OptionsError(
-            f"--locality-stages must be 'all' or a comma list of stage indices, got '{text}'"
+            f"--locality-stages must be 'last', 'all' or a comma list of stage indices, "
+            f"got '{text}'"
         ) from None
 
 

@@ -7,8 +7,13 @@ from decimal import Decimal, InvalidOperation
 
 _KINDS: tuple[str, ...] = ("band", "square")
 _SUFFIXES: dict[str, int] = {"k": 1_000, "m": 1_000_000}
-# Official TransGAN CIFAR schedule: (epoch at which the window stops applying, window).
-_OFFICIAL_CIFAR_EPOCHS: tuple[tuple[int, int], ...] = ((22, 4), (32, 6), (42, 8), (60, 10))
+# Official TransGAN v1 schedules: (epoch at which the window stops applying, window).
+# "official": TransGAN_8_8_1 (CIFAR-10) and TransGAN_8_8_G2_1 (STL-10);
+# "official-celeba64": Celeba64_TransGAN.
+OFFICIAL_LOCALITY_EPOCHS: dict[str, tuple[tuple[int, int], ...]] = {
+    "official": ((22, 4), (32, 6), (42, 8), (60, 10)),
+    "official-celeba64": ((5, 8), (10, 12), (15, 16), (20, 20)),
+}
 
 
 class ScheduleError(ValueError):
@@ -48,12 +53,18 @@ class LocalitySchedule:
         return None
 
     @classmethod
-    def official_cifar(cls, dataset_size: int = 50_000, kind: str = "band") -> LocalitySchedule:
-        """The official CIFAR-10 epoch schedule converted to images seen."""
+    def official(
+        cls, name: str = "official", dataset_size: int = 50_000, kind: str = "band"
+    ) -> LocalitySchedule:
+        """An official epoch schedule (:data:`OFFICIAL_LOCALITY_EPOCHS`) in images seen."""
+        if name not in OFFICIAL_LOCALITY_EPOCHS:
+            raise ScheduleError(
+                f"unknown schedule {name!r}; choose from {', '.join(OFFICIAL_LOCALITY_EPOCHS)}"
+            )
         if dataset_size < 1:
             raise ScheduleError(f"dataset_size must be >= 1, got {dataset_size}")
-        steps = tuple((epoch * dataset_size, window) for epoch, window in _OFFICIAL_CIFAR_EPOCHS)
-        return cls(steps, kind)
+        epochs = OFFICIAL_LOCALITY_EPOCHS[name]
+        return cls(tuple((epoch * dataset_size, window) for epoch, window in epochs), kind)
 
     @classmethod
     def parse(cls, text: str, kind: str = "band") -> LocalitySchedule:
