@@ -245,3 +245,36 @@ def test_trainer_masks_only_the_last_block_of_the_last_stage_by_default(
     assert masked([]) == [(1, 1)] * 2
     assert masked(["--locality-stages", "all", "--locality-blocks", "all"]) == [
         (0, 0), (0, 1), (1, 0), (1, 1)] * 2
+
+
+def test_train_init_from_a_converted_folder(
+    converted: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transgan.cli import build_parser, train_options_from_args
+    from transgan.train.loop import Trainer
+
+    folder = converted["v2-small-ema"]
+    common = ["train", "--preset", "digits", "--batch", "8", "--n-critic", "1",
+              "--log-every", "16", "--sample-every", "16", "--checkpoint-every", "16",
+              "--num-samples", "4", "--no-progress", "--precision", "fp32"]
+    args = build_parser().parse_args(
+        [*common, "--out", str(tmp_path / "ft"), "--init-from", str(folder), "--images", "16"])
+    trainer = Trainer(train_options_from_args(args)[0])
+    g_ref = transgan.load_generator(folder)
+    d_ref = transgan.load_discriminator(folder)
+    for mine, ref in ((trainer.G, g_ref), (trainer.G_ema, g_ref), (trainer.D, d_ref)):
+        for (name, a), b in zip(mine.state_dict().items(), ref.state_dict().values(),
+                                strict=True):
+            assert torch.equal(a.cpu(), b), name
+    assert trainer.G.config == g_ref.config and trainer.dataset[0].shape == (3, 16, 16)
+    trainer.run()
+    assert main([*common, "--out", str(tmp_path / "ft"), "--init-from", str(folder),
+                 "--images", "32"]) == 0  # the same command resumes the run
+    state = torch.load(tmp_path / "ft" / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["counters"]["images"] == 32
+    assert main([*common, "--out", str(tmp_path / "bad"), "--init-from",
+                 str(tmp_path / "nowhere")]) == 2
+    assert main([*common, "--out", str(tmp_path / "bad2"), "--init-from", str(folder),
+                 "--gen", "width=128"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "does not exist" in err[-2] and "do not match" in err[-1]

@@ -5,6 +5,7 @@ converted official checkpoints (a folder with ``generator.safetensors`` and
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +118,7 @@ def read_checkpoint(path: str | Path, ema: bool = True) -> dict[str, Any]:
 
 def _load(module: nn.Module, weights: dict[str, torch.Tensor], device: str | torch.device
           ) -> nn.Module:
-    try:
-        module.load_state_dict(weights)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(
-            f"checkpoint weights do not match its model config: {first}"
-        ) from None
+    load_state(module, weights, "checkpoint")
     return module.to(device).eval().requires_grad_(False)
 
 
@@ -142,6 +137,40 @@ def load_generator(
     """An eval-mode generator from a run directory, a checkpoint (ours or the official
     code's), an exported ``.safetensors`` file or a ``transgan convert`` folder."""
     return open_generator(path, device, ema)[0]
+
+
+@dataclass
+class InitWeights:
+    """Networks to start a new run from: configs (plain dicts) and state dicts."""
+
+    generator_config: dict[str, Any]
+    generator: dict[str, torch.Tensor]
+    generator_ema: dict[str, torch.Tensor]
+    discriminator_config: dict[str, Any] | None
+    discriminator: dict[str, torch.Tensor] | None
+
+
+def read_init_weights(path: str | Path) -> InitWeights:
+    """G, its EMA and (where saved) D from any form :func:`read_checkpoint` takes; a
+    ``transgan convert`` folder's or an export's one generator serves as both G and EMA."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    d_config, d_state = ckpt.get("discriminator_config"), ckpt.get("D")
+    if _is_network_folder(path) and (path / DISCRIMINATOR_FILE).is_file():
+        d_state, metadata = _read_safetensors(
+            path / DISCRIMINATOR_FILE, DISCRIMINATOR_FORMAT, "discriminator"
+        )
+        d_config = json.loads(metadata["discriminator_config"])
+    return InitWeights(ckpt["generator_config"], ckpt["G"], ckpt["G_ema"], d_config, d_state)
+
+
+def load_state(module: nn.Module, weights: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict`` whose mismatch is a one-line :class:`CheckpointError`."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{what} weights do not match its model config: {first}") from None
 
 
 def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

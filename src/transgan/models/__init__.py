@@ -1,6 +1,7 @@
 """Network definitions: transformer generator and discriminator, CNN baselines, presets."""
 
 from transgan.models.build import (
+    apply_overrides,
     build_discriminator,
     build_generator,
     config_from_dict,
@@ -23,6 +24,7 @@ from transgan.models.generator import TransformerGenerator
 from transgan.models.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, list_presets
 
 __all__ = [
+    "apply_overrides",
     "CNNDiscriminator",
     "CNNDiscriminatorConfig",
     "CNNGenerator",

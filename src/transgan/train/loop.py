@@ -24,7 +24,9 @@ from torch import Tensor, nn
 from torch.profiler import record_function
 
 from transgan.data import build_dataset, default_data_root, default_num_workers
+from transgan.loading import load_state, read_init_weights
 from transgan.models import (
+    apply_overrides,
     config_from_dict,
     config_to_dict,
     count_parameters,
@@ -171,9 +173,17 @@ class Trainer:
         torch.manual_seed(opts.seed + self.dist.rank)
 
         preset = get_preset(opts.preset)
+        init = read_init_weights(opts.init_from) if (
+            resume_state is None and opts.init_from) else None
         if resume_state is not None:
             g_cfg = config_from_dict(resume_state["generator_config"])
             d_cfg = config_from_dict(resume_state["discriminator_config"])
+        elif init is not None:
+            g_cfg = apply_overrides(config_from_dict(init.generator_config), opts.generator,
+                                    "generator")
+            d_base = (config_from_dict(init.discriminator_config) if init.discriminator_config
+                      else discriminator_config(opts.preset))
+            d_cfg = apply_overrides(d_base, opts.discriminator, "discriminator")
         else:
             g_cfg = generator_config(opts.preset, **opts.generator)
             d_cfg = discriminator_config(opts.preset, **opts.discriminator)
@@ -197,8 +207,15 @@ class Trainer:
         self.schedule = locality_schedule(opts, len(self.dataset))
         self.locality_stages = parse_stages(opts.locality_stages)
 
-        self.G = generator_from_config(g_cfg).to(self.device)
-        self.D = discriminator_from_config(d_cfg).to(self.device)
+        self.G = generator_from_config(g_cfg)
+        self.D = discriminator_from_config(d_cfg)
+        if init is not None:
+            load_state(self.G, init.generator, f"--init-from {opts.init_from}: generator")
+            if init.discriminator is not None:
+                load_state(self.D, init.discriminator,
+                           f"--init-from {opts.init_from}: discriminator")
+        self.G.to(self.device)
+        self.D.to(self.device)
         if opts.mtct and not getattr(self.G, "supports_super_resolution", False):
             raise OptionsError("--mtct needs a transformer generator (this preset's G is a CNN)")
         if self.schedule.steps and not getattr(self.G, "supports_locality", False):
@@ -206,6 +223,8 @@ class Trainer:
         distributed.broadcast_module(self.G)
         distributed.broadcast_module(self.D)
         self.G_ema = make_ema(self.G)
+        if init is not None:
+            load_state(self.G_ema, init.generator_ema, f"--init-from {opts.init_from}: EMA")
         self.impl = impl
         # Fused Adam also skips a non-finite step on the device (its found_inf input).
         self.fused = impl.fused_optimizer and self.device.type in FUSED_ADAM_DEVICES

@@ -39,6 +39,10 @@ class TrainOptions:
     preset: str = _opt("digits", "model preset (see `transgan models`)")
     data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
                                   "(default: the preset's)")
+    init_from: str | None = _opt(None, "start a new run from saved weights (fine-tuning): a "
+                                       "'transgan convert' folder, an exported .safetensors, a "
+                                       "run directory or a checkpoint; G, EMA and D (where "
+                                       "saved) and their architecture come from it")
     data_root: str | None = _opt(None, "where torchvision data sets live (default $TRANSGAN_DATA "
                                        "or ~/.cache/transgan/data)")
     out: str | None = _opt(None, "run directory (default runs/PRESET); re-running it resumes")
@@ -235,6 +239,8 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
     if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
         raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
     parse_stages(opts.locality_stages)
+    if opts.init_from is not None and not Path(opts.init_from).exists():
+        raise OptionsError(f"--init-from: {opts.init_from} does not exist")
 
 
 def parse_stages(text: str) -> list[int] | None:
