@@ -183,6 +183,9 @@ OFFICIAL_COUNTS = {
     "transgan-celeba64": (132_925_171, 12_532_225),
     "transgan-v2-cifar10": (83_312_495, 10_210_400),
     "transgan-v2-stl10": (168_466_623, 10_341_536),
+    "transgan-v2-church256": (205_291_952, 17_754_569),
+    # Official G 212,903,275 less 20 cross-attention noise strengths its forward never uses.
+    "transgan-v2-celebahq256": (212_903_275 - 20, 13_334_593),
 }
 
 

@@ -36,9 +36,15 @@ class GeneratorConfig:
 
     ``depths`` has one entry per stage; the image side is ``bottom * 2**(len(depths)-1)``.
     The first ``bicubic_stages`` up-scalings interpolate at constant width; the rest use
-    PixelShuffle(2), dividing the width by 4. ``grid_window`` > 0 gives every stage whose
-    side exceeds it grid (windowed) attention. ``output_act`` is applied to the last 1x1
-    projection: ``none`` as the official code, or ``tanh``.
+    PixelShuffle(2), dividing the width by 4. ``grid_window`` > 0 gives grid (windowed)
+    attention to the stages listed in ``grid_stages``, or when that is empty to every stage
+    whose side exceeds the window. ``noise`` adds the official v2 noise injection to every
+    attention layer. ``latent_modulation`` (the official CelebA-HQ 256 generator's
+    "self-modulation") starts every block with cross-attention from its tokens to a learned
+    embedding of the latent; ``smooth_upscales`` lists the stages whose incoming up-scaling
+    first low-passes the tokens (bicubic 4x up, 4x4 average down). A stage may have depth 0.
+    ``output_act`` is applied to the last 1x1 projection: ``none`` as the official code, or
+    ``tanh``.
     """
 
     img_size: int = 32
@@ -54,12 +60,17 @@ class GeneratorConfig:
     qkv_bias: bool = False
     rel_pos_bias: bool = False
     grid_window: int = 0
+    grid_stages: tuple[int, ...] = ()
     bicubic_stages: int = 0
+    noise: bool = False
+    latent_modulation: bool = False
+    smooth_upscales: tuple[int, ...] = ()
     output_act: str = "none"
     attention: str = "sdpa"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
+        for name in ("depths", "grid_stages", "smooth_upscales"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         _check_positive(
             img_size=self.img_size, latent_dim=self.latent_dim, bottom=self.bottom,
             width=self.width, heads=self.heads, mlp_ratio=self.mlp_ratio,
@@ -70,8 +81,9 @@ class GeneratorConfig:
         _check_choice("attention", self.attention, ATTENTION_IMPLS)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        if not self.depths or min(self.depths) < 1:
-            raise ConfigError(f"depths must be one or more positive integers, got {self.depths}")
+        if not self.depths or min(self.depths) < 0 or not any(self.depths):
+            raise ConfigError(f"depths must be one or more integers >= 0 with at least one "
+                              f"block, got {self.depths}")
         expected = self.bottom * 2 ** (len(self.depths) - 1)
         if self.img_size != expected:
             raise ConfigError(
@@ -80,16 +92,28 @@ class GeneratorConfig:
             )
         if not 0 <= self.bicubic_stages < len(self.depths):
             raise ConfigError(f"bicubic_stages must be in [0, {len(self.depths) - 1}]")
+        if any(not 0 <= s < len(self.depths) for s in self.grid_stages):
+            raise ConfigError(f"grid_stages {self.grid_stages} name stages that do not exist")
+        if any(not 0 < s < len(self.depths) for s in self.smooth_upscales):
+            raise ConfigError(f"smooth_upscales {self.smooth_upscales} must name stages 1 to "
+                              f"{len(self.depths) - 1}")
         for stage, (side, width) in enumerate(zip(self.sides, self.widths, strict=True)):
             if width < self.heads or width % self.heads:
                 raise ConfigError(
                     f"stage {stage} width {width} is not divisible by {self.heads} heads"
                 )
-            if self.grid_window and side > self.grid_window and side % self.grid_window:
+            window = self.stage_window(stage)
+            if window and side > window and side % window:
                 raise ConfigError(f"stage {stage} side {side} is not divisible by grid_window")
         for width in self.widths[self.bicubic_stages : -1]:
             if width % 4:
                 raise ConfigError(f"width {width} cannot be pixel-shuffled (needs a multiple of 4)")
+
+    def stage_window(self, stage: int) -> int:
+        """The grid-attention window of ``stage`` (0: full attention over the stage)."""
+        if not self.grid_window or (self.grid_stages and stage not in self.grid_stages):
+            return 0
+        return self.grid_window if self.sides[stage] > self.grid_window else 0
 
     @property
     def sides(self) -> tuple[int, ...]:
@@ -110,9 +134,13 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     """ViT discriminator: patch tokens + [CLS] + position embedding -> blocks -> head on [CLS].
 
-    ``multiscale`` (TransGAN v2) adds a branch of patch ``patch`` and 3/4 of the width whose
-    tokens are pooled 2x and concatenated with a branch of patch ``2 * patch`` and 1/4 of the
-    width, as the official ``ViT_custom_scale2_rp_noise`` discriminator.
+    ``multiscale`` (TransGAN v2) embeds the image at patch ``patch * 2**i`` for each scale i
+    with width ``scale_widths[i]`` (default: 3/4 and 1/4 of ``width``, the official
+    ``ViT_custom_scale2_rp_noise``); each scale's tokens run through ``scale_depths[i]`` blocks
+    (default ``depth``), are average-pooled 2x and concatenated with the next scale's; [CLS]
+    joins for one last block. The first ``grid_blocks[i]`` blocks of scale i use grid attention
+    of side ``grid_window``; ``overlap_embed`` embeds the finest scale with kernel 2·patch,
+    stride patch and padding patch/2 (the official CelebA-HQ 256 discriminator).
     """
 
     img_size: int = 32
@@ -126,11 +154,18 @@ class DiscriminatorConfig:
     act: str = "gelu"
     qkv_bias: bool = False
     multiscale: bool = False
+    scale_widths: tuple[int, ...] = ()
+    scale_depths: tuple[int, ...] = ()
+    grid_window: int = 0
+    grid_blocks: tuple[int, ...] = ()
+    overlap_embed: bool = False
     rel_pos_bias: bool = False
     noise: bool = False
     attention: str = "sdpa"
 
     def __post_init__(self) -> None:
+        for name in ("scale_widths", "scale_depths", "grid_blocks"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         _check_positive(
             img_size=self.img_size, patch=self.patch, width=self.width, depth=self.depth,
             heads=self.heads, mlp_ratio=self.mlp_ratio,
@@ -140,18 +175,60 @@ class DiscriminatorConfig:
         _check_choice("attention", self.attention, ATTENTION_IMPLS)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        coarsest = 2 * self.patch if self.multiscale else self.patch
+        if not self.multiscale and (self.scale_widths or self.scale_depths or self.grid_blocks
+                                    or self.overlap_embed):
+            raise ConfigError("scale_widths, scale_depths, grid_blocks and overlap_embed "
+                              "need multiscale")
+        coarsest = self.patch * 2 ** (len(self.branch_widths) - 1)
         if self.img_size % coarsest:
             raise ConfigError(f"img_size {self.img_size} is not divisible by patch size {coarsest}")
-        if self.multiscale and self.width % 4:
+        if self.multiscale and not self.scale_widths and self.width % 4:
             raise ConfigError(f"multi-scale width {self.width} is not a multiple of 4")
-        for width in {self.width, self.branch_widths[0]}:
+        scales = len(self.branch_widths)
+        if sum(self.branch_widths) != self.width or min(self.branch_widths) < 1:
+            raise ConfigError(f"scale_widths {self.scale_widths} must be positive and add up "
+                              f"to width {self.width}")
+        for name in ("scale_depths", "grid_blocks"):
+            if getattr(self, name) and len(getattr(self, name)) != scales:
+                raise ConfigError(f"{name} needs one entry per scale ({scales})")
+        depths = self.stage_depths
+        if min(depths) < 1 or any(g < 0 or g > d for g, d in zip(self.grid_blocks, depths,
+                                                                  strict=False)):
+            raise ConfigError("every scale needs a block; grid_blocks must be in [0, depth]")
+        for width in self.stage_widths:
             if width % self.heads:
                 raise ConfigError(f"width {width} does not split into {self.heads} heads")
+        if any(self.grid_blocks):
+            if self.grid_window < 1:
+                raise ConfigError("grid_blocks need a positive grid_window")
+            for stage, side in enumerate(self.stage_sides):
+                if self.grid_blocks[stage] and side % self.grid_window:
+                    raise ConfigError(f"scale {stage} side {side} is not divisible by "
+                                      f"grid_window {self.grid_window}")
 
     @property
     def branch_widths(self) -> tuple[int, ...]:
-        """Token widths: (fine, coarse) branches when multi-scale, else (width,)."""
-        if self.multiscale:
-            return (self.width // 4 * 3, self.width // 4)
-        return (self.width,)
+        """Embedding width of each scale: (width,) when single-scale."""
+        if not self.multiscale:
+            return (self.width,)
+        return self.scale_widths or (self.width // 4 * 3, self.width // 4)
+
+    @property
+    def stage_widths(self) -> tuple[int, ...]:
+        """Token width of each scale's blocks: the running sum of the embedding widths."""
+        widths, total = [], 0
+        for width in self.branch_widths:
+            total += width
+            widths.append(total)
+        return tuple(widths)
+
+    @property
+    def stage_depths(self) -> tuple[int, ...]:
+        """Blocks of each scale."""
+        return self.scale_depths or (self.depth,) * len(self.branch_widths)
+
+    @property
+    def stage_sides(self) -> tuple[int, ...]:
+        """Token grid side of each scale."""
+        first = self.img_size // self.patch
+        return tuple(first // 2**i for i in range(len(self.branch_widths)))

@@ -15,18 +15,24 @@ from transgan.nn.blocks import init_official_weights, make_norm, transformer_blo
 
 
 def _blocks(
-    cfg: DiscriminatorConfig, width: int, side: int, depth: int, **options: Any
+    cfg: DiscriminatorConfig, width: int, side: int, depth: int, grid_blocks: int = 0,
+    **options: Any,
 ) -> nn.ModuleList:
-    return transformer_blocks(cfg, width, side, depth, noise=cfg.noise, **options)
+    """``depth`` blocks; the first ``grid_blocks`` attend within ``cfg.grid_window`` windows."""
+    blocks = list(transformer_blocks(cfg, width, side, grid_blocks, noise=cfg.noise,
+                                     grid_window=cfg.grid_window, **options))
+    blocks += transformer_blocks(cfg, width, side, depth - grid_blocks, noise=cfg.noise,
+                                 **options)
+    return nn.ModuleList(blocks)
 
 
 class TransformerDiscriminator(nn.Module):
     """Image -> patch tokens (+ [CLS]) -> transformer blocks -> final norm -> logit per image.
 
-    Single-scale: [CLS] joins the patch tokens before ``depth`` blocks. Multi-scale: a
-    fine branch (patch p, ``depth`` blocks, 3/4 of the width) is average-pooled 2x and
-    concatenated with a coarse branch (patch 2p, 1/4 of the width); ``depth`` blocks run on
-    the result, then [CLS] joins for one last block without relative position bias.
+    Single-scale: [CLS] joins the patch tokens before ``depth`` blocks. Multi-scale: scale i
+    embeds patches of ``patch * 2**i``; the running tokens are average-pooled 2x and
+    concatenated with each next scale's before its blocks; then [CLS] joins for one last
+    block without relative position bias.
     """
 
     supports_locality = True
@@ -38,20 +44,29 @@ class TransformerDiscriminator(nn.Module):
         self.channels = cfg.channels
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
         if cfg.multiscale:
-            fine_width, coarse_width = cfg.branch_widths
-            self.fine_side = cfg.img_size // cfg.patch
-            self.side = self.fine_side // 2
-            self.fine_embed = nn.Conv2d(cfg.channels, fine_width, cfg.patch, stride=cfg.patch)
-            self.fine_pos = nn.Parameter(torch.zeros(1, self.fine_side**2, fine_width))
-            self.fine_blocks = _blocks(cfg, fine_width, self.fine_side, cfg.depth)
-            self.coarse_embed = nn.Conv2d(
-                cfg.channels, coarse_width, 2 * cfg.patch, stride=2 * cfg.patch
+            self.sides = cfg.stage_sides
+            self.embeds = nn.ModuleList()
+            for i, width in enumerate(cfg.branch_widths):
+                patch = cfg.patch * 2**i
+                if i == 0 and cfg.overlap_embed:
+                    embed = nn.Conv2d(cfg.channels, width, 2 * patch, stride=patch,
+                                      padding=patch // 2)
+                else:
+                    embed = nn.Conv2d(cfg.channels, width, patch, stride=patch)
+                self.embeds.append(embed)
+            self.stage_pos = nn.ParameterList(
+                nn.Parameter(torch.zeros(1, side**2, width))
+                for side, width in zip(self.sides, cfg.stage_widths, strict=True)
             )
-            self.pos_embed = nn.Parameter(torch.zeros(1, self.side**2, cfg.width))
-            self.blocks = _blocks(cfg, cfg.width, self.side, cfg.depth)
+            grid = cfg.grid_blocks or (0,) * len(self.sides)
+            self.stages = nn.ModuleList(
+                _blocks(cfg, width, side, depth, grid_blocks)
+                for width, side, depth, grid_blocks in zip(
+                    cfg.stage_widths, self.sides, cfg.stage_depths, grid, strict=True)
+            )
             # Only the [CLS] output of this block is read, and [CLS] has no grid offset.
             self.cls_blocks = _blocks(
-                cfg, cfg.width, self.side, 1, prefix_tokens=1, rel_pos_bias=False
+                cfg, cfg.width, self.sides[-1], 1, prefix_tokens=1, rel_pos_bias=False
             )
         else:
             self.side = cfg.img_size // cfg.patch
@@ -62,7 +77,7 @@ class TransformerDiscriminator(nn.Module):
         self.head = nn.Linear(cfg.width, 1)
         init_official_weights(self, linear=True)
         for name, param in self.named_parameters():
-            if name in ("cls_token", "pos_embed", "fine_pos"):
+            if name in ("cls_token", "pos_embed") or name.startswith("stage_pos."):
                 nn.init.trunc_normal_(param, std=0.02)
 
     def _with_cls(self, x: Tensor) -> Tensor:
@@ -71,14 +86,17 @@ class TransformerDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(B, channels, img_size, img_size) -> logits (B,)."""
         if self.config.multiscale:
-            fine = image_to_tokens(self.fine_embed(x)) + self.fine_pos
-            for block in self.fine_blocks:
-                fine = block(fine)
-            fine = F.avg_pool2d(tokens_to_image(fine, self.fine_side), 2)
-            coarse = self.coarse_embed(x)
-            h = image_to_tokens(torch.cat([fine, coarse], dim=1)) + self.pos_embed
-            for block in self.blocks:
-                h = block(h)
+            h = x
+            for i, (embed, pos, blocks) in enumerate(
+                zip(self.embeds, self.stage_pos, self.stages, strict=True)
+            ):
+                tokens = embed(x)
+                if i:
+                    pooled = F.avg_pool2d(tokens_to_image(h, self.sides[i - 1]), 2)
+                    tokens = torch.cat([pooled, tokens], dim=1)
+                h = image_to_tokens(tokens) + pos
+                for block in blocks:
+                    h = block(h)
             h = self._with_cls(h)
             for block in self.cls_blocks:
                 h = block(h)

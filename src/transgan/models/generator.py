@@ -29,16 +29,20 @@ def image_to_tokens(x: Tensor) -> Tensor:
 class Stage(nn.Module):
     """Transformer blocks at one resolution, with that resolution's position embedding."""
 
-    def __init__(self, cfg: GeneratorConfig, side: int, width: int, depth: int) -> None:
+    def __init__(self, cfg: GeneratorConfig, index: int, depth: int) -> None:
         super().__init__()
-        self.side = side
+        self.side = side = cfg.sides[index]
+        width = cfg.widths[index]
         self.pos_embed = nn.Parameter(torch.zeros(1, side * side, width))
-        self.blocks = transformer_blocks(cfg, width, side, depth, grid_window=cfg.grid_window)
+        self.blocks = transformer_blocks(
+            cfg, width, side, depth, grid_window=cfg.stage_window(index), noise=cfg.noise,
+            context_dim=cfg.width if cfg.latent_modulation else 0,
+        )
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         x = x + self.pos_embed
         for block in self.blocks:
-            x = block(x)
+            x = block(x, context)
         return x
 
 
@@ -59,23 +63,25 @@ class TransformerGenerator(nn.Module):
     """
 
     supports_locality = True
-    supports_super_resolution = True
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
         self.config = cfg
+        # MT-CT replaces the latent by an image, so a latent-modulated G has no SR entry.
+        self.supports_super_resolution = not cfg.latent_modulation
         self.latent_dim = cfg.latent_dim
         self.img_size = cfg.img_size
         self.channels = cfg.channels
         self.bottom = cfg.bottom
-        widths, sides = cfg.widths, cfg.sides
+        widths = cfg.widths
         self.latent_to_tokens = nn.Linear(cfg.latent_dim, cfg.bottom * cfg.bottom * cfg.width)
         self.image_to_tokens = nn.Linear(cfg.channels, cfg.width)
-        self.stages = nn.ModuleList(
-            Stage(cfg, side, width, depth)
-            for side, width, depth in zip(sides, widths, cfg.depths, strict=True)
-        )
+        self.stages = nn.ModuleList(Stage(cfg, i, depth) for i, depth in enumerate(cfg.depths))
         self.to_image = nn.Linear(widths[-1], cfg.channels)
+        if cfg.latent_modulation:
+            tokens = cfg.bottom * cfg.bottom
+            self.latent_to_context = nn.Linear(cfg.latent_dim, tokens * cfg.width)
+            self.context_pos = nn.Parameter(torch.zeros(1, tokens, cfg.width))  # official: zeros
         init_official_weights(self, linear=False)
         # The official output layer is a 1x1 Conv2d, initialised Xavier-uniform.
         nn.init.xavier_uniform_(self.to_image.weight)
@@ -85,19 +91,22 @@ class TransformerGenerator(nn.Module):
     def _upscale(self, x: Tensor, stage: int) -> Tensor:
         """2x up-scaling from ``stage - 1`` to ``stage``: bicubic early, PixelShuffle after."""
         img = tokens_to_image(x, self.stages[stage - 1].side)
+        if stage in self.config.smooth_upscales:
+            img = F.avg_pool2d(F.interpolate(img, scale_factor=4, mode="bicubic"), 4)
         if stage <= self.config.bicubic_stages:
             img = F.interpolate(img, scale_factor=2, mode="bicubic", align_corners=False)
         else:
             img = F.pixel_shuffle(img, 2)
         return image_to_tokens(img)
 
-    def synthesize(self, tokens: Tensor) -> Tensor:
-        """Run bottom-grid tokens (B, bottom^2, width) through every stage to an image."""
+    def synthesize(self, tokens: Tensor, context: Tensor | None = None) -> Tensor:
+        """Run bottom-grid tokens (B, bottom^2, width) through every stage to an image;
+        ``context`` is the latent embedding of a latent-modulated generator."""
         x = tokens
         for i, stage in enumerate(self.stages):
             if i:
                 x = self._upscale(x, i)
-            x = stage(x)
+            x = stage(x, context)
         image = tokens_to_image(self.to_image(x), self.img_size)
         return torch.tanh(image) if self.config.output_act == "tanh" else image
 
@@ -108,10 +117,16 @@ class TransformerGenerator(nn.Module):
         # the full-precision product itself, so it runs in the weight's own dtype.
         with _without_autocast(z.device.type):
             tokens = self.latent_to_tokens(z.to(self.latent_to_tokens.weight.dtype))
-        return self.synthesize(tokens.view(z.shape[0], self.bottom * self.bottom, -1))
+        tokens = tokens.view(z.shape[0], self.bottom * self.bottom, -1)
+        context = None
+        if self.config.latent_modulation:
+            context = self.latent_to_context(z).view_as(tokens) + self.context_pos
+        return self.synthesize(tokens, context)
 
     def super_resolve(self, low: Tensor) -> Tensor:
         """(B, channels, bottom, bottom) -> (B, channels, img_size, img_size)."""
+        if not self.supports_super_resolution:
+            raise ValueError("a latent-modulated generator has no super-resolution entry")
         if low.shape[-2:] != (self.bottom, self.bottom):
             raise ValueError(f"super_resolve expects {self.bottom}x{self.bottom} input")
         return self.synthesize(self.image_to_tokens(image_to_tokens(low)))

@@ -5,6 +5,8 @@ Figures follow TransGAN v1 Table 4 (sizes S/M/L/XL) and the official v2 training
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,20 @@ STL_RECIPE: dict[str, Any] = {
 V2_STL_RECIPE: dict[str, Any] = {
     **STL_RECIPE, "augment": "translation,stl_erase_ratio,color", "ema_rampup": 0.05,
 }
+# The official 256 px scripts: D batch 16 accumulated 4 times, n_critic 4, a fixed EMA beta
+# 0.995 per G step (ema_warmup 0) = a half-life of 64 * ln 0.5 / ln 0.995 images of D batch.
+HQ256_RECIPE: dict[str, Any] = {
+    "batch": 64, "accum": 4, "g_batch": 128, "hflip": True, "ema_rampup": None,
+    "ema_half_life": 64 * math.log(0.5) / math.log(0.995),
+    "augment": "translation,erase_ratio,color", "images": 128_000_000,
+}
+# The official 256 px generators: PixelNorm, bicubic 8->16->32 at full width, then
+# PixelShuffle stages with 16x16 grid attention, noise injection in every attention layer.
+HQ256_G = GeneratorConfig(
+    img_size=256, latent_dim=512, bottom=8, width=1024, depths=(5, 4, 4, 4, 4, 4),
+    norm="pixelnorm", rel_pos_bias=True, bicubic_stages=2, grid_window=16, grid_stages=(3, 4, 5),
+    noise=True,
+)
 # The CPU demo: a higher learning rate and one D step per G step learn digits in minutes;
 # its matrices are too small for bf16 to pay off on a CPU (measured 76 vs 123 img/s).
 DIGITS_RECIPE: dict[str, Any] = {
@@ -140,6 +156,33 @@ _PRESETS: tuple[Preset, ...] = (
         ),
         data="folder:celeba",
         recipe={**CIFAR_RECIPE, "batch": 32, "g_batch": 64, "images": 32_000_000},
+    ),
+    Preset(
+        name="transgan-v2-church256",
+        description="TransGAN v2 LSUN church 256 px (official ViT_custom_local544444_256_rp_noise"
+                    " + ViT_scale3_local_new_rp)",
+        generator=HQ256_G,
+        discriminator=DiscriminatorConfig(
+            img_size=256, patch=4, width=384, depth=3, multiscale=True,
+            scale_widths=(288, 48, 48), scale_depths=(3, 3, 4), grid_window=16,
+            grid_blocks=(2, 0, 0), rel_pos_bias=True,
+        ),
+        data="folder:lsun-church",
+        recipe=HQ256_RECIPE,
+    ),
+    Preset(
+        name="transgan-v2-celebahq256",
+        description="TransGAN v2 CelebA-HQ 256 px (official Celeba256_gen + Celeba256_dis)",
+        generator=dataclasses.replace(
+            HQ256_G, depths=(0, 4, 4, 4, 4, 4), latent_modulation=True, smooth_upscales=(4, 5)
+        ),
+        discriminator=DiscriminatorConfig(
+            img_size=256, patch=2, width=384, depth=3, multiscale=True,
+            scale_widths=(96, 96, 192), scale_depths=(3, 3, 4), grid_window=4,
+            grid_blocks=(3, 2, 0), overlap_embed=True,
+        ),
+        data="folder:celeba-hq",
+        recipe=HQ256_RECIPE,
     ),
     Preset(
         name="digits",

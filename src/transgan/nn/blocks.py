@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from transgan.nn.attention import Attention
+from transgan.nn.attention import Attention, fused_attention
 
 NORMS = ("layernorm", "pixelnorm")
 ACTIVATIONS = ("gelu", "leakyrelu")
@@ -55,8 +55,33 @@ class MLP(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class LatentCrossAttention(nn.Module):
+    """x + Proj(Attn(Q x, K c, V c)) from tokens x to a context c, with no norm: the official
+    CelebA-HQ 256 generator's "self-modulation" by an embedding of the latent."""
+
+    def __init__(self, dim: int, context_dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(context_dim, dim, bias=False)
+        self.v = nn.Linear(context_dim, dim, bias=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        b, n, c = x.shape
+        q = self.q(x).view(b, n, self.heads, -1).transpose(1, 2)
+        k = self.k(context).view(b, context.shape[1], self.heads, -1).transpose(1, 2)
+        v = self.v(context).view(b, context.shape[1], self.heads, -1).transpose(1, 2)
+        out = fused_attention(q, k, v, None).transpose(1, 2).reshape(b, n, c)
+        return x + self.proj(out)
+
+
 class TransformerBlock(nn.Module):
-    """x + Attn(Norm(x)), then x + MLP(Norm(x)); ``noise`` is the attention's noise injection."""
+    """x + Attn(Norm(x)), then x + MLP(Norm(x)); ``noise`` is the attention's noise injection.
+
+    With ``context_dim`` the block first applies :class:`LatentCrossAttention` to the context
+    passed to :meth:`forward`.
+    """
 
     def __init__(
         self,
@@ -72,9 +97,11 @@ class TransformerBlock(nn.Module):
         rel_pos_bias: bool = False,
         grid_window: int = 0,
         noise: bool = False,
+        context_dim: int = 0,
         impl: str = "sdpa",
     ) -> None:
         super().__init__()
+        self.cross_attn = LatentCrossAttention(dim, context_dim, heads) if context_dim else None
         self.norm1 = make_norm(norm, dim)
         self.attn = Attention(
             dim,
@@ -90,7 +117,11 @@ class TransformerBlock(nn.Module):
         self.norm2 = make_norm(norm, dim)
         self.mlp = MLP(dim, int(dim * mlp_ratio), act)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.cross_attn is not None:
+            if context is None:
+                raise ValueError("this block cross-attends to a latent context; none was given")
+            x = self.cross_attn(x, context)
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 

@@ -217,7 +217,7 @@ class Trainer:
         self.G.to(self.device)
         self.D.to(self.device)
         if opts.mtct and not getattr(self.G, "supports_super_resolution", False):
-            raise OptionsError("--mtct needs a transformer generator (this preset's G is a CNN)")
+            raise OptionsError("--mtct needs a transformer generator without latent modulation")
         if self.schedule.steps and not getattr(self.G, "supports_locality", False):
             raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
         distributed.broadcast_module(self.G)

@@ -84,9 +84,9 @@ class TrainOptions:
                                            "step (each G step counts one D batch; D sees "
                                            "n_critic times as many real images meanwhile; "
                                            "official ema_kimg 500)")
-    ema_rampup: float | None = _opt(0.1, "EMA warm-up: the half-life is at most this ratio x "
-                                         "the real images D saw before the current G step's "
-                                         "D steps (official ema_warmup)")
+    ema_rampup: float | None = _opt(0.1, "EMA warm-up (empty: none): the half-life is at most "
+                                         "this ratio x the real images D saw before the "
+                                         "current G step's D steps (official ema_warmup)")
     eval_every: int = _opt(0, "images between evaluations during training (0 = off)")
     eval_metrics: str = _opt("auto", "metrics to evaluate: auto (digits-fid,digits-is on digits, "
                                      "else fid,is) or a comma list of fid,is,kid,digits-*")
@@ -141,11 +141,16 @@ def field_type(name: str) -> type:
     return hint
 
 
+def _optional(name: str) -> bool:
+    """Whether option ``name`` is typed ``X | None``, so it may be left empty."""
+    hint = typing.get_type_hints(TrainOptions)[name]
+    return type(None) in typing.get_args(hint)
+
+
 def _coerce(name: str, value: Any) -> Any:
     kind = field_type(name)
     if value is None:
-        default = TrainOptions.__dataclass_fields__[name].default
-        if default is None:
+        if _optional(name):
             return None
         raise OptionsError(f"option '{name}' cannot be empty")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
