@@ -8,6 +8,7 @@ saved to a file and loaded through the real code path. The 299 px network is slo
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from pathlib import Path
@@ -165,3 +166,19 @@ def test_download_lands_in_the_hub_cache(
     monkeypatch.setattr(inception_mod, "_download", fake_download)
     expected = tmp_path / "torch-home" / "hub" / "checkpoints" / INCEPTION_FILE
     assert resolve_inception_weights() == str(expected)
+
+
+def test_eval_accepts_a_converted_official_checkpoint(
+    random_weights: Path, png_folder: Path, tmp_path: Path
+) -> None:
+    from transgan.cli import main
+
+    official = Path(__file__).parent / "fixtures" / "official-transgan" / "v2-small.pth"
+    folder = tmp_path / "converted"
+    assert main(["convert", str(official), "--out", str(folder)]) == 0
+    assert main(["eval", str(folder), "--metrics", "fid", "--num", "4", "--batch", "4",
+                 "--ref", f"folder:{png_folder}", "--inception-weights",
+                 str(random_weights)]) == 0
+    record = json.loads((folder / "metrics-0.json").read_text())
+    assert math.isfinite(record["metrics"]["fid"])
+    assert record["checkpoint"] == str(folder / "generator.safetensors")
