@@ -1,4 +1,8 @@
-"""Run-directory outputs of rank 0: log file, stats JSONL, TensorBoard and the progress bar."""
+"""Run-directory outputs of rank 0: log file, stats JSONL, TensorBoard and progress.
+
+Progress is a bar on a terminal; when stderr is a file or a pipe (nohup, SLURM, CI) it is
+one plain line per stats record instead, so logs hold no carriage-return frames.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -34,20 +38,52 @@ def setup_logging(log_file: Path | None, verbose: bool = True) -> logging.Logger
     return logger
 
 
-class Monitor:
-    """Stats lines to ``stats.jsonl`` and TensorBoard, and a tqdm bar in images."""
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is an interactive terminal (False for files, pipes, closed streams)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
-    def __init__(self, run_dir: Path, total: int, start: int, progress: bool) -> None:
+
+def format_duration(seconds: float) -> str:
+    """Seconds as H:MM:SS, hours unbounded: 3725 -> '1:02:05'; '?' when not finite."""
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def progress_line(images: int, total: int, speed: float, eta: float,
+                  stats: dict[str, float]) -> str:
+    """One plain progress line: images, img/s, losses and the estimated time left."""
+    losses = " ".join(f"{k} {stats[k]:.3f}" for k in ("loss_d", "loss_g") if k in stats)
+    rate = f"{speed:,.0f}" if speed >= 100 else f"{speed:.3g}"
+    parts = [f"{images:,}/{total:,} images ({100 * images / total:.1f}%)", f"{rate} img/s",
+             losses, f"ETA {format_duration(eta)}"]
+    return " | ".join(part for part in parts if part)
+
+
+class Monitor:
+    """Stats lines to ``stats.jsonl`` and TensorBoard; progress as a tqdm bar in images on a
+    terminal, else as a plain line per stats record."""
+
+    def __init__(self, run_dir: Path, total: int, start: int, progress: bool,
+                 stream: TextIO | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        self.stream = stream if stream is not None else sys.stderr
+        self.plain = progress and not is_terminal(self.stream)
         self.stats_path = run_dir / "stats.jsonl"
         self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
         self.bar = tqdm(
             total=total, initial=start, unit="img", unit_scale=True, dynamic_ncols=True,
-            disable=not progress, file=sys.stderr, smoothing=0.1,
+            disable=not progress or self.plain, file=self.stream, smoothing=0.1,
         )
-        self.last_images = start
-        self.last_time = time.perf_counter()
+        self.total = total
+        self.start_images = self.last_images = start
+        self.start_time = self.last_time = time.perf_counter()
 
     def progress(self, images: int) -> None:
         self.bar.update(images - self.bar.n)
@@ -69,6 +105,12 @@ class Monitor:
             {k: f"{stats[k]:.3f}" for k in ("loss_d", "loss_g") if k in stats}, refresh=False
         )
         self.progress(images)
+        if self.plain:
+            # ETA from the mean speed of this process, which amortises evaluations and saves.
+            mean = (images - self.start_images) / max(now - self.start_time, 1e-9)
+            eta = (self.total - images) / mean if mean > 0 else math.inf
+            self.stream.write(progress_line(images, self.total, speed, eta, stats) + "\n")
+            self.stream.flush()
         return record
 
     def log_metrics(self, images: int, metrics: dict[str, float], protocol: dict[str, Any]) -> None:
