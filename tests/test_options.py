@@ -63,6 +63,7 @@ def test_bad_yaml_files(tmp_path: Path, text: str) -> None:
         ({"device": "tpu"}, 1, "unknown device"),
         ({"locality_stages": "x"}, 1, "--locality-stages"),
         ({"grad_clip": -1.0}, 1, "--grad-clip"),
+        ({"checkpoint_minutes": -1.0}, 1, "--checkpoint-minutes must be >= 0"),
     ],
 )
 def test_validation_errors(changes: dict, world: int, message: str) -> None:

@@ -118,6 +118,15 @@ def broadcast_module(model: nn.Module) -> None:
         dist.broadcast(tensor.data, src=0)
 
 
+def rank0_decides(flag: bool, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (one broadcast of one value); ``flag`` without a group."""
+    if not dist.is_initialized():
+        return flag
+    value = torch.tensor(int(flag), device=device)
+    dist.broadcast(value, src=0)
+    return bool(value.item())
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

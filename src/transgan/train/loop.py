@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,7 @@ from transgan.train.checkpoint import (
 )
 from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import LossConfig, d_main_loss, d_penalty, g_loss
-from transgan.train.monitor import Monitor, setup_logging
+from transgan.train.monitor import Monitor, format_duration, setup_logging
 from transgan.train.options import OptionsError, TrainOptions, parse_stages, save_yaml, validate
 from transgan.train.schedules import (
     OFFICIAL_LOCALITY_EPOCHS,
@@ -123,6 +124,17 @@ class StatSums:
         """Each stat's mean over the times it was added (still on the device)."""
         return {k: v if self.counts[k] == 1 else v / self.counts[k] for k, v in self.sums.items()}
 
+    def to_state(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None, device: torch.device) -> StatSums:
+        """The sums a checkpoint holds (empty for checkpoints without them)."""
+        if not state:
+            return cls()
+        sums = {k: v.to(device) for k, v in state["sums"].items()}
+        return cls(sums, {k: int(v) for k, v in state["counts"].items()})
+
 
 @dataclass(frozen=True)
 class StepImpl:
@@ -144,6 +156,8 @@ class StepImpl:
 # Non-finite steps are counted on the device; the host reads the count at every output
 # (log, samples, checkpoint, evaluation) and at least this often, in G steps.
 HEALTH_CHECK_EVERY = 100
+# Seconds per --checkpoint-minutes.
+SECONDS_PER_MINUTE = 60.0
 # Devices with fused Adam kernels (torch >= 2.4) that take the found_inf input.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
@@ -238,6 +252,11 @@ class Trainer:
             self.G_fwd = torch.compile(self.G)
 
         self.counters = Counters()
+        # Stats since the last log line (each D and G step a mean over its chunks).
+        self.window = StatSums()
+        # Wall clock of the --checkpoint-minutes schedule (replaceable in tests).
+        self.clock: Callable[[], float] = time.monotonic
+        self.last_checkpoint_time = 0.0
         self.z_gen = torch.Generator(device=self.device).manual_seed(opts.seed + 1_000_003)
         self.locality_window: int | None = None
         if resume_state is not None:
@@ -317,6 +336,7 @@ class Trainer:
             "locality_window": -1 if self.locality_window is None else self.locality_window,
             "mtct_active": self.opts.mtct and mtct_active(c.images, self.opts.mtct_until),
             "best": self.best,
+            "stat_window": self.window.to_state(),
             "rng": rng,
         }
 
@@ -330,6 +350,7 @@ class Trainer:
         for f in dataclasses.fields(Counters):
             kind = type(f.default)
             setattr(self.counters, f.name, kind(state["counters"].get(f.name, f.default)))
+        self.window = StatSums.from_state(state.get("stat_window"), self.device)
         self.z_gen.set_state(state["rng"]["z"].cpu())
         if self.dist.rank == 0:
             torch.set_rng_state(state["rng"]["torch"].cpu())
@@ -508,7 +529,20 @@ class Trainer:
         if self.is_main:
             save_checkpoint(self.state(), self.run_dir / "checkpoints", self.counters.images,
                             self.opts.keep_checkpoints)
+        self.last_checkpoint_time = self.clock()
         distributed.barrier()
+
+    def _checkpoint_time_due(self, host_synced: bool) -> bool:
+        """Whether --checkpoint-minutes passed since the last checkpoint, by rank 0's clock.
+
+        Asked only where the host already waits for the device (``host_synced``: health
+        checks) or on the CPU, where reading the answer waits for nothing.
+        """
+        minutes = self.opts.checkpoint_minutes
+        if not minutes or not (host_synced or self.device.type == "cpu"):
+            return False
+        due = self.clock() - self.last_checkpoint_time >= minutes * SECONDS_PER_MINUTE
+        return distributed.rank0_decides(due, self.device)
 
     def _prepare_run_dir(self, resumed: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -594,9 +628,8 @@ class Trainer:
             if self.is_main else None
         previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGTERM,
                                                                         signal.SIGINT)}
-        # Stats since the last log line: every D step, every G step (each a mean over chunks).
-        window = StatSums()
         start_time, start_wall = time.perf_counter(), c.wall_time
+        self.last_checkpoint_time = self.clock()
         try:
             while c.images < opts.images and self.stop_signal is None:
                 before = c.images
@@ -604,30 +637,32 @@ class Trainer:
                 self._set_lr()
                 for _ in range(opts.n_critic):
                     real = self._real(batches)
-                    window.add(self.d_step(real))
-                window.add(self.g_step(real))
-                if self._output_due(before) and self._check_health():
-                    self._rollback(log)
+                    self.window.add(self.d_step(real))
+                self.window.add(self.g_step(real))
+                synced = self._output_due(before)
+                if synced and self._check_health():
+                    self._rollback(log)  # restores the stats window of the checkpoint too
                     batches = self._batches()
-                    window = StatSums()
                     continue
                 c.wall_time = start_wall + time.perf_counter() - start_time
                 if self.is_main and crossed(before, c.images, opts.log_every):
-                    record = {k: float(v) for k, v in window.means().items()}
+                    record = {k: float(v) for k, v in self.window.means().items()}
                     record["loss_d"] = record.pop("d_loss", math.nan)
                     record["loss_g"] = record.pop("g_loss", math.nan)
                     record.update(g_step=c.g_steps, skipped_steps=c.skipped,
                                   locality=self.locality_window,
                                   lr_g=self.opt_g.param_groups[0]["lr"])
                     monitor.log(c.images, record)
-                    window = StatSums()
+                    self.window = StatSums()
                 elif monitor is not None:
                     monitor.progress(c.images)
                 if self.is_main and crossed(before, c.images, opts.sample_every):
                     self.save_samples(f"fakes-{c.images // 1000:06d}k.png")
                 if opts.eval_every and crossed(before, c.images, opts.eval_every):
                     self._periodic_eval(monitor, log)
-                if crossed(before, c.images, opts.checkpoint_every) and c.images < opts.images:
+                timed = self._checkpoint_time_due(synced)
+                if (crossed(before, c.images, opts.checkpoint_every) or timed) \
+                        and c.images < opts.images:
                     self.save()
             self.save()
             if self.is_main:
@@ -636,7 +671,8 @@ class Trainer:
                     log.info(f"stopped by signal {self.stop_signal} at {c.images:,} images; "
                              f"checkpoint saved. Resume with: transgan train --out {self.run_dir}")
                 else:
-                    log.info(f"done: {c.images:,} images in {c.wall_time:.0f} s; "
+                    log.info(f"done: {c.images:,} images in {format_duration(c.wall_time)} "
+                             f"({c.images / max(c.wall_time, 1e-9):,.1f} img/s); "
                              f"samples in {self.run_dir / 'samples'}")
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""

@@ -106,10 +106,15 @@ class TrainOptions:
     workers: int | None = _opt(None, "data loader workers (default: automatic)")
     log_every: int = _opt(64_000, "images between stats lines")
     sample_every: int = _opt(640_000, "images between sample grids")
-    checkpoint_every: int = _opt(1_280_000, "images between checkpoints")
+    checkpoint_every: int = _opt(1_280_000, "images between checkpoints (see also "
+                                            "--checkpoint-minutes)")
+    checkpoint_minutes: float = _opt(10.0, "besides --checkpoint-every, a checkpoint whenever "
+                                           "this many minutes of wall time passed since the "
+                                           "last one (0 = off)")
     keep_checkpoints: int = _opt(3, "numbered checkpoints to keep besides latest.pt")
     num_samples: int = _opt(64, "images in each sample grid")
-    progress: bool = _opt(True, "show a progress bar")
+    progress: bool = _opt(True, "show progress: a bar on a terminal, else (stderr a file or "
+                                "pipe) one line per --log-every with img/s, losses and ETA")
     generator: dict = _opt({}, "generator config overrides, e.g. {width: 256}")
     discriminator: dict = _opt({}, "discriminator config overrides, e.g. {depth: 4}")
 
@@ -121,8 +126,9 @@ OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
 # Options that may change when a run is resumed; the rest must match the saved run.
 RESUMABLE = frozenset(
     {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
-     "keep_checkpoints", "progress", "data_root", "compile", "nonfinite_limit",
-     "max_rollbacks", "eval_every", "eval_metrics", "eval_num", "eval_ref", "inception_weights"}
+     "checkpoint_minutes", "keep_checkpoints", "progress", "data_root", "compile",
+     "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics", "eval_num", "eval_ref",
+     "inception_weights"}
 )
 CHOICES = {
     "loss": ("wgangp-eps", "hinge", "logistic-r1"),
@@ -221,6 +227,9 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
               "num_samples", "ema_half_life", "nonfinite_limit")
     if opts.eval_every < 0 or opts.eval_num < 2:
         raise OptionsError("--eval-every must be >= 0 and --eval-num at least 2")
+    if not opts.checkpoint_minutes >= 0:
+        raise OptionsError(f"--checkpoint-minutes must be >= 0 (0 = off), "
+                           f"got {opts.checkpoint_minutes}")
     if opts.max_rollbacks < 0:
         raise OptionsError("--max-rollbacks must be >= 0")
     for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight"):
