@@ -281,3 +281,16 @@ def test_train_init_from_a_converted_folder(
                  "--gen", "width=128"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "does not exist" in err[-2] and "do not match" in err[-1]
+
+
+def test_converted_files_name_the_preset_of_the_whole_pair() -> None:
+    from transgan.official import _matching_preset
+
+    xl = transgan.get_preset("transgan-xl")
+    assert _matching_preset(xl.generator, xl.discriminator) == "transgan-xl"  # D shared by v1
+    assert _matching_preset(xl.generator, None) == "transgan-xl"
+    assert _matching_preset(_reference_config(), None) == ""
+
+
+def _reference_config() -> object:
+    return convert_checkpoint(FIXTURES / "v1-small.pth").generator.config

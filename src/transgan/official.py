@@ -453,30 +453,30 @@ def convert_checkpoint(
     raise ConversionError(f"{path} is not an official TransGAN checkpoint (first key '{first}')")
 
 
-def _matching_preset(config: Any, part: str) -> str:
-    """Name of the preset whose ``part`` config equals ``config``, or ''."""
+def _matching_preset(generator: Any, discriminator: Any | None) -> str:
+    """Name of the preset with this generator (and discriminator, where given), or ''."""
     for name, preset in PRESETS.items():
-        if getattr(preset, part) == config:
+        if preset.generator == generator and discriminator in (None, preset.discriminator):
             return name
-    return ""
+    return next((n for n, p in PRESETS.items() if p.generator == generator), "")
 
 
 def save_converted(converted: OfficialCheckpoint, out: Path, source: str) -> list[Path]:
     """Write DIR/generator.safetensors and DIR/discriminator.safetensors with configs."""
     out.mkdir(parents=True, exist_ok=True)
+    d_config = None if converted.discriminator is None else converted.discriminator.config
     common = {"source": source, "official_version": converted.generator.version,
-              "official_epoch": "" if converted.epoch is None else str(converted.epoch)}
+              "official_epoch": "" if converted.epoch is None else str(converted.epoch),
+              "preset": _matching_preset(converted.generator.config, d_config)}
     g = converted.generator
     g_meta = {"format": GENERATOR_FORMAT, "generator_config": json.dumps(config_to_dict(g.config)),
-              "preset": _matching_preset(g.config, "generator"), "data": "", "images": "0",
-              "weights": converted.weights, **common}
+              "data": "", "images": "0", "weights": converted.weights, **common}
     paths = [out / GENERATOR_FILE]
     save_file({k: v.contiguous() for k, v in g.state.items()}, str(paths[0]), metadata=g_meta)
     if converted.discriminator is not None:
         d = converted.discriminator
         d_meta = {"format": DISCRIMINATOR_FORMAT,
-                  "discriminator_config": json.dumps(config_to_dict(d.config)),
-                  "preset": _matching_preset(d.config, "discriminator"), **common}
+                  "discriminator_config": json.dumps(config_to_dict(d.config)), **common}
         paths.append(out / DISCRIMINATOR_FILE)
         save_file({k: v.contiguous() for k, v in d.state.items()}, str(paths[1]),
                   metadata=d_meta)
