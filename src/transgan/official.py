@@ -3,7 +3,8 @@ weights onto this library's models, and write them as safetensors with their con
 
 The official checkpoints do not store their constructor arguments. Everything that shapes a
 tensor (latent size, widths, depths, bottom grid, resolution, patch, MLP ratio, qkv bias,
-relative position bias, LayerNorm vs PixelNorm, noise injection) is read from the tensors;
+relative position bias and its grid windows, LayerNorm vs PixelNorm, noise injection, the
+discriminator's scales) is read from the tensors;
 what leaves no trace in them (attention heads, activation) takes the official default (4
 heads, GELU) and can be overridden.
 """
@@ -45,7 +46,8 @@ _NON_MODEL_ENTRIES = (
     "epoch", "best_fid", "gen_model", "dis_model", "gen_optimizer", "dis_optimizer",
     "path_helper", "fixed_z", "train_global_steps", "valid_global_steps",
 )
-# Stage blocks: v1 "blocks.J.x" / "upsample_blocks.S.J.x"; v2 adds ".block." before J.
+# Stage blocks: v1 "blocks.J.x" / "upsample_blocks.S.J.x"; v2 adds ".block." before J; the
+# 256 px files number their stages "blocks_K.block.J.x" from K = 1.
 _G_BLOCK = re.compile(
     r"^(?:blocks|upsample_blocks\.(\d+)|blocks_(\d+))\.(?:block\.)?(\d+)\.(.+)$"
 )
