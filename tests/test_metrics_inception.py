@@ -181,4 +181,4 @@ def test_eval_accepts_a_converted_official_checkpoint(
                  str(random_weights)]) == 0
     record = json.loads((folder / "metrics-0.json").read_text())
     assert math.isfinite(record["metrics"]["fid"])
-    assert record["checkpoint"] == str(folder / "generator.safetensors")
+    assert record["checkpoint"] == str(folder / "model.safetensors")

@@ -159,14 +159,35 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = ("safetensors", "onnx")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from transgan.loading import export_generator
+    from transgan.loading import export_folder, export_generator, open_generator
+    from transgan.onnx_export import ONNX_OPSET, export_onnx
 
     out = Path(args.out)
-    if out.suffix != ".safetensors":
-        raise OptionsError("--out must end in .safetensors")
-    export_generator(args.checkpoint, out, ema=not args.raw)
-    print(f"wrote the {'raw' if args.raw else 'EMA'} generator to {out}")
+    fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
+    which = "raw" if args.raw else "EMA"
+    if fmt == "onnx":
+        if out.suffix != ".onnx":
+            raise OptionsError("--format onnx needs an --out ending in .onnx")
+        generator, _ = open_generator(args.checkpoint, ema=not args.raw)
+        worst = export_onnx(generator, out)
+        print(f"wrote the {which} generator to {out} (ONNX opset {ONNX_OPSET}, dynamic batch; "
+              f"onnxruntime matches PyTorch within {worst:.1e})")
+        return 0
+    if out.suffix == ".onnx" or (out.suffix != ".safetensors" and out.is_file()):
+        raise OptionsError("--out must be a .safetensors file or a folder")
+    try:
+        if out.suffix == ".safetensors":
+            export_generator(args.checkpoint, out, ema=not args.raw)
+        else:
+            export_folder(args.checkpoint, out, ema=not args.raw)
+    except OSError as exc:
+        raise OptionsError(f"cannot write {out}: {exc.strerror or exc}") from None
+    kind = "" if out.suffix == ".safetensors" else " as a model folder"
+    print(f"wrote the {which} generator to {out}{kind}")
     return 0
 
 
@@ -277,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write samples of a trained generator")
-    sample.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors "
-                        "or converted folder")
+    sample.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors, "
+                        "model folder or converted folder")
     sample.add_argument("--num", type=int, default=64, help="number of samples")
     sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
     sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
@@ -289,8 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample)
 
     interp = sub.add_parser("interpolate", help="latent walk as an image strip or GIF")
-    interp.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors "
-                        "or converted folder")
+    interp.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors, "
+                        "model folder or converted folder")
     interp.add_argument("--out", default="interpolation.png", help=".png strip or .gif")
     interp.add_argument("--rows", type=int, default=4, help="independent walks")
     interp.add_argument("--steps", type=int, default=10, help="images per walk")
@@ -310,17 +331,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)
 
-    export = sub.add_parser("export", help="generator weights as safetensors, for sharing")
-    export.add_argument("checkpoint", help="run directory, checkpoint or converted folder")
-    export.add_argument("--out", default="generator.safetensors", help="output .safetensors")
+    export = sub.add_parser(
+        "export", help="the generator for sharing: a model folder, safetensors or ONNX",
+        description="--out DIR writes a Hugging Face style model folder (config.json, "
+        "model.safetensors, README.md model card, samples.png); --out FILE.safetensors one "
+        "file; --format onnx --out G.onnx an ONNX graph checked against PyTorch.",
+    )
+    export.add_argument("checkpoint", help="run directory, checkpoint, model folder or "
+                        "converted folder")
+    export.add_argument("--out", default="generator.safetensors",
+                        help="model folder, .safetensors file or .onnx file")
+    export.add_argument("--format", choices=EXPORT_FORMATS,
+                        help="safetensors (a folder or one file) or onnx (default: from --out)")
     export.add_argument("--raw", action="store_true", help="G instead of the EMA generator")
     export.set_defaults(func=cmd_export)
 
     convert = sub.add_parser(
         "convert", help="convert a checkpoint of the official TransGAN code",
         description="Reads a checkpoint saved by the official TransGAN code (tensors and plain "
-        "data only), infers both architectures from its tensors and writes "
-        "OUT/generator.safetensors and OUT/discriminator.safetensors with their configs.",
+        "data only), infers both architectures from its tensors and writes the generator as a "
+        "model folder (OUT/config.json, OUT/model.safetensors, a model card) and "
+        "OUT/discriminator.safetensors beside it.",
     )
     convert.add_argument("checkpoint", help="official checkpoint (.pth)")
     convert.add_argument("--out", required=True, help="output folder")

@@ -1,6 +1,6 @@
 """Trained networks in and out of files: run directories, checkpoints, safetensors exports,
-converted official checkpoints (a folder with ``generator.safetensors`` and
-``discriminator.safetensors``) and the official checkpoints themselves."""
+model folders (``config.json`` + ``model.safetensors``, also what ``transgan convert`` writes),
+older convert folders (``generator.safetensors``) and the official checkpoints themselves."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from transgan.model_folder import (
+    GENERATOR_FORMAT,
+    WEIGHTS_FILE,
+    is_model_folder,
+    read_model_folder,
+    training_summary,
+    write_model_folder,
+)
 from transgan.models import (
     config_from_dict,
     config_to_dict,
@@ -24,7 +32,6 @@ from transgan.official import (
     DISCRIMINATOR_FILE,
     DISCRIMINATOR_FORMAT,
     GENERATOR_FILE,
-    GENERATOR_FORMAT,
     convert_checkpoint,
 )
 from transgan.train.checkpoint import (
@@ -54,6 +61,44 @@ def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
     return out
 
 
+def export_folder(path: str | Path, out: Path, ema: bool = True) -> list[Path]:
+    """Write the (EMA) generator of ``path`` as a model folder: config, weights, model card with
+    the checkpoint's metrics where ``transgan eval`` measured them, and a sample grid."""
+    from transgan.metrics.cli import run_data
+
+    generator, ckpt = open_generator(path, ema=ema)
+    options = ckpt.get("options") or {}
+    images = int((ckpt.get("counters") or {}).get("images", 0))
+    info = {k: v for k, v in (ckpt.get("info") or {}).items() if k != "metrics"}
+    data = options.get("data") or None if "source" in info else run_data(ckpt)
+    info.update({"preset": options.get("preset") or None, "data": data,
+                 "images_trained": images, "training": training_summary(options),
+                 "weights": info.get("weights") or ("ema" if ema else "raw")})
+    metrics = checkpoint_metrics(source_file(path), images) or (ckpt.get("info") or {}).get(
+        "metrics")
+    if metrics:
+        info["metrics"] = metrics
+    return write_model_folder(out, generator, info)
+
+
+def checkpoint_metrics(file: Path, images: int) -> dict[str, Any] | None:
+    """The newest ``metrics-*.json`` beside ``file`` measured at ``images`` images, with its
+    protocol and file name; ``None`` when there is none."""
+    found = []
+    for candidate in file.parent.glob("metrics-*.json"):
+        try:
+            record = json.loads(candidate.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("images_trained") == images:
+            found.append((candidate.stat().st_mtime, candidate.name, record))
+    if not found:
+        return None
+    _, name, record = max(found, key=lambda item: item[:2])
+    return {"metrics": record.get("metrics"), "protocol": record.get("protocol"),
+            "real_floor": record.get("real_floor"), "file": name}
+
+
 def _read_safetensors(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
     """Weights and metadata of a safetensors file written in format ``fmt``."""
     try:
@@ -76,6 +121,17 @@ def _export_as_checkpoint(path: Path) -> dict[str, Any]:
             "counters": {"images": int(metadata.get("images") or 0)}}
 
 
+def _folder_as_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint-like dict from a model folder; ``info`` keeps the rest of its config."""
+    config, weights = read_model_folder(path)
+    info = {k: v for k, v in config.items() if k not in ("format", "library", "generator")}
+    options = {"preset": info.get("preset"), "data": info.get("data"),
+               **(info.get("training") or {})}
+    return {"generator_config": config["generator"], "G_ema": weights, "G": weights,
+            "options": options, "counters": {"images": int(info.get("images_trained") or 0)},
+            "info": info}
+
+
 def _official_as_checkpoint(path: Path, ema: bool) -> dict[str, Any]:
     """A checkpoint-like dict from a checkpoint of the official code, converted in memory."""
     converted = convert_checkpoint(path, "ema" if ema else "raw")
@@ -91,8 +147,8 @@ def _official_as_checkpoint(path: Path, ema: bool) -> dict[str, Any]:
 
 
 def _is_network_folder(path: Path) -> bool:
-    """A folder written by ``transgan convert`` (or holding its files), not a run directory."""
-    return path.is_dir() and (path / GENERATOR_FILE).is_file() and not (
+    """A model folder or an older ``transgan convert`` folder, not a run directory."""
+    return path.is_dir() and (is_model_folder(path) or (path / GENERATOR_FILE).is_file()) and not (
         path / "checkpoints"
     ).is_dir()
 
@@ -101,13 +157,15 @@ def source_file(path: str | Path) -> Path:
     """The file a generator at ``path`` (any form :func:`read_checkpoint` takes) comes from."""
     path = Path(path)
     if _is_network_folder(path):
-        return path / GENERATOR_FILE
+        return path / WEIGHTS_FILE if is_model_folder(path) else path / GENERATOR_FILE
     return path if path.suffix == ".safetensors" else find_checkpoint(path)
 
 
 def read_checkpoint(path: str | Path, ema: bool = True) -> dict[str, Any]:
     """A checkpoint dict (``generator_config``, ``G``/``G_ema``, maybe ``D``) from any form."""
     file = source_file(path)
+    if file.name == WEIGHTS_FILE and is_model_folder(file.parent):
+        return _folder_as_checkpoint(file.parent)
     if file.suffix == ".safetensors":
         return _export_as_checkpoint(file)
     try:
@@ -135,8 +193,22 @@ def load_generator(
     path: str | Path, device: str | torch.device = "cpu", ema: bool = True
 ) -> nn.Module:
     """An eval-mode generator from a run directory, a checkpoint (ours or the official
-    code's), an exported ``.safetensors`` file or a ``transgan convert`` folder."""
+    code's), an exported ``.safetensors`` file or a model (or ``transgan convert``) folder."""
     return open_generator(path, device, ema)[0]
+
+
+def load_model_folder(path: str | Path, device: str | torch.device, cls: type) -> Any:
+    """The eval-mode generator of a local model folder, which must be a ``cls``."""
+    path = Path(path)
+    if not (path.is_dir() and is_model_folder(path)):
+        raise CheckpointError(
+            f"{path} is not a local model folder (config.json and model.safetensors); "
+            "download a Hub model first, e.g. with huggingface_hub.snapshot_download"
+        )
+    generator, _ = open_generator(path, device)
+    if not isinstance(generator, cls):
+        raise CheckpointError(f"{path} holds a {type(generator).__name__}, not a {cls.__name__}")
+    return generator
 
 
 @dataclass

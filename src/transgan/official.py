@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
+from transgan.model_folder import write_model_folder
 from transgan.models import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -31,14 +32,14 @@ from transgan.models import (
     TransformerGenerator,
     config_to_dict,
 )
-from transgan.models.build import apply_overrides
+from transgan.models.build import apply_overrides, generator_from_config
 from transgan.models.presets import PRESETS
 from transgan.nn.attention import relative_position_index
 from transgan.train.checkpoint import CheckpointError, safe_torch_load
 
+# Older convert folders held the generator as this file; they still load.
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-GENERATOR_FORMAT = "transgan-generator-v1"
 DISCRIMINATOR_FORMAT = "transgan-discriminator-v1"
 WEIGHTS = ("ema", "raw")
 # Top-level entries of an official training checkpoint that hold no model weights.
@@ -464,23 +465,23 @@ def _matching_preset(generator: Any, discriminator: Any | None) -> str:
 
 
 def save_converted(converted: OfficialCheckpoint, out: Path, source: str) -> list[Path]:
-    """Write DIR/generator.safetensors and DIR/discriminator.safetensors with configs."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the generator as a model folder in DIR (``config.json``, ``model.safetensors``,
+    model card, samples) and DIR/discriminator.safetensors beside it."""
     d_config = None if converted.discriminator is None else converted.discriminator.config
     common = {"source": source, "official_version": converted.generator.version,
               "official_epoch": "" if converted.epoch is None else str(converted.epoch),
               "preset": _matching_preset(converted.generator.config, d_config)}
-    g = converted.generator
-    g_meta = {"format": GENERATOR_FORMAT, "generator_config": json.dumps(config_to_dict(g.config)),
-              "data": "", "images": "0", "weights": converted.weights, **common}
-    paths = [out / GENERATOR_FILE]
-    save_file({k: v.contiguous() for k, v in g.state.items()}, str(paths[0]), metadata=g_meta)
+    generator = generator_from_config(converted.generator.config)
+    generator.load_state_dict(converted.generator.state)
+    info = {**common, "source": Path(source).name, "preset": common["preset"] or None,
+            "data": None, "images_trained": 0, "weights": converted.weights}
+    paths = write_model_folder(out, generator.eval(), info)
     if converted.discriminator is not None:
         d = converted.discriminator
         d_meta = {"format": DISCRIMINATOR_FORMAT,
                   "discriminator_config": json.dumps(config_to_dict(d.config)), **common}
         paths.append(out / DISCRIMINATOR_FILE)
-        save_file({k: v.contiguous() for k, v in d.state.items()}, str(paths[1]),
+        save_file({k: v.contiguous() for k, v in d.state.items()}, str(paths[-1]),
                   metadata=d_meta)
     return paths
 

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from transgan.models.pretrained import PretrainedMixin
+
 __all__ = [
     "CNNDiscriminator",
     "CNNDiscriminatorConfig",
@@ -174,7 +176,7 @@ class DiscriminatorBlock(nn.Module):
         return h + skip
 
 
-class CNNGenerator(nn.Module):
+class CNNGenerator(PretrainedMixin, nn.Module):
     """ResNet generator: linear to a ``bottom`` grid, x2 up-blocks, BN-ReLU-conv3x3-tanh."""
 
     supports_locality: bool = False

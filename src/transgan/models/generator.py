@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.models.configs import GeneratorConfig
+from transgan.models.pretrained import PretrainedMixin
 from transgan.nn.attention import set_attention_impl
 from transgan.nn.blocks import init_official_weights, transformer_blocks
 
@@ -53,7 +54,7 @@ def _without_autocast(device_type: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
-class TransformerGenerator(nn.Module):
+class TransformerGenerator(PretrainedMixin, nn.Module):
     """z -> bottom grid of tokens -> stages with 2x up-scaling between them -> image.
 
     The image is the last 1x1 projection, through ``tanh`` when the config asks for it.
