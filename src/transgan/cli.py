@@ -240,6 +240,28 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from transgan.loading import open_generator
+    from transgan.serve import SampleServer
+
+    if not 0 <= args.port <= 65535:
+        raise OptionsError("--port must be between 0 and 65535")
+    generator, _ = open_generator(args.checkpoint, args.device)
+    try:
+        server = SampleServer(generator, args.host, args.port, args.device, log=True)
+    except OSError as exc:
+        raise OptionsError(f"cannot listen on {args.host}:{args.port}: "
+                           f"{exc.strerror or exc}") from None
+    print(f"serving {args.checkpoint} on {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("transgan: server stopped", file=sys.stderr)
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from transgan.bench import format_table, run_bench, write_json
 
@@ -318,6 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--seed", type=int, default=0, help="latent seed")
     interp.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     interp.set_defaults(func=cmd_interpolate)
+
+    serve = sub.add_parser(
+        "serve", help="a web page (and PNG API) to look at a generator's samples",
+        description="Serves a page that draws sample grids, walks between two seeds and "
+        "downloads PNGs, plus GET /sample.png?seed=S&n=N, /interpolate.png?a=A&b=B&t=T&n=N "
+        "and /info for scripts.",
+    )
+    serve.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors, "
+                       "model folder or converted folder")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (0.0.0.0 exposes the server to the network)")
+    serve.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    serve.set_defaults(func=cmd_serve)
 
     bench = sub.add_parser("bench", help="training/sampling speed, memory, FLOP utilisation")
     bench.add_argument("--preset", default="transgan-s", help="model preset")

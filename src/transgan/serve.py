@@ -1,0 +1,345 @@
+"""``transgan serve``: a small web page and PNG API for looking at a trained generator.
+
+The standard library's threading HTTP server parses requests; one worker thread runs the
+generator, fed by a bounded queue, so a burst of requests waits or gets a 503, never piles up.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import torch
+from torch import Tensor, nn
+
+from transgan.sampling import generate, grid_image, latents, slerp
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MAX_SAMPLES = 64  # images per request
+MAX_QUEUE = 8  # requests waiting for the generator; more get a 503
+MAX_SEED = 2**63 - 1
+WAIT_S = 60.0  # longest a request waits for its images
+
+
+class ParameterError(ValueError):
+    """A bad query parameter; its message is the one-line body of a 400."""
+
+
+class BusyError(RuntimeError):
+    """The generator's queue is full or its turn did not come in time; a 503."""
+
+
+@dataclass
+class _Job:
+    """One unit of work for the generator thread and its outcome."""
+
+    work: Callable[[], bytes]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: bytes | None = None
+    error: BaseException | None = None
+
+
+class GeneratorWorker:
+    """Runs jobs one at a time on its own thread, at most ``max_queue`` of them waiting."""
+
+    def __init__(self, max_queue: int = MAX_QUEUE) -> None:
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._loop, name="transgan-generator", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job.result = job.work()
+            except Exception as exc:  # reported to the request, the worker carries on
+                job.error = exc
+            job.done.set()
+
+    def run(self, work: Callable[[], bytes], wait_s: float = WAIT_S) -> bytes:
+        """The result of ``work`` run on the worker thread; BusyError when the queue is full."""
+        job = _Job(work)
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            raise BusyError("busy: too many requests waiting; retry shortly") from None
+        if not job.done.wait(wait_s):
+            raise BusyError(f"busy: no result within {wait_s:g} s; retry shortly")
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then end the thread."""
+        self._jobs.put(None)
+        self._thread.join(timeout=WAIT_S)
+
+
+def _png(images: Tensor) -> bytes:
+    buffer = io.BytesIO()
+    grid_image(images).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class SampleRenderer:
+    """PNG grids from a generator; the functions the worker runs."""
+
+    def __init__(self, generator: nn.Module, device: str | torch.device = "cpu") -> None:
+        self.generator = generator
+        self.device = device
+        self.latent_dim: int = generator.latent_dim
+        shape = generate(generator, latents(1, self.latent_dim, 0, device)).shape
+        self.channels, self.img_size = int(shape[1]), int(shape[-1])
+        self.classes: list[str] = []  # conditional models will list their class names here
+
+    def samples(self, seed: int, n: int, label: int | None = None) -> bytes:
+        """A grid of ``n`` samples from the latents of ``seed`` (no truncation)."""
+        return _png(generate(self.generator, latents(n, self.latent_dim, seed, self.device)))
+
+    def interpolation(self, a: int, b: int, t: float, n: int, label: int | None = None) -> bytes:
+        """A grid of ``n`` samples a fraction ``t`` of the way (slerp) from seed a to seed b."""
+        za = latents(n, self.latent_dim, a, self.device)
+        zb = latents(n, self.latent_dim, b, self.device)
+        z = za if t == 0 else zb if t == 1 else slerp(za, zb, torch.tensor(t, device=za.device))
+        return _png(generate(self.generator, z))
+
+    def info(self) -> dict[str, Any]:
+        """What the page and scripts need to know about the model and the limits."""
+        return {
+            "latent_dim": self.latent_dim, "img_size": self.img_size, "channels": self.channels,
+            "generator": type(self.generator).__name__, "conditional": bool(self.classes),
+            "classes": self.classes, "max_n": MAX_SAMPLES, "max_queue": MAX_QUEUE,
+        }
+
+
+def _one(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    if values is None:
+        return None
+    if len(values) > 1:
+        raise ParameterError(f"parameter '{name}' given more than once")
+    return values[0]
+
+
+def _integer(params: dict[str, list[str]], name: str, default: int, lo: int, hi: int) -> int:
+    text = _one(params, name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise ParameterError(f"parameter '{name}' must be a whole number, got {text[:40]!r}")
+    value = int(text)
+    if not lo <= value <= hi:
+        raise ParameterError(f"parameter '{name}' must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _fraction(params: dict[str, list[str]], name: str) -> float:
+    text = _one(params, name)
+    if text is None:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParameterError(f"parameter '{name}' must be a number, got {text[:40]!r}") from None
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise ParameterError(f"parameter '{name}' must be between 0 and 1, got {text[:40]!r}")
+    return value
+
+
+def _label(params: dict[str, list[str]], renderer: SampleRenderer) -> int | None:
+    """The ``class`` parameter, kept in the API for conditional models."""
+    text = _one(params, "class")
+    if text is None:
+        return None
+    if not renderer.classes:
+        raise ParameterError("parameter 'class': this model is not conditional")
+    return _integer(params, "class", 0, 0, len(renderer.classes) - 1)
+
+
+def _check_names(params: dict[str, list[str]], allowed: set[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        expected = ", ".join(sorted(allowed)) or "none"
+        raise ParameterError(f"unknown parameter '{unknown[0]}' (expected: {expected})")
+
+
+class SampleServer(ThreadingHTTPServer):
+    """HTTP server answering the page, ``/info``, ``/sample.png`` and ``/interpolate.png``."""
+
+    daemon_threads = True
+
+    def __init__(self, generator: nn.Module, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 device: str | torch.device = "cpu", max_queue: int = MAX_QUEUE,
+                 log: bool = False) -> None:
+        self.renderer = SampleRenderer(generator, device)
+        self.worker = GeneratorWorker(max_queue)
+        self.log = log
+        try:
+            super().__init__((host, port), _Handler)
+        except BaseException:
+            self.worker.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The address the server listens on, as a URL."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def route(self, path: str, params: dict[str, list[str]]) -> tuple[str, bytes]:
+        """The content type and body for a GET of ``path``; ParameterError, BusyError or
+        LookupError (a 404) otherwise."""
+        r = self.renderer
+        if path == "/":
+            _check_names(params, set())
+            return "text/html; charset=utf-8", PAGE.encode()
+        if path == "/info":
+            _check_names(params, set())
+            return "application/json", json.dumps(r.info()).encode()
+        if path == "/sample.png":
+            _check_names(params, {"seed", "n", "class"})
+            seed = _integer(params, "seed", 0, 0, MAX_SEED)
+            n = _integer(params, "n", 16, 1, MAX_SAMPLES)
+            label = _label(params, r)
+            return "image/png", self.worker.run(lambda: r.samples(seed, n, label))
+        if path == "/interpolate.png":
+            _check_names(params, {"a", "b", "t", "n", "class"})
+            a = _integer(params, "a", 0, 0, MAX_SEED)
+            b = _integer(params, "b", 1, 0, MAX_SEED)
+            t = _fraction(params, "t")
+            n = _integer(params, "n", 16, 1, MAX_SAMPLES)
+            label = _label(params, r)
+            return "image/png", self.worker.run(lambda: r.interpolation(a, b, t, n, label))
+        raise LookupError(path)
+
+    def server_close(self) -> None:
+        """Stop listening, then stop the generator thread."""
+        super().server_close()
+        self.worker.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: SampleServer
+    server_version = "transgan"
+    sys_version = ""
+
+    def do_GET(self) -> None:  # noqa: N802 (the name http.server looks up)
+        parts = urlsplit(self.path)
+        try:
+            params = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
+            kind, body = self.server.route(parts.path, params)
+        except ParameterError as exc:
+            self._send_text(HTTPStatus.BAD_REQUEST, str(exc))
+        except BusyError as exc:
+            self._send_text(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), {"Retry-After": "1"})
+        except LookupError:
+            self._send_text(HTTPStatus.NOT_FOUND,
+                            f"no page {parts.path[:80]!r}; try /, /info, /sample.png "
+                            "or /interpolate.png")
+        except Exception as exc:  # a failing model must not take the server down
+            print(f"transgan serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self._send_text(HTTPStatus.INTERNAL_SERVER_ERROR,
+                            f"generation failed: {type(exc).__name__}")
+        else:
+            self._send(HTTPStatus.OK, kind, body)
+
+    def _send_text(self, status: HTTPStatus, message: str,
+                   headers: dict[str, str] | None = None) -> None:
+        self._send(status, "text/plain; charset=utf-8", (message + "\n").encode(), headers)
+
+    def _send(self, status: HTTPStatus, kind: str, body: bytes,
+              headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base signature)
+        if self.server.log:
+            super().log_message(format, *args)
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>transgan samples</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 1.5em; }
+fieldset { display: inline-block; margin: 0 1em 1em 0; }
+input[type=number] { width: 9em; }
+img { image-rendering: pixelated; display: block; margin: 1em 0; max-width: 100%; }
+#status { color: #a00; }
+</style></head><body>
+<h1>transgan samples</h1>
+<p id="model"></p>
+<fieldset><legend>Samples</legend>
+ seed <input id="seed" type="number" min="0" value="0">
+ <button id="new-seed">new seed</button>
+ images <select id="n"></select>
+</fieldset>
+<fieldset><legend>Walk to another seed</legend>
+ seed <input id="seed-b" type="number" min="0" value="1">
+ <button id="new-seed-b">new seed</button>
+ <input id="t" type="range" min="0" max="1" step="0.02" value="0"> <span id="t-value">0</span>
+</fieldset>
+<div><a id="download" download="samples.png" href="#">download PNG</a>
+ <span id="status"></span></div>
+<img id="grid" alt="generated samples">
+<p>Latents are standard normal (no truncation); the walk is a spherical interpolation.</p>
+<script>
+const $ = (id) => document.getElementById(id);
+const img = $("grid");
+let loading = false, pending = null;
+function randomSeed() { return Math.floor(Math.random() * 2147483647); }
+function url() {
+  const n = $("n").value, a = $("seed").value || "0", t = Number($("t").value);
+  $("t-value").textContent = t.toFixed(2);
+  if (t === 0) return `sample.png?seed=${a}&n=${n}`;
+  return `interpolate.png?a=${a}&b=${$("seed-b").value || "0"}&t=${t}&n=${n}`;
+}
+function show() {
+  const next = url();
+  $("download").href = next;
+  if (loading) { pending = next; return; }
+  loading = true; img.src = next;
+}
+function settled(ok) {
+  loading = false;
+  $("status").textContent = ok ? "" : "no image (a bad value, or the server is busy)";
+  if (pending !== null) { const next = pending; pending = null; loading = true; img.src = next; }
+}
+img.onload = () => settled(true);
+img.onerror = () => settled(false);
+$("new-seed").onclick = () => { $("seed").value = randomSeed(); show(); };
+$("new-seed-b").onclick = () => { $("seed-b").value = randomSeed(); show(); };
+for (const id of ["seed", "seed-b", "n"]) $(id).onchange = show;
+$("t").oninput = show;
+fetch("info").then((r) => r.json()).then((info) => {
+  $("model").textContent = `${info.generator}: ${info.img_size} px, ` +
+    `${info.channels} channel(s), latent size ${info.latent_dim}`;
+  for (let k = 1; k * k <= info.max_n; k++) {
+    const option = new Option(String(k * k), String(k * k));
+    option.selected = k === 4;
+    $("n").add(option);
+  }
+  show();
+});
+</script>
+</body></html>
+"""
