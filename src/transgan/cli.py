@@ -160,6 +160,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 EXPORT_FORMATS = ("safetensors", "onnx")
+# Every form a generator can be read from (transgan.loading.read_checkpoint).
+GENERATOR_SOURCE_HELP = ("run directory, checkpoint (this library's or the official code's), "
+                         "exported .safetensors, model folder or converted folder")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -320,8 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write samples of a trained generator")
-    sample.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors, "
-                        "model folder or converted folder")
+    sample.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     sample.add_argument("--num", type=int, default=64, help="number of samples")
     sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
     sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
@@ -332,8 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample)
 
     interp = sub.add_parser("interpolate", help="latent walk as an image strip or GIF")
-    interp.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors, "
-                        "model folder or converted folder")
+    interp.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     interp.add_argument("--out", default="interpolation.png", help=".png strip or .gif")
     interp.add_argument("--rows", type=int, default=4, help="independent walks")
     interp.add_argument("--steps", type=int, default=10, help="images per walk")
@@ -347,8 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
         "downloads PNGs, plus GET /sample.png?seed=S&n=N, /interpolate.png?a=A&b=B&t=T&n=N "
         "and /info for scripts.",
     )
-    serve.add_argument("checkpoint", help="run directory, checkpoint, exported .safetensors, "
-                       "model folder or converted folder")
+    serve.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (0.0.0.0 exposes the server to the network)")
@@ -373,8 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         "model.safetensors, README.md model card, samples.png); --out FILE.safetensors one "
         "file; --format onnx --out G.onnx an ONNX graph checked against PyTorch.",
     )
-    export.add_argument("checkpoint", help="run directory, checkpoint, model folder or "
-                        "converted folder")
+    export.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     export.add_argument("--out", default="generator.safetensors",
                         help="model folder, .safetensors file or .onnx file")
     export.add_argument("--format", choices=EXPORT_FORMATS,

@@ -17,6 +17,7 @@ from torch import nn
 from transgan.model_folder import (
     GENERATOR_FORMAT,
     WEIGHTS_FILE,
+    generator_metadata,
     is_model_folder,
     read_model_folder,
     training_summary,
@@ -41,21 +42,15 @@ from transgan.train.checkpoint import (
     load_checkpoint,
 )
 
-EXPORT_FORMAT = GENERATOR_FORMAT
-
 
 def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
     """Write the (EMA) generator of ``path`` (any form :func:`read_checkpoint` takes) as
     safetensors, its config in the metadata."""
     ckpt = read_checkpoint(path, ema)
     weights = {k: v.contiguous() for k, v in ckpt["G_ema" if ema else "G"].items()}
-    metadata = {
-        "format": GENERATOR_FORMAT,
-        "generator_config": json.dumps(ckpt["generator_config"]),
-        "images": str(ckpt.get("counters", {}).get("images", 0)),
-        "preset": str(ckpt["options"].get("preset") or ""),
-        "data": str(ckpt["options"].get("data") or ""),
-    }
+    metadata = generator_metadata(ckpt["generator_config"],
+                                  ckpt.get("counters", {}).get("images", 0),
+                                  ckpt["options"].get("preset"), ckpt["options"].get("data"))
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(out), metadata=metadata)
     return out

@@ -41,6 +41,14 @@ def training_summary(options: Mapping[str, Any]) -> dict[str, Any]:
     return {name: options[name] for name in TRAINING_FIELDS if name in options}
 
 
+def generator_metadata(
+    config: Mapping[str, Any], images: int, preset: str | None, data: str | None
+) -> dict[str, str]:
+    """The safetensors metadata of a generator's weights: its config and where it came from."""
+    return {"format": GENERATOR_FORMAT, "generator_config": json.dumps(config),
+            "images": str(images or 0), "preset": str(preset or ""), "data": str(data or "")}
+
+
 def write_model_folder(
     out: Path, generator: nn.Module, info: Mapping[str, Any] | None = None, samples: bool = True
 ) -> list[Path]:
@@ -50,9 +58,8 @@ def write_model_folder(
     config = {"format": GENERATOR_FORMAT, "library": "transgan",
               "generator": config_to_dict(generator.config), **info}
     weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    metadata = {"format": GENERATOR_FORMAT, "generator_config": json.dumps(config["generator"]),
-                "images": str(info.get("images_trained") or 0),
-                "preset": str(info.get("preset") or ""), "data": str(info.get("data") or "")}
+    metadata = generator_metadata(config["generator"], info.get("images_trained") or 0,
+                                  info.get("preset"), info.get("data"))
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / CONFIG_FILE, out / WEIGHTS_FILE, out / CARD_FILE]
     paths[0].write_text(json.dumps(config, indent=2) + "\n")
