@@ -118,20 +118,6 @@ def test_gradient_penalty_double_backward() -> None:
     grad2.square().sum().backward()
 
 
-@pytest.mark.parametrize("make", [_small_g, _small_d])
-def test_set_locality(make) -> None:
-    model = make()
-    assert model.supports_locality is False
-    model.set_locality(None)
-    model.set_locality(None, kind="mask")
-    with pytest.raises(ValueError, match="no self-attention"):
-        model.set_locality(4)
-
-
-def test_generator_flags() -> None:
-    assert CNNGenerator.supports_super_resolution is False
-
-
 def test_state_dict_round_trip() -> None:
     torch.manual_seed(0)
     g, d = _small_g(), _small_d()

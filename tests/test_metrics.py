@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -15,7 +14,6 @@ import torch
 import transgan.cli
 from transgan.metrics import digits as digits_mod
 from transgan.metrics import evaluate as evaluate_mod
-from transgan.metrics.cli import add_eval_parser
 from transgan.metrics.digits import (
     DigitsExtractor,
     digits_real_floor,
@@ -143,7 +141,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _untrained_generator() -> torch.nn.Module:
     torch.manual_seed(0)
     config = dataclasses.replace(
-        get_preset("digits").generator, width=32, depths=(1, 1), latent_dim=16
+        get_preset("digits").architecture.generator, width=32, depths=(1, 1), latent_dim=16
     )
     return generator_from_config(config).eval()
 
@@ -267,13 +265,7 @@ def test_evaluate_rejects_bad_requests_before_sampling() -> None:
 
 
 def _eval(argv: list[str]) -> int:
-    """Through transgan.cli.main when the eval command is wired there, else our own parser."""
-    if "add_eval_parser" in Path(transgan.cli.__file__).read_text():
-        return transgan.cli.main(["eval", *argv])
-    parser = argparse.ArgumentParser(prog="transgan")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["eval", *argv])
-    return args.func(args)
+    return transgan.cli.main(["eval", *argv])
 
 
 def test_cmd_eval_writes_json_beside_the_checkpoint(

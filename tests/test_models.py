@@ -38,14 +38,14 @@ def test_every_preset_builds_and_runs(name: str) -> None:
     g = transgan.build_generator(name)
     d = transgan.build_discriminator(name)
     print(f"{name}: G {count_parameters(g):,} D {count_parameters(d):,} parameters")
-    assert g.img_size == preset.img_size and g.latent_dim > 0
+    assert g.img_size == preset.architecture.img_size and g.latent_dim > 0
     with torch.no_grad():
         img = g(torch.randn(1, g.latent_dim))
         logits = d(img)
-    size = preset.img_size
-    assert img.shape == (1, preset.channels, size, size)
+    size = preset.architecture.img_size
+    assert img.shape == (1, preset.architecture.channels, size, size)
     assert torch.isfinite(img).all() and img.std() > 0
-    if getattr(preset.generator, "output_act", "tanh") == "tanh":
+    if getattr(preset.architecture.generator, "output_act", "tanh") == "tanh":
         assert img.abs().max() <= 1.0
     assert logits.shape == (1,) and torch.isfinite(logits).all()
 
@@ -56,18 +56,17 @@ def test_every_preset_builds_and_runs(name: str) -> None:
      ("transgan-l", (5, 2, 2), 768), ("transgan-xl", (5, 4, 2), 1024)],
 )
 def test_v1_sizes_follow_table_4(name: str, depths: tuple[int, ...], width: int) -> None:
-    preset = get_preset(name)
-    assert preset.generator.depths == depths and preset.generator.width == width
-    d = preset.discriminator
+    g, d = get_preset(name).architecture.generator, get_preset(name).architecture.discriminator
+    assert g.depths == depths and g.width == width
     assert (d.patch, d.depth, d.width) == (4, 7, 384)
 
 
 def test_v2_presets_follow_the_official_scripts() -> None:
     preset = get_preset("transgan-v2-cifar10")
-    g, d = preset.generator, preset.discriminator
+    g, d = preset.architecture.generator, preset.architecture.discriminator
     assert (g.latent_dim, g.width, g.depths, g.rel_pos_bias) == (256, 1024, (5, 4, 2), True)
     assert (d.width, d.depth, d.patch, d.multiscale, d.rel_pos_bias) == (384, 3, 2, True, True)
-    stl = get_preset("transgan-v2-stl10").generator
+    stl = get_preset("transgan-v2-stl10").architecture.generator
     assert (stl.img_size, stl.latent_dim, stl.bottom, stl.depths, stl.norm) == (
         48, 512, 12, (7, 5, 3), "pixelnorm")
 
@@ -79,7 +78,7 @@ def test_generator_stages_shrink_width_by_pixel_shuffle() -> None:
 
 
 def test_bicubic_stages_keep_width_and_grid_attention_is_used() -> None:
-    cfg = get_preset("transgan-v2-celeba128").generator
+    cfg = get_preset("transgan-v2-celeba128").architecture.generator
     assert cfg.widths == (512, 512, 512, 128, 32)
     g = TransformerGenerator(cfg)
     windows = [b.attn.grid_window for s in g.stages for b in s.blocks]
@@ -261,7 +260,7 @@ def test_overrides_and_errors() -> None:
 @pytest.mark.parametrize("name", ["transgan-v2-stl10", "digits-cnn-g"])
 def test_config_dict_round_trip(name: str) -> None:
     preset = get_preset(name)
-    for cfg in (preset.generator, preset.discriminator):
+    for cfg in (preset.architecture.generator, preset.architecture.discriminator):
         assert config_from_dict(config_to_dict(cfg)) == cfg
     with pytest.raises(ConfigError):
         config_from_dict({"type": "vae"})

@@ -89,3 +89,26 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
     assert distributed.resolve_precision("auto", cpu) == "fp32"
     monkeypatch.setattr(distributed, "cpu_has_native_bf16", lambda: True)
     assert distributed.resolve_precision("auto", cpu) == "bf16"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--preset", "cnn", "--gen", "width=0"], "CNNGeneratorConfig.width must be >= 1"),
+    (["--preset", "digits", "--disc", "patch=3"], "not divisible by patch"),
+    (["--preset", "digits", "--gen", "width=1.5"], "bad generator option width=1.5"),
+    (["--preset", "digits", "--gen", "img_size=32"], "img_size 32 does not match"),
+    (["--preset", "digits", "--disc", "img_size=32", "--disc", "patch=8"],
+     "discriminator expects 32 px"),
+    (["--preset", "digits-cnn", "--locality", "1k:2"], "--locality needs a transformer"),
+    (["--preset", "digits-cnn-g", "--mtct"], "--mtct needs a transformer generator"),
+    (["--preset", "transgan-v2-celebahq256", "--mtct"], "without latent modulation"),
+])
+def test_model_mistakes_are_one_line_errors_before_the_run_directory(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transgan.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", *argv, "--out", str(run), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("transgan: error:") and message in err and err.count("\n") == 1
+    assert not run.exists()

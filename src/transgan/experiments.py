@@ -6,7 +6,6 @@ and writes a report; ``transgan report DIR`` (re)writes the report of an experim
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Callable
@@ -15,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from transgan.data import is_digits_spec
+from transgan.metrics.defaults import TRAINING_NUM, TRAINING_NUM_DIGITS
+from transgan.models import V1_SIZES, GeneratorConfig, get_preset
+from transgan.report import MANIFEST, report_experiment
+from transgan.train.loop import Trainer
 from transgan.train.options import OPTION_NAMES, OptionsError, options_for
 
-MANIFEST = "experiment.json"
-DIGITS_EVAL_NUM = 2_000
-DEFAULT_EVAL_NUM = 10_000
-# Generator widths and depths of TransGAN-S/M/L/XL (v1 Table 4); digits keeps two stages.
-SIZES = {"S": (384, (5, 2, 2)), "M": (512, (5, 2, 2)), "L": (768, (5, 2, 2)),
-         "XL": (1024, (5, 4, 2))}
-HEADS = 4
+# The heads every generator stage splits its width into (the config's default).
+HEADS = GeneratorConfig.heads
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,8 @@ def scaled_width(width: int, scale: float, stages: int) -> int:
 
 def _sizes(data: str, width_scale: float) -> list[Arm]:
     arms = []
-    for size, (width, depths) in SIZES.items():
-        if is_digits_spec(data):
+    for size, (width, depths) in V1_SIZES.items():
+        if is_digits_spec(data):  # digits keep two stages
             depths = depths[:2]
             preset = "digits"
         else:
@@ -100,9 +98,7 @@ def experiment_arms(name: str, data: str, width_scale: float = 1.0) -> list[Arm]
 
 
 def _config_fields(preset: str, part: str) -> set[str]:
-    from transgan.models import get_preset
-
-    return {f.name for f in dataclasses.fields(getattr(get_preset(preset), part))}
+    return {f.name for f in dataclasses.fields(getattr(get_preset(preset).architecture, part))}
 
 
 def arm_updates(arm: Arm, extra: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +127,7 @@ def run_options(arm: Arm, data: str, budget: int, seed: int, run_dir: Path,
     schedule = {
         "data": data, "images": budget, "seed": seed, "out": str(run_dir), "progress": False,
         "eval_every": every,
-        "eval_num": DIGITS_EVAL_NUM if is_digits_spec(data) else DEFAULT_EVAL_NUM,
+        "eval_num": TRAINING_NUM_DIGITS if is_digits_spec(data) else TRAINING_NUM,
         "log_every": max(1, min(base.log_every, budget // 20)),
         "sample_every": min(base.sample_every, every),
         "checkpoint_every": min(base.checkpoint_every, every),
@@ -145,8 +141,6 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
                    width_scale: float = 1.0) -> Path:
     """Train (or finish) every arm x seed of experiment ``name``; returns the report path."""
     from transgan.cli import resolve_resume
-    from transgan.report import report_experiment
-    from transgan.train.loop import Trainer
 
     if budget_images <= 0:
         raise OptionsError(f"--budget must be positive, got {budget_images}")
@@ -179,63 +173,3 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
     report = report_experiment(out)
     say(f"wrote {report}")
     return report
-
-
-# ----------------------------------------------------------------------------- CLI
-def _cmd_experiment(args: argparse.Namespace) -> int:
-    extra: dict[str, Any] = {}
-    if args.device:
-        extra["device"] = args.device
-    out = args.out or str(Path("experiments") / args.name)
-    run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
-                   progress=print, width_scale=args.width_scale)
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from transgan.report import report_experiment, report_run
-
-    folder = Path(args.directory)
-    if (folder / MANIFEST).exists():
-        path = report_experiment(folder)
-    elif (folder / "stats.jsonl").exists():
-        path = report_run(folder)
-    else:
-        raise OptionsError(f"{folder} holds neither an experiment ({MANIFEST}) nor a run "
-                           "(stats.jsonl)")
-    print(f"wrote {path}")
-    return 0
-
-
-def _images(text: str) -> int:
-    try:
-        value = float(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of images, got '{text}'") from None
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'")
-    return int(value)
-
-
-def add_experiment_parsers(sub: Any) -> None:
-    """Register the ``experiment`` and ``report`` sub-commands on argparse sub-parsers."""
-    listing = "; ".join(f"{name}: {desc}" for name, (desc, _) in EXPERIMENTS.items())
-    exp = sub.add_parser(
-        "experiment", help="run a paper experiment (all arms x seeds) and write its report",
-        description=f"Experiments: {listing}. Each arm x seed is a run directory "
-        "OUT/ARM/seedK; re-running skips finished runs and resumes unfinished ones.",
-    )
-    exp.add_argument("name", help=", ".join(EXPERIMENTS))
-    exp.add_argument("--data", default="digits", help="digits | cifar10 | stl10 | ...")
-    exp.add_argument("--budget", type=_images, required=True,
-                     help="training length of every run in real images")
-    exp.add_argument("--seeds", type=int, default=1, help="seeds per arm (0..K-1)")
-    exp.add_argument("--out", help="experiment folder (default experiments/NAME)")
-    exp.add_argument("--width-scale", type=float, default=1.0,
-                     help="sizes only: multiply generator widths by F (CPU budgets)")
-    exp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
-    exp.set_defaults(func=_cmd_experiment)
-
-    report = sub.add_parser("report", help="tables, plots and HTML of an experiment or a run")
-    report.add_argument("directory", help="experiment folder or run directory")
-    report.set_defaults(func=_cmd_report)

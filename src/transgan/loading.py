@@ -59,7 +59,7 @@ def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
 def export_folder(path: str | Path, out: Path, ema: bool = True) -> list[Path]:
     """Write the (EMA) generator of ``path`` as a model folder: config, weights, model card with
     the checkpoint's metrics where ``transgan eval`` measured them, and a sample grid."""
-    from transgan.metrics.cli import run_data
+    from transgan.metrics.defaults import run_data
 
     generator, ckpt = open_generator(path, ema=ema)
     options = ckpt.get("options") or {}

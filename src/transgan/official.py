@@ -459,9 +459,10 @@ def convert_checkpoint(
 def _matching_preset(generator: Any, discriminator: Any | None) -> str:
     """Name of the preset with this generator (and discriminator, where given), or ''."""
     for name, preset in PRESETS.items():
-        if preset.generator == generator and discriminator in (None, preset.discriminator):
+        if preset.architecture.generator == generator and discriminator in (
+                None, preset.architecture.discriminator):
             return name
-    return next((n for n, p in PRESETS.items() if p.generator == generator), "")
+    return next((n for n, p in PRESETS.items() if p.architecture.generator == generator), "")
 
 
 def save_converted(converted: OfficialCheckpoint, out: Path, source: str) -> list[Path]:

@@ -10,12 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import yaml  # noqa: E402
-from PIL import Image  # noqa: E402
+import yaml
+from PIL import Image
 
 # Published CIFAR-10 (IS, FID) of TransGAN v1: Table 1 (G/D combos), 3 (tricks), 4 (sizes).
 PAPER: dict[str, dict[str, tuple[float, float]]] = {
@@ -26,7 +22,19 @@ PAPER: dict[str, dict[str, tuple[float, float]]] = {
     "sizes": {"S": (8.22, 18.58), "M": (8.36, 16.27), "L": (8.50, 14.46), "XL": (8.63, 11.89)},
 }
 PAPER_DATA = ("cifar10", "stl10")
+# An experiment folder's description, written by transgan.experiments and read here.
+MANIFEST = "experiment.json"
 SKIP_KEYS = ("images", "time", "protocol")
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (imported when a plot is drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -97,8 +105,6 @@ def _protocol_text(protocol: dict[str, Any]) -> str:
 
 def report_experiment(out_dir: str | Path) -> Path:
     """Write report.md, metric_vs_images.png and samples.png of an experiment folder."""
-    from transgan.experiments import MANIFEST
-
     out = Path(out_dir)
     manifest = json.loads((out / MANIFEST).read_text())
     name, data = manifest["experiment"], manifest["data"]
@@ -156,6 +162,7 @@ def report_experiment(out_dir: str | Path) -> Path:
 def _plot_experiment_metrics(arms: list[dict[str, Any]], runs: dict[str, Any],
                              metrics: list[str], path: Path) -> None:
     shown = metrics or ["(no evaluations)"]
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], shown, strict=True):
         for arm in arms:
@@ -181,6 +188,7 @@ def _plot_experiment_metrics(arms: list[dict[str, Any]], runs: dict[str, Any],
 
 def _plot_experiment_samples(arms: list[dict[str, Any]], runs: dict[str, Any],
                              path: Path) -> None:
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(arms), figsize=(3.2 * len(arms), 3.6), squeeze=False)
     for ax, arm in zip(axes[0], arms, strict=True):
         seeds = runs[arm["name"]]
@@ -199,6 +207,7 @@ def _plot_experiment_samples(arms: list[dict[str, Any]], runs: dict[str, Any],
 
 # ----------------------------------------------------------------------------- one run
 def _plot_series(records: list[dict[str, Any]], keys: list[str], path: Path, title: str) -> None:
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         points = [(r["images"], r[key]) for r in records if isinstance(r.get(key), int | float)]

@@ -26,8 +26,9 @@ _EXPORTS = {
     "METRICS": "evaluate",
     "evaluate_generator": "evaluate",
     "reference_statistics": "evaluate",
-    "add_eval_parser": "cli",
-    "cmd_eval": "cli",
+    "DEFAULT_NUM": "defaults",
+    "default_metrics": "defaults",
+    "default_reference": "defaults",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from transgan.data import DataError, build_dataset, is_digits_spec
 from transgan.sampling import generate, latents, to_uint8
 
+from .defaults import REFERENCES_HELP
 from .frechet import (
     MetricError,
     feature_statistics,
@@ -45,10 +46,6 @@ NAMED_REFERENCES = {
     "stl10-unlabeled": ("stl10", 48, 3),
 }
 COLOR_SPECS = ("cifar10", "cifar10-test", "stl10", "stl10-train")
-REFERENCES_HELP = (
-    "cifar10-train | cifar10-test | stl10-unlabeled | digits | digits-train | digits-test "
-    "| cifar10 | stl10 | stl10-train | folder:PATH | zip:PATH | STATS.npz"
-)
 IS_SPLITS = 10
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000

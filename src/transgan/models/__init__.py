@@ -12,6 +12,12 @@ from transgan.models.build import (
     generator_config,
     generator_from_config,
 )
+from transgan.models.capabilities import (
+    config_has_locality,
+    config_has_super_resolution,
+    supports_locality,
+    supports_super_resolution,
+)
 from transgan.models.cnn import (
     CNNDiscriminator,
     CNNDiscriminatorConfig,
@@ -21,9 +27,18 @@ from transgan.models.cnn import (
 from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
 from transgan.models.discriminator import TransformerDiscriminator
 from transgan.models.generator import TransformerGenerator
-from transgan.models.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, list_presets
+from transgan.models.presets import (
+    DEFAULT_PRESET,
+    PRESETS,
+    V1_SIZES,
+    Architecture,
+    Preset,
+    get_preset,
+    list_presets,
+)
 
 __all__ = [
+    "Architecture",
     "apply_overrides",
     "CNNDiscriminator",
     "CNNDiscriminatorConfig",
@@ -37,9 +52,12 @@ __all__ = [
     "Preset",
     "TransformerDiscriminator",
     "TransformerGenerator",
+    "V1_SIZES",
     "build_discriminator",
     "build_generator",
     "config_from_dict",
+    "config_has_locality",
+    "config_has_super_resolution",
     "config_to_dict",
     "count_parameters",
     "discriminator_config",
@@ -48,4 +66,6 @@ __all__ = [
     "generator_from_config",
     "get_preset",
     "list_presets",
+    "supports_locality",
+    "supports_super_resolution",
 ]

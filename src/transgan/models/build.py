@@ -18,13 +18,17 @@ from transgan.models.discriminator import TransformerDiscriminator
 from transgan.models.generator import TransformerGenerator
 from transgan.models.presets import AnyDiscriminatorConfig, AnyGeneratorConfig, get_preset
 
-_CONFIG_TYPES: dict[str, type] = {
-    "transformer-g": GeneratorConfig,
-    "cnn-g": CNNGeneratorConfig,
-    "transformer-d": DiscriminatorConfig,
-    "cnn-d": CNNDiscriminatorConfig,
+# The one registry: config type tag -> (config class, module class it builds).
+MODELS: dict[str, tuple[type, type[nn.Module]]] = {
+    "transformer-g": (GeneratorConfig, TransformerGenerator),
+    "cnn-g": (CNNGeneratorConfig, CNNGenerator),
+    "transformer-d": (DiscriminatorConfig, TransformerDiscriminator),
+    "cnn-d": (CNNDiscriminatorConfig, CNNDiscriminator),
 }
-_TYPE_NAMES = {cls: name for name, cls in _CONFIG_TYPES.items()}
+_TYPE_NAMES = {cfg_cls: name for name, (cfg_cls, _) in MODELS.items()}
+_MODULES = dict(MODELS.values())
+GENERATOR_CONFIGS = (GeneratorConfig, CNNGeneratorConfig)
+DISCRIMINATOR_CONFIGS = (DiscriminatorConfig, CNNDiscriminatorConfig)
 
 
 def apply_overrides(cfg: Any, overrides: dict[str, Any], what: str) -> Any:
@@ -39,12 +43,31 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], what: str) -> Any:
         raise ConfigError(
             f"unknown {what} option '{unknown[0]}'; valid: {', '.join(sorted(names))}"
         )
-    if "depths" in overrides:
-        overrides["depths"] = tuple(overrides["depths"])
+    for name, value in overrides.items():
+        _check_type(name, value, getattr(cfg, name), what)
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     try:
         return dataclasses.replace(cfg, **overrides)
     except TypeError as exc:
         raise ConfigError(f"bad {what} option: {exc}") from None
+
+
+def _check_type(name: str, value: Any, default: Any, what: str) -> None:
+    """ConfigError unless ``value`` has the type of the field's ``default``."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int | float):
+        allowed = int if isinstance(default, int) else int | float
+        ok = isinstance(value, allowed) and not isinstance(value, bool)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, list | tuple) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        kind = "a list of integers" if isinstance(default, tuple) else type(default).__name__
+        raise ConfigError(f"bad {what} option {name}={value!r}: expected {kind}, "
+                          f"like the default {default!r}")
 
 
 def config_to_dict(cfg: AnyGeneratorConfig | AnyDiscriminatorConfig) -> dict[str, Any]:
@@ -59,38 +82,34 @@ def config_from_dict(data: dict[str, Any]) -> AnyGeneratorConfig | AnyDiscrimina
     """Inverse of :func:`config_to_dict`; ConfigError on unknown types or fields."""
     data = dict(data)
     type_name = data.pop("type", None)
-    if type_name not in _CONFIG_TYPES:
+    if type_name not in MODELS:
         raise ConfigError(f"unknown model config type '{type_name}'")
-    cls = _CONFIG_TYPES[type_name]
-    return apply_overrides(cls(), data, type_name)
+    return apply_overrides(MODELS[type_name][0](), data, type_name)
 
 
 def generator_from_config(cfg: AnyGeneratorConfig) -> nn.Module:
     """Instantiate the generator a config describes."""
-    if isinstance(cfg, GeneratorConfig):
-        return TransformerGenerator(cfg)
-    if isinstance(cfg, CNNGeneratorConfig):
-        return CNNGenerator(cfg)
-    raise ConfigError(f"not a generator config: {type(cfg).__name__}")
+    if not isinstance(cfg, GENERATOR_CONFIGS):
+        raise ConfigError(f"not a generator config: {type(cfg).__name__}")
+    return _MODULES[type(cfg)](cfg)
 
 
 def discriminator_from_config(cfg: AnyDiscriminatorConfig) -> nn.Module:
     """Instantiate the discriminator a config describes."""
-    if isinstance(cfg, DiscriminatorConfig):
-        return TransformerDiscriminator(cfg)
-    if isinstance(cfg, CNNDiscriminatorConfig):
-        return CNNDiscriminator(cfg)
-    raise ConfigError(f"not a discriminator config: {type(cfg).__name__}")
+    if not isinstance(cfg, DISCRIMINATOR_CONFIGS):
+        raise ConfigError(f"not a discriminator config: {type(cfg).__name__}")
+    return _MODULES[type(cfg)](cfg)
 
 
 def generator_config(preset: str, **overrides: Any) -> AnyGeneratorConfig:
     """The preset's generator config with ``overrides`` applied and validated."""
-    return apply_overrides(get_preset(preset).generator, overrides, "generator")
+    return apply_overrides(get_preset(preset).architecture.generator, overrides, "generator")
 
 
 def discriminator_config(preset: str, **overrides: Any) -> AnyDiscriminatorConfig:
     """The preset's discriminator config with ``overrides`` applied and validated."""
-    return apply_overrides(get_preset(preset).discriminator, overrides, "discriminator")
+    architecture = get_preset(preset).architecture
+    return apply_overrides(architecture.discriminator, overrides, "discriminator")
 
 
 def build_generator(preset: str, **overrides: Any) -> nn.Module:

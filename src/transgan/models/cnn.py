@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from transgan.models.configs import ConfigError
 from transgan.models.pretrained import PretrainedMixin
 
 __all__ = [
@@ -28,14 +29,6 @@ __all__ = [
     "CNNGeneratorConfig",
 ]
 
-_LOCALITY_ERROR = (
-    "the CNN generator has no self-attention; "
-    "locality-aware initialization needs a transformer model"
-)
-_D_LOCALITY_ERROR = (
-    "the CNN discriminator has no self-attention; "
-    "locality-aware initialization needs a transformer model"
-)
 # The discriminator keeps down-sampling until the feature map side is at most this.
 _D_TARGET_SIDE = 8
 _D_MIN_IMG_SIZE = 8
@@ -43,10 +36,10 @@ _RESIDUAL_GAIN = math.sqrt(2.0)
 
 
 def _num_up_blocks(img_size: int, bottom: int) -> int:
-    """Number of x2 up-blocks taking a ``bottom`` grid to ``img_size``; raises ValueError."""
+    """Number of x2 up-blocks taking a ``bottom`` grid to ``img_size``; raises ConfigError."""
     ratio = img_size // bottom if bottom >= 1 else 0
     if ratio < 2 or ratio * bottom != img_size or ratio & (ratio - 1) != 0:
-        raise ValueError(
+        raise ConfigError(
             f"CNN generator needs img_size = bottom * 2**n with n >= 1; got img_size={img_size}, "
             f"bottom={bottom} (e.g. bottom=4 for 16/32/64 px, bottom=6 for 48 px)"
         )
@@ -78,12 +71,6 @@ def _conv(c_in: int, c_out: int, kernel: int, gain: float, sn: bool = False) -> 
     return spectral_norm(conv) if sn else conv
 
 
-def _check_locality(window: int | None, message: str) -> None:
-    """Accept ``None``; reject any window since a CNN has no attention to restrict."""
-    if window is not None:
-        raise ValueError(message)
-
-
 def _upsample(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
@@ -101,7 +88,7 @@ class CNNGeneratorConfig:
     def __post_init__(self) -> None:
         for name in ("channels", "latent_dim", "width"):
             if getattr(self, name) < 1:
-                raise ValueError(
+                raise ConfigError(
                     f"CNNGeneratorConfig.{name} must be >= 1, got {getattr(self, name)}"
                 )
         _num_up_blocks(self.img_size, self.bottom)
@@ -117,12 +104,12 @@ class CNNDiscriminatorConfig:
 
     def __post_init__(self) -> None:
         if self.img_size < _D_MIN_IMG_SIZE:
-            raise ValueError(
+            raise ConfigError(
                 f"CNN discriminator needs img_size >= {_D_MIN_IMG_SIZE}, got {self.img_size}"
             )
         for name in ("channels", "width"):
             if getattr(self, name) < 1:
-                raise ValueError(
+                raise ConfigError(
                     f"CNNDiscriminatorConfig.{name} must be >= 1, got {getattr(self, name)}"
                 )
 
@@ -179,9 +166,6 @@ class DiscriminatorBlock(nn.Module):
 class CNNGenerator(PretrainedMixin, nn.Module):
     """ResNet generator: linear to a ``bottom`` grid, x2 up-blocks, BN-ReLU-conv3x3-tanh."""
 
-    supports_locality: bool = False
-    supports_super_resolution: bool = False
-
     def __init__(self, cfg: CNNGeneratorConfig) -> None:
         super().__init__()
         self.config = cfg
@@ -204,10 +188,6 @@ class CNNGenerator(PretrainedMixin, nn.Module):
         h = self.blocks(h)
         return torch.tanh(self.conv_out(F.relu(self.bn_out(h))))
 
-    def set_locality(self, window: int | None, kind: str = "band") -> None:
-        """No-op for ``None``; any window raises ValueError (there is no attention)."""
-        _check_locality(window, _LOCALITY_ERROR)
-
 
 class CNNDiscriminator(nn.Module):
     """Spectrally normalized ResNet discriminator with global sum pooling; returns logits (B,).
@@ -215,8 +195,6 @@ class CNNDiscriminator(nn.Module):
     Layout: an optimized down-block, then down-blocks until the side is <= 8 (32 px: 16 -> 8;
     48 px: 24 -> 12 -> 6; 64 px: 32 -> 16 -> 8; 16 px: none), then two blocks without pooling.
     """
-
-    supports_locality: bool = False
 
     def __init__(self, cfg: CNNDiscriminatorConfig) -> None:
         super().__init__()
@@ -244,7 +222,3 @@ class CNNDiscriminator(nn.Module):
             )
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))
         return self.fc(h).squeeze(1)
-
-    def set_locality(self, window: int | None, kind: str = "band") -> None:
-        """No-op for ``None``; any window raises ValueError (there is no attention)."""
-        _check_locality(window, _D_LOCALITY_ERROR)

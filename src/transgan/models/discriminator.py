@@ -35,8 +35,6 @@ class TransformerDiscriminator(nn.Module):
     block without relative position bias.
     """
 
-    supports_locality = True
-
     def __init__(self, cfg: DiscriminatorConfig) -> None:
         super().__init__()
         self.config = cfg

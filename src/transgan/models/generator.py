@@ -61,15 +61,12 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
 
     :meth:`super_resolve` is the multi-task co-training entry: a low-resolution image at
     the bottom-grid size replaces the latent tokens and the same stages up-scale it.
+    A latent-modulated generator has no such entry: its blocks need the latent.
     """
-
-    supports_locality = True
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
         self.config = cfg
-        # MT-CT replaces the latent by an image, so a latent-modulated G has no SR entry.
-        self.supports_super_resolution = not cfg.latent_modulation
         self.latent_dim = cfg.latent_dim
         self.img_size = cfg.img_size
         self.channels = cfg.channels
@@ -126,7 +123,7 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
 
     def super_resolve(self, low: Tensor) -> Tensor:
         """(B, channels, bottom, bottom) -> (B, channels, img_size, img_size)."""
-        if not self.supports_super_resolution:
+        if self.config.latent_modulation:
             raise ValueError("a latent-modulated generator has no super-resolution entry")
         if low.shape[-2:] != (self.bottom, self.bottom):
             raise ValueError(f"super_resolve expects {self.bottom}x{self.bottom} input")

@@ -18,15 +18,19 @@ AnyDiscriminatorConfig = DiscriminatorConfig | CNNDiscriminatorConfig
 
 
 @dataclass(frozen=True)
-class Preset:
-    """A generator and a discriminator configuration meant to be trained together."""
+class Architecture:
+    """A generator and a discriminator configuration that fit together (same images)."""
 
-    name: str
-    description: str
     generator: AnyGeneratorConfig
     discriminator: AnyDiscriminatorConfig
-    data: str
-    recipe: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        g, d = self.generator, self.discriminator
+        if (g.img_size, g.channels) != (d.img_size, d.channels):
+            raise ConfigError(
+                f"generator makes {g.img_size} px x {g.channels} channels but the "
+                f"discriminator expects {d.img_size} px x {d.channels}"
+            )
 
     @property
     def img_size(self) -> int:
@@ -35,6 +39,21 @@ class Preset:
     @property
     def channels(self) -> int:
         return self.generator.channels
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named architecture and the training recipe it is meant for.
+
+    ``data`` is the data set it trains on by default; ``recipe`` holds the training options
+    that differ from the defaults in :mod:`transgan.train.options`.
+    """
+
+    name: str
+    description: str
+    architecture: Architecture
+    data: str
+    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 V1_DISCRIMINATOR = DiscriminatorConfig(img_size=32, patch=4, width=384, depth=7)
@@ -74,12 +93,19 @@ DIGITS_RECIPE: dict[str, Any] = {
 }
 
 
+# Generator width and stage depths of TransGAN-S/M/L/XL (v1 Table 4).
+V1_SIZES: dict[str, tuple[int, tuple[int, ...]]] = {
+    "S": (384, (5, 2, 2)), "M": (512, (5, 2, 2)), "L": (768, (5, 2, 2)), "XL": (1024, (5, 4, 2)),
+}
+
+
 def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
     return Preset(
         name=f"transgan-{size.lower()}",
         description=f"TransGAN-{size} (v1 Table 4), CIFAR-10 32 px",
-        generator=GeneratorConfig(latent_dim=1024, width=width, depths=depths),
-        discriminator=V1_DISCRIMINATOR,
+        architecture=Architecture(
+            GeneratorConfig(latent_dim=1024, width=width, depths=depths), V1_DISCRIMINATOR
+        ),
         data="cifar10",
         recipe=V1_CIFAR_RECIPE,
     )
@@ -99,46 +125,52 @@ DIGITS_CNN_G = CNNGeneratorConfig(img_size=16, channels=1, latent_dim=64, width=
 DIGITS_CNN_D = CNNDiscriminatorConfig(img_size=16, channels=1, width=64)
 
 _PRESETS: tuple[Preset, ...] = (
-    _v1("S", 384, (5, 2, 2)),
-    _v1("M", 512, (5, 2, 2)),
-    _v1("L", 768, (5, 2, 2)),
-    _v1("XL", 1024, (5, 4, 2)),
+    *(_v1(size, width, depths) for size, (width, depths) in V1_SIZES.items()),
     Preset(
         name="transgan-stl10",
         description="TransGAN v1 STL-10 48 px (official TransGAN_8_8_G2_1 + ViT_8_8)",
-        generator=GeneratorConfig(img_size=48, latent_dim=1024, bottom=12, width=768,
-                                  depths=(5, 2, 2)),
-        discriminator=DiscriminatorConfig(img_size=48, patch=4, width=384, depth=7),
+        architecture=Architecture(
+            generator=GeneratorConfig(img_size=48, latent_dim=1024, bottom=12, width=768,
+                                      depths=(5, 2, 2)),
+            discriminator=DiscriminatorConfig(img_size=48, patch=4, width=384, depth=7),
+        ),
         data="stl10",
         recipe=STL_RECIPE | {"locality": "official"},
     ),
     Preset(
         name="transgan-celeba64",
         description="TransGAN v1 CelebA 64 px (official Celeba64_TransGAN + ViT_8_8)",
-        generator=GeneratorConfig(img_size=64, latent_dim=1024, bottom=8, width=1024,
-                                  depths=(5, 3, 3, 2)),
-        discriminator=DiscriminatorConfig(img_size=64, patch=4, width=384, depth=7),
+        architecture=Architecture(
+            generator=GeneratorConfig(img_size=64, latent_dim=1024, bottom=8, width=1024,
+                                      depths=(5, 3, 3, 2)),
+            discriminator=DiscriminatorConfig(img_size=64, patch=4, width=384, depth=7),
+        ),
         data="folder:celeba",
         recipe=STL_RECIPE | {"images": 40_000_000, "locality": "official-celeba64"},
     ),
     Preset(
         name="transgan-v2-cifar10",
         description="TransGAN v2 CIFAR-10 32 px: relative bias, multi-scale D",
-        generator=GeneratorConfig(latent_dim=256, width=1024, depths=(5, 4, 2), rel_pos_bias=True),
-        discriminator=V2_CIFAR_D,
+        architecture=Architecture(
+            generator=GeneratorConfig(latent_dim=256, width=1024, depths=(5, 4, 2),
+                                      rel_pos_bias=True),
+            discriminator=V2_CIFAR_D,
+        ),
         data="cifar10",
         recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="transgan-v2-stl10",
         description="TransGAN v2 STL-10 48 px: bottom 12, PixelNorm, multi-scale D",
-        generator=GeneratorConfig(
-            img_size=48, latent_dim=512, bottom=12, width=1024, depths=(7, 5, 3),
-            norm="pixelnorm", rel_pos_bias=True,
-        ),
-        discriminator=DiscriminatorConfig(
-            img_size=48, patch=2, width=384, depth=3, norm="pixelnorm", multiscale=True,
-            rel_pos_bias=True, noise=True,
+        architecture=Architecture(
+            generator=GeneratorConfig(
+                img_size=48, latent_dim=512, bottom=12, width=1024, depths=(7, 5, 3),
+                norm="pixelnorm", rel_pos_bias=True,
+            ),
+            discriminator=DiscriminatorConfig(
+                img_size=48, patch=2, width=384, depth=3, norm="pixelnorm", multiscale=True,
+                rel_pos_bias=True, noise=True,
+            ),
         ),
         data="stl10",
         recipe=V2_STL_RECIPE,
@@ -146,13 +178,15 @@ _PRESETS: tuple[Preset, ...] = (
     Preset(
         name="transgan-v2-celeba128",
         description="TransGAN v2-style CelebA 128 px: bicubic early stages, 16x16 grid attention",
-        generator=GeneratorConfig(
-            img_size=128, latent_dim=512, bottom=8, width=512, depths=(4, 3, 3, 2, 2),
-            bicubic_stages=2, grid_window=16, rel_pos_bias=True,
-        ),
-        discriminator=DiscriminatorConfig(
-            img_size=128, patch=4, width=384, depth=3, multiscale=True, rel_pos_bias=True,
-            noise=True,
+        architecture=Architecture(
+            generator=GeneratorConfig(
+                img_size=128, latent_dim=512, bottom=8, width=512, depths=(4, 3, 3, 2, 2),
+                bicubic_stages=2, grid_window=16, rel_pos_bias=True,
+            ),
+            discriminator=DiscriminatorConfig(
+                img_size=128, patch=4, width=384, depth=3, multiscale=True, rel_pos_bias=True,
+                noise=True,
+            ),
         ),
         data="folder:celeba",
         recipe={**CIFAR_RECIPE, "batch": 32, "g_batch": 64, "images": 32_000_000},
@@ -161,11 +195,13 @@ _PRESETS: tuple[Preset, ...] = (
         name="transgan-v2-church256",
         description="TransGAN v2 LSUN church 256 px (official ViT_custom_local544444_256_rp_noise"
                     " + ViT_scale3_local_new_rp)",
-        generator=HQ256_G,
-        discriminator=DiscriminatorConfig(
-            img_size=256, patch=4, width=384, depth=3, multiscale=True,
-            scale_widths=(288, 48, 48), scale_depths=(3, 3, 4), grid_window=16,
-            grid_blocks=(2, 0, 0), rel_pos_bias=True,
+        architecture=Architecture(
+            generator=HQ256_G,
+            discriminator=DiscriminatorConfig(
+                img_size=256, patch=4, width=384, depth=3, multiscale=True,
+                scale_widths=(288, 48, 48), scale_depths=(3, 3, 4), grid_window=16,
+                grid_blocks=(2, 0, 0), rel_pos_bias=True,
+            ),
         ),
         data="folder:lsun-church",
         recipe=HQ256_RECIPE,
@@ -173,13 +209,15 @@ _PRESETS: tuple[Preset, ...] = (
     Preset(
         name="transgan-v2-celebahq256",
         description="TransGAN v2 CelebA-HQ 256 px (official Celeba256_gen + Celeba256_dis)",
-        generator=dataclasses.replace(
-            HQ256_G, depths=(0, 4, 4, 4, 4, 4), latent_modulation=True, smooth_upscales=(4, 5)
-        ),
-        discriminator=DiscriminatorConfig(
-            img_size=256, patch=2, width=384, depth=3, multiscale=True,
-            scale_widths=(96, 96, 192), scale_depths=(3, 3, 4), grid_window=4,
-            grid_blocks=(3, 2, 0), overlap_embed=True,
+        architecture=Architecture(
+            generator=dataclasses.replace(
+                HQ256_G, depths=(0, 4, 4, 4, 4, 4), latent_modulation=True, smooth_upscales=(4, 5)
+            ),
+            discriminator=DiscriminatorConfig(
+                img_size=256, patch=2, width=384, depth=3, multiscale=True,
+                scale_widths=(96, 96, 192), scale_depths=(3, 3, 4), grid_window=4,
+                grid_blocks=(3, 2, 0), overlap_embed=True,
+            ),
         ),
         data="folder:celeba-hq",
         recipe=HQ256_RECIPE,
@@ -187,67 +225,84 @@ _PRESETS: tuple[Preset, ...] = (
     Preset(
         name="digits",
         description="small transformer GAN for scikit-learn digits, 16 px gray (CPU demo)",
-        generator=DIGITS_G,
-        discriminator=DIGITS_D,
+        architecture=Architecture(
+            generator=DIGITS_G,
+            discriminator=DIGITS_D,
+        ),
         data="digits",
         recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-32",
         description="larger transformer GAN for scikit-learn digits, 32 px gray",
-        generator=GeneratorConfig(
-            img_size=32, channels=1, latent_dim=128, bottom=8, width=256, depths=(3, 2, 2),
-            output_act="tanh",
+        architecture=Architecture(
+            generator=GeneratorConfig(
+                img_size=32, channels=1, latent_dim=128, bottom=8, width=256, depths=(3, 2, 2),
+                output_act="tanh",
+            ),
+            discriminator=DiscriminatorConfig(img_size=32, channels=1, patch=4, width=192,
+                                              depth=4),
         ),
-        discriminator=DiscriminatorConfig(img_size=32, channels=1, patch=4, width=192, depth=4),
         data="digits",
         recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn",
         description="CNN G + CNN D on digits 16 px (G/D swap baseline)",
-        generator=DIGITS_CNN_G,
-        discriminator=DIGITS_CNN_D,
+        architecture=Architecture(
+            generator=DIGITS_CNN_G,
+            discriminator=DIGITS_CNN_D,
+        ),
         data="digits",
         recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn-g",
         description="CNN G + transformer D on digits 16 px (G/D swap)",
-        generator=DIGITS_CNN_G,
-        discriminator=DIGITS_D,
+        architecture=Architecture(
+            generator=DIGITS_CNN_G,
+            discriminator=DIGITS_D,
+        ),
         data="digits",
         recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn-d",
         description="transformer G + CNN D on digits 16 px (G/D swap)",
-        generator=DIGITS_G,
-        discriminator=DIGITS_CNN_D,
+        architecture=Architecture(
+            generator=DIGITS_G,
+            discriminator=DIGITS_CNN_D,
+        ),
         data="digits",
         recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="cnn",
         description="ResNet CNN G + CNN D (SNGAN/AutoGAN family), CIFAR-10 32 px",
-        generator=CNNGeneratorConfig(),
-        discriminator=CNNDiscriminatorConfig(),
+        architecture=Architecture(
+            generator=CNNGeneratorConfig(),
+            discriminator=CNNDiscriminatorConfig(),
+        ),
         data="cifar10",
         recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="cnn-g",
         description="CNN G + TransGAN D, CIFAR-10 32 px (v1 Table 1 swap)",
-        generator=CNNGeneratorConfig(),
-        discriminator=V1_DISCRIMINATOR,
+        architecture=Architecture(
+            generator=CNNGeneratorConfig(),
+            discriminator=V1_DISCRIMINATOR,
+        ),
         data="cifar10",
         recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="cnn-d",
         description="TransGAN-S G + CNN D, CIFAR-10 32 px (v1 Table 1 swap)",
-        generator=GeneratorConfig(latent_dim=1024, width=384, depths=(5, 2, 2)),
-        discriminator=CNNDiscriminatorConfig(),
+        architecture=Architecture(
+            generator=GeneratorConfig(latent_dim=1024, width=384, depths=(5, 2, 2)),
+            discriminator=CNNDiscriminatorConfig(),
+        ),
         data="cifar10",
         recipe=CIFAR_RECIPE,
     ),

@@ -62,6 +62,10 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+# --precision choices; "auto" is resolved per device by resolve_precision.
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' -> 'bf16' where bf16 matrix products are native on ``device``, else 'fp32'."""
     if precision != "auto":

@@ -36,6 +36,8 @@ from transgan.models import (
     generator_config,
     generator_from_config,
     get_preset,
+    supports_locality,
+    supports_super_resolution,
 )
 from transgan.sampling import generate, save_grid
 from transgan.train import distributed
@@ -230,9 +232,9 @@ class Trainer:
                            f"--init-from {opts.init_from}: discriminator")
         self.G.to(self.device)
         self.D.to(self.device)
-        if opts.mtct and not getattr(self.G, "supports_super_resolution", False):
+        if opts.mtct and not supports_super_resolution(self.G):
             raise OptionsError("--mtct needs a transformer generator without latent modulation")
-        if self.schedule.steps and not getattr(self.G, "supports_locality", False):
+        if self.schedule.steps and not supports_locality(self.G):
             raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
         distributed.broadcast_module(self.G)
         distributed.broadcast_module(self.D)
@@ -272,7 +274,7 @@ class Trainer:
 
     def _eval_settings(self) -> tuple[tuple[str, ...], str]:
         """Metrics and reference of periodic evaluation, checked (weights too) before training."""
-        from transgan.metrics.cli import default_metrics, default_reference
+        from transgan.metrics.defaults import default_metrics, default_reference
         from transgan.metrics.evaluate import DIGITS_METRICS, parse_metrics
 
         opts = self.opts
@@ -364,7 +366,7 @@ class Trainer:
         if window == self.locality_window:
             return
         self.locality_window = window
-        if getattr(self.G, "supports_locality", False):
+        if supports_locality(self.G):
             for g in (self.G, self.G_ema):
                 g.set_locality(window, self.opts.locality_kind, self.locality_stages,
                                self.opts.locality_blocks)

@@ -17,7 +17,19 @@ from typing import Any
 
 import yaml
 
+from transgan.metrics.defaults import TRAINING_NUM
+from transgan.models import (
+    Architecture,
+    config_has_locality,
+    config_has_super_resolution,
+    discriminator_config,
+    generator_config,
+    get_preset,
+)
 from transgan.models.generator import LOCALITY_BLOCKS
+from transgan.nn.attention import LOCALITY_KINDS
+from transgan.train.augment import AUGMENT_PARAMS
+from transgan.train.distributed import PRECISIONS
 
 
 class OptionsError(ValueError):
@@ -90,7 +102,7 @@ class TrainOptions:
     eval_every: int = _opt(0, "images between evaluations during training (0 = off)")
     eval_metrics: str = _opt("auto", "metrics to evaluate: auto (digits-fid,digits-is on digits, "
                                      "else fid,is) or a comma list of fid,is,kid,digits-*")
-    eval_num: int = _opt(10_000, "samples per evaluation during training")
+    eval_num: int = _opt(TRAINING_NUM, "samples per evaluation during training")
     eval_ref: str = _opt("auto", "reference set (auto: the training data's standard one)")
     inception_weights: str | None = _opt(None, "Inception weights file for FID/IS/KID "
                                                "(default $TRANSGAN_INCEPTION_WEIGHTS or cache)")
@@ -132,10 +144,10 @@ RESUMABLE = frozenset(
 )
 CHOICES = {
     "loss": ("wgangp-eps", "hinge", "logistic-r1"),
-    "augment_params": ("transgan", "diffaugment"),
-    "locality_kind": ("band", "square"),
+    "augment_params": tuple(AUGMENT_PARAMS),
+    "locality_kind": LOCALITY_KINDS,
     "locality_blocks": LOCALITY_BLOCKS,
-    "precision": ("auto", "fp32", "bf16"),
+    "precision": PRECISIONS,
 }
 
 
@@ -255,6 +267,21 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
     parse_stages(opts.locality_stages)
     if opts.init_from is not None and not Path(opts.init_from).exists():
         raise OptionsError(f"--init-from: {opts.init_from} does not exist")
+    if opts.init_from is None:
+        _check_models(opts)
+
+
+def _check_models(opts: TrainOptions) -> None:
+    """Build the preset's model configs with the overrides: ConfigError before any work starts.
+
+    (With --init-from the architecture comes from the saved weights, read later.)
+    """
+    g_cfg = generator_config(opts.preset, **opts.generator)
+    Architecture(g_cfg, discriminator_config(opts.preset, **opts.discriminator))
+    if opts.mtct and not config_has_super_resolution(g_cfg):
+        raise OptionsError("--mtct needs a transformer generator without latent modulation")
+    if opts.locality.strip().lower() not in ("", "none") and not config_has_locality(g_cfg):
+        raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
 
 
 def parse_stages(text: str) -> list[int] | None:
@@ -275,8 +302,6 @@ def parse_stages(text: str) -> list[int] | None:
 def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
                 ) -> TrainOptions:
     """Defaults <- the preset's recipe <- ``updates``."""
-    from transgan.models import get_preset
-
     recipe = get_preset(preset).recipe
     opts = merge(TrainOptions(), {**recipe, "preset": preset}, f"recipe of preset {preset}")
     return merge(opts, updates or {}, source)

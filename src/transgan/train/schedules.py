@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
-_KINDS: tuple[str, ...] = ("band", "square")
-_SUFFIXES: dict[str, int] = {"k": 1_000, "m": 1_000_000}
+from transgan.counts import parse_count
+from transgan.nn.attention import LOCALITY_KINDS
+
 # Official TransGAN v1 schedules: (epoch at which the window stops applying, window).
 # "official": TransGAN_8_8_1 (CIFAR-10) and TransGAN_8_8_G2_1 (STL-10);
 # "official-celeba64": Celeba64_TransGAN.
@@ -33,8 +33,9 @@ class LocalitySchedule:
         except (TypeError, ValueError):
             raise ScheduleError("schedule steps must be (until_images, window) pairs") from None
         object.__setattr__(self, "steps", steps)
-        if self.kind not in _KINDS:
-            raise ScheduleError(f"unknown locality kind {self.kind!r}; choose from band, square")
+        if self.kind not in LOCALITY_KINDS:
+            raise ScheduleError(f"unknown locality kind {self.kind!r}; "
+                                f"choose from {', '.join(LOCALITY_KINDS)}")
         previous = 0
         for until, window in steps:
             if not isinstance(until, int) or not isinstance(window, int):
@@ -87,18 +88,10 @@ class LocalitySchedule:
 
 def _parse_images(value: str, text: str) -> int:
     """An image count such as "1100000", "1.1M" or "500k" as an exact integer."""
-    number = value.strip()
-    multiplier = 1
-    if number and number[-1].lower() in _SUFFIXES:
-        multiplier = _SUFFIXES[number[-1].lower()]
-        number = number[:-1]
     try:
-        amount = Decimal(number) * multiplier
-    except InvalidOperation:
-        raise ScheduleError(f"bad image count {value.strip()!r} in {text!r}") from None
-    if not amount.is_finite() or amount != amount.to_integral_value():
-        raise ScheduleError(f"image count {value.strip()!r} in {text!r} is not a whole number")
-    return int(amount)
+        return parse_count(value)
+    except ValueError as exc:
+        raise ScheduleError(f"bad image count in {text!r}: {exc}") from None
 
 
 def mtct_active(images_seen: int, until_images: int | None) -> bool:

@@ -1,35 +1,27 @@
-"""``transgan eval``: FID / IS / KID (or digits metrics) of a checkpoint, printed and saved as JSON.
-
-Only argparse is imported here; the heavy modules load when the command runs.
-"""
+"""``transgan eval``: FID / IS / KID (or digits metrics) of a checkpoint, printed and as JSON."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-METRICS_HELP = "fid, is, kid, digits-fid, digits-is, digits-kid"
-REFERENCES_HELP = (
-    "cifar10-train | cifar10-test | stl10-unlabeled | digits-train | digits-test | digits "
-    "| folder:PATH | zip:PATH | STATS.npz"
+from transgan.loading import open_generator, source_file
+from transgan.metrics.defaults import (
+    DEFAULT_NUM,
+    DEFAULT_NUM_DIGITS,
+    REFERENCES_HELP,
+    default_metrics,
+    default_num,
+    default_reference,
+    run_data,
 )
-DEFAULT_NUM = 50_000
-DEFAULT_NUM_DIGITS = 10_000
-# The standard reference for runs trained on these data specs.
-DEFAULT_REFERENCES = {
-    "digits": "digits-train",
-    "digits-train": "digits-train",
-    "digits-test": "digits-train",
-    "cifar10": "cifar10-train",
-    "cifar10-test": "cifar10-test",
-    "stl10": "stl10-unlabeled",
-}
+from transgan.metrics.evaluate import DIGITS_METRICS, METRICS, evaluate_generator, parse_metrics
+from transgan.metrics.frechet import MetricError
 
 
-def add_eval_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any) -> None:
     """Register the ``eval`` sub-command on an argparse sub-parsers object."""
     parser = subparsers.add_parser(
         "eval",
@@ -41,7 +33,7 @@ def add_eval_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--metrics",
         default=None,
-        help=f"comma-separated: {METRICS_HELP} "
+        help=f"comma-separated: {', '.join(METRICS)} "
         "(default: digits-fid,digits-is for digits runs, else fid,is)",
     )
     parser.add_argument(
@@ -80,57 +72,6 @@ def add_eval_parser(subparsers: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Run ``transgan eval``; user mistakes print one ``transgan: error:`` line and return 2."""
-    from transgan.data import DataError
-    from transgan.train.checkpoint import CheckpointError
-
-    from .frechet import MetricError
-
-    try:
-        return _run_eval(args)
-    except (MetricError, DataError, CheckpointError) as exc:
-        text = str(exc).strip()
-        print(f"transgan: error: {text.splitlines()[0] if text else type(exc).__name__}",
-              file=sys.stderr)
-        return 2
-
-
-def run_data(checkpoint: dict[str, Any]) -> str | None:
-    """The data spec a run trained on: its option, else its preset's default data."""
-    from transgan.models import ConfigError, get_preset
-
-    options = checkpoint.get("options") or {}
-    data = options.get("data")
-    if data:
-        return str(data)
-    preset = options.get("preset")
-    if not preset:
-        return None
-    try:
-        return get_preset(str(preset)).data
-    except ConfigError:
-        return None
-
-
-def default_metrics(data: str | None) -> tuple[str, ...]:
-    """digits-fid and digits-is for runs on the digits, else FID and IS."""
-    from transgan.data import is_digits_spec
-
-    is_digits = data is not None and is_digits_spec(data)
-    return ("digits-fid", "digits-is") if is_digits else ("fid", "is")
-
-
-def default_reference(data: str) -> str:
-    """The standard reference set for a run trained on ``data``."""
-    return DEFAULT_REFERENCES.get(data.strip().lower(), data)
-
-
-def _run_eval(args: argparse.Namespace) -> int:
-    from transgan.loading import open_generator, source_file
-
-    from .evaluate import DIGITS_METRICS, evaluate_generator, parse_metrics
-    from .frechet import MetricError
-
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
     if args.num is not None and args.num < 2:
         raise MetricError("--num must be at least 2")
@@ -144,7 +85,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             raise MetricError("the run's data set is unknown; pass --ref")
         ref = default_reference(data)
     only_digits = all(m in DIGITS_METRICS for m in metrics)
-    num = args.num if args.num is not None else (DEFAULT_NUM_DIGITS if only_digits else DEFAULT_NUM)
+    num = args.num if args.num is not None else default_num(only_digits)
     options = ckpt.get("options") or {}
     result = evaluate_generator(
         generator,
@@ -160,7 +101,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     )
     floor = None
     if any(m in DIGITS_METRICS for m in metrics):
-        from .digits import digits_real_floor
+        # torch-fidelity (behind the digits extractor) loads only when digits metrics run.
+        from transgan.metrics.digits import digits_real_floor
 
         floor = digits_real_floor(seed=args.seed)
     images = int((ckpt.get("counters") or {}).get("images", 0))

@@ -1,0 +1,7 @@
+"""``python -m transgan.cli`` (e.g. under torchrun) runs the ``transgan`` command."""
+
+import sys
+
+from transgan.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""``transgan bench``: training and sampling speed, memory and FLOP utilisation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from transgan.bench import format_table, run_bench, write_json
+from transgan.models import get_preset
+from transgan.train.distributed import PRECISIONS
+from transgan.train.options import OptionsError
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``bench`` on argparse sub-parsers."""
+    bench = sub.add_parser("bench", help="training/sampling speed, memory, FLOP utilisation")
+    bench.add_argument("--preset", default="transgan-s", help="model preset")
+    bench.add_argument("--batch", type=int, default=16, help="D batch size")
+    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    bench.add_argument("--quick", action="store_true", help="one timed cycle (smoke test)")
+    bench.add_argument("--lazy", type=int, default=4, help="lazy regularisation interval k")
+    bench.add_argument("--precision", choices=PRECISIONS,
+                       help="default path's precision (default: the preset recipe's)")
+    bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
+    bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    get_preset(args.preset)
+    if args.batch <= 0 or args.lazy < 1:
+        raise OptionsError("--batch and --lazy must be positive")
+    result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
+                       precision=args.precision, compile=args.compile)
+    print(format_table(result))
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"wrote {args.json}")
+    return 0

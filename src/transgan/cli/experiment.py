@@ -1,0 +1,59 @@
+"""``transgan experiment`` (paper experiments, all arms x seeds) and ``transgan report``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from transgan.cli.parsing import count
+from transgan.experiments import EXPERIMENTS, run_experiment
+from transgan.report import MANIFEST, report_experiment, report_run
+from transgan.train.options import OptionsError
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``experiment`` and ``report`` on argparse sub-parsers."""
+    listing = "; ".join(f"{name}: {desc}" for name, (desc, _) in EXPERIMENTS.items())
+    exp = sub.add_parser(
+        "experiment", help="run a paper experiment (all arms x seeds) and write its report",
+        description=f"Experiments: {listing}. Each arm x seed is a run directory "
+        "OUT/ARM/seedK; re-running skips finished runs and resumes unfinished ones.",
+    )
+    exp.add_argument("name", help=", ".join(EXPERIMENTS))
+    exp.add_argument("--data", default="digits", help="digits | cifar10 | stl10 | ...")
+    exp.add_argument("--budget", type=count, required=True,
+                     help="training length of every run in real images")
+    exp.add_argument("--seeds", type=int, default=1, help="seeds per arm (0..K-1)")
+    exp.add_argument("--out", help="experiment folder (default experiments/NAME)")
+    exp.add_argument("--width-scale", type=float, default=1.0,
+                     help="sizes only: multiply generator widths by F (CPU budgets)")
+    exp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    exp.set_defaults(func=cmd_experiment)
+
+    report = sub.add_parser("report", help="tables, plots and HTML of an experiment or a run")
+    report.add_argument("directory", help="experiment folder or run directory")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    extra: dict[str, Any] = {}
+    if args.device:
+        extra["device"] = args.device
+    out = args.out or str(Path("experiments") / args.name)
+    run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
+                   progress=print, width_scale=args.width_scale)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    folder = Path(args.directory)
+    if (folder / MANIFEST).exists():
+        path = report_experiment(folder)
+    elif (folder / "stats.jsonl").exists():
+        path = report_run(folder)
+    else:
+        raise OptionsError(f"{folder} holds neither an experiment ({MANIFEST}) nor a run "
+                           "(stats.jsonl)")
+    print(f"wrote {path}")
+    return 0

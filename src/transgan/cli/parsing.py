@@ -1,0 +1,37 @@
+"""Argument types and the parser class every ``transgan`` sub-command shares."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+import yaml
+
+from transgan.counts import parse_count
+
+# Every form a generator can be read from (transgan.loading.read_checkpoint).
+GENERATOR_SOURCE_HELP = ("run directory, checkpoint (this library's or the official code's), "
+                         "exported .safetensors, model folder or converted folder")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one ``transgan: error:`` line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"transgan: error: {message} (see '{self.prog} --help')\n")
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with a YAML value, e.g. ``depths=[2,2]``; dashes in KEY become '_'."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    return key.replace("-", "_"), yaml.safe_load(value)
+
+
+def count(text: str) -> int:
+    """A whole number written as 60000, 60_000, 6e4, 60k or 1.1M."""
+    try:
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

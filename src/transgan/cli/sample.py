@@ -1,0 +1,42 @@
+"""``transgan sample``: images or a grid from a trained generator."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from transgan.cli.parsing import GENERATOR_SOURCE_HELP
+from transgan.loading import open_generator
+from transgan.sampling import generate, latents, save_grid, save_images
+from transgan.train.options import OptionsError
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``sample`` on argparse sub-parsers."""
+    sample = sub.add_parser("sample", help="write samples of a trained generator")
+    sample.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
+    sample.add_argument("--num", type=int, default=64, help="number of samples")
+    sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
+    sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
+    sample.add_argument("--seed", type=int, default=0, help="latent seed")
+    sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    sample.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    sample.add_argument("--raw", action="store_true", help="use G instead of the EMA generator")
+    sample.set_defaults(func=cmd_sample)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.num <= 0:
+        raise OptionsError("--num must be positive")
+    generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
+    z = latents(args.num, generator.latent_dim, args.seed, args.device)
+    images = generate(generator, z, batch=args.batch)
+    out = Path(args.out)
+    if args.grid:
+        path = save_grid(images, out / "grid.png" if out.suffix != ".png" else out)
+        print(f"wrote a grid of {args.num} samples to {path}")
+    else:
+        save_images(images, out)
+        print(f"wrote {args.num} samples to {out}/")
+    return 0
