@@ -284,7 +284,7 @@ def test_train_init_from_a_converted_folder(
 
 
 def test_converted_files_name_the_preset_of_the_whole_pair() -> None:
-    from transgan.official import _matching_preset
+    from transgan.official.checkpoint import _matching_preset
 
     xl = transgan.get_preset("transgan-xl").architecture
     assert _matching_preset(xl.generator, xl.discriminator) == "transgan-xl"  # D shared by v1

@@ -1,5 +1,4 @@
-"""Checkpoints of the official TransGAN code: infer each architecture from its tensors, map the
-weights onto this library's models, and write them as safetensors with their configs.
+"""Official TransGAN state dicts -> this library's configs and state dicts.
 
 The official checkpoints do not store their constructor arguments. Everything that shapes a
 tensor (latent size, widths, depths, bottom grid, resolution, patch, MLP ratio, qkv bias,
@@ -11,42 +10,25 @@ heads, GELU) and can be overridden.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import Tensor
 
-from transgan.model_folder import write_model_folder
 from transgan.models import (
     DiscriminatorConfig,
     GeneratorConfig,
     TransformerDiscriminator,
     TransformerGenerator,
-    config_to_dict,
 )
-from transgan.models.build import apply_overrides, generator_from_config
-from transgan.models.presets import PRESETS
+from transgan.models.build import apply_overrides
 from transgan.nn.attention import relative_position_index
-from transgan.train.checkpoint import CheckpointError, safe_torch_load
+from transgan.train.checkpoint import CheckpointError
 
-# Older convert folders held the generator as this file; they still load.
-GENERATOR_FILE = "generator.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
-DISCRIMINATOR_FORMAT = "transgan-discriminator-v1"
-WEIGHTS = ("ema", "raw")
-# Top-level entries of an official training checkpoint that hold no model weights.
-_NON_MODEL_ENTRIES = (
-    "epoch", "best_fid", "gen_model", "dis_model", "gen_optimizer", "dis_optimizer",
-    "path_helper", "fixed_z", "train_global_steps", "valid_global_steps",
-)
 # Stage blocks: v1 "blocks.J.x" / "upsample_blocks.S.J.x"; v2 adds ".block." before J; the
 # 256 px files number their stages "blocks_K.block.J.x" from K = 1.
 _G_BLOCK = re.compile(
@@ -67,14 +49,6 @@ class Converted:
     version: str
     dropped: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
-
-
-def read_official(path: str | Path) -> dict[str, Any]:
-    """Load an official checkpoint without running code from it (tensors and plain data)."""
-    state = safe_torch_load(path, numpy_scalars=True)  # the official code saves a numpy FID
-    if not isinstance(state, dict):
-        raise ConversionError(f"{path} holds a {type(state).__name__}, not a checkpoint dict")
-    return state
 
 
 def _strip_prefix(state: Mapping[str, Any], what: str) -> dict[str, Tensor]:
@@ -411,84 +385,3 @@ def _finish(
     state = {k: mapped[k].float() if k in mapped else expected[k] for k in expected}
     config = model.config  # type: ignore[attr-defined]
     return Converted(config, state, version, dropped, added)
-
-
-@dataclass
-class OfficialCheckpoint:
-    """An official checkpoint converted: generator, optional discriminator, what was left."""
-
-    generator: Converted
-    discriminator: Converted | None
-    weights: str
-    epoch: int | None
-    ignored: list[str]
-
-
-def convert_checkpoint(
-    path: str | Path,
-    weights: str = "ema",
-    gen_overrides: Mapping[str, Any] | None = None,
-    disc_overrides: Mapping[str, Any] | None = None,
-) -> OfficialCheckpoint:
-    """Convert an official checkpoint (or a bare official generator state dict)."""
-    if weights not in WEIGHTS:
-        raise ConversionError(f"unknown weights '{weights}'; choose from {', '.join(WEIGHTS)}")
-    state = read_official(path)
-    if "gen_state_dict" in state or "avg_gen_state_dict" in state:
-        key = "avg_gen_state_dict" if weights == "ema" else "gen_state_dict"
-        if key not in state:
-            raise ConversionError(f"{path} has no '{key}' (choose the other --weights)")
-        generator = convert_generator(state[key], gen_overrides)
-        dis = state.get("dis_state_dict")
-        discriminator = None if dis is None else convert_discriminator(dis, disc_overrides)
-        known = {"gen_state_dict", "avg_gen_state_dict", "dis_state_dict", *_NON_MODEL_ENTRIES}
-        unknown = sorted(set(state) - known)
-        if unknown:
-            raise ConversionError(f"cannot map checkpoint entry '{unknown[0]}'")
-        ignored = sorted(k for k in state if k in _NON_MODEL_ENTRIES)
-        epoch = state.get("epoch")
-        return OfficialCheckpoint(generator, discriminator, weights,
-                                  int(epoch) if isinstance(epoch, int | float) else None, ignored)
-    if any(k.removeprefix("module.") == "l1.weight" for k in state):
-        return OfficialCheckpoint(convert_generator(state, gen_overrides), None, "as saved",
-                                  None, [])
-    first = next(iter(state), "<empty>")
-    raise ConversionError(f"{path} is not an official TransGAN checkpoint (first key '{first}')")
-
-
-def _matching_preset(generator: Any, discriminator: Any | None) -> str:
-    """Name of the preset with this generator (and discriminator, where given), or ''."""
-    for name, preset in PRESETS.items():
-        if preset.architecture.generator == generator and discriminator in (
-                None, preset.architecture.discriminator):
-            return name
-    return next((n for n, p in PRESETS.items() if p.architecture.generator == generator), "")
-
-
-def save_converted(converted: OfficialCheckpoint, out: Path, source: str) -> list[Path]:
-    """Write the generator as a model folder in DIR (``config.json``, ``model.safetensors``,
-    model card, samples) and DIR/discriminator.safetensors beside it."""
-    d_config = None if converted.discriminator is None else converted.discriminator.config
-    common = {"source": source, "official_version": converted.generator.version,
-              "official_epoch": "" if converted.epoch is None else str(converted.epoch),
-              "preset": _matching_preset(converted.generator.config, d_config)}
-    generator = generator_from_config(converted.generator.config)
-    generator.load_state_dict(converted.generator.state)
-    info = {**common, "source": Path(source).name, "preset": common["preset"] or None,
-            "data": None, "images_trained": 0, "weights": converted.weights}
-    paths = write_model_folder(out, generator.eval(), info)
-    if converted.discriminator is not None:
-        d = converted.discriminator
-        d_meta = {"format": DISCRIMINATOR_FORMAT,
-                  "discriminator_config": json.dumps(config_to_dict(d.config)), **common}
-        paths.append(out / DISCRIMINATOR_FILE)
-        save_file({k: v.contiguous() for k, v in d.state.items()}, str(paths[-1]),
-                  metadata=d_meta)
-    return paths
-
-
-def describe(config: Any) -> str:
-    """A short summary of a converted config's fields for the command's report."""
-    data = dataclasses.asdict(config)
-    data.pop("attention", None)
-    return ", ".join(f"{k}={v}" for k, v in data.items())
