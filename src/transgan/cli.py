@@ -18,6 +18,7 @@ import yaml
 
 from transgan.bench import BenchError
 from transgan.data import DataError
+from transgan.data.prepare_command import add_prepare_parser
 from transgan.experiments import add_experiment_parsers
 from transgan.metrics.cli import add_eval_parser
 from transgan.metrics.frechet import MetricError
@@ -399,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=cmd_convert)
 
     add_experiment_parsers(sub)
+    add_prepare_parser(sub)
     add_eval_parser(sub)
 
     models = sub.add_parser("models", help="list model presets with parameter counts")
