@@ -20,6 +20,15 @@ TINY_RUN = [
 ]
 
 
+def write_files(root: Path, files: dict[str, bytes]) -> Path:
+    """Write name -> bytes below root (creating folders) and return root."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return root
+
+
 @pytest.fixture
 def tiny_run_args() -> list[str]:
     return list(TINY_RUN)

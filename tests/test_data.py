@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import write_files
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -248,14 +249,6 @@ def _image_files() -> dict[str, bytes]:
     }
 
 
-def _write_folder(root: Path, files: dict[str, bytes]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return root
-
-
 def _write_zip(path: Path, files: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("images/", b"")
@@ -278,7 +271,7 @@ def _check_image_set(data: Any) -> None:
 
 
 def test_folder_reads_good_images_and_skips_bad(tmp_path: Path) -> None:
-    root = _write_folder(tmp_path / "images", _image_files())
+    root = write_files(tmp_path / "images", _image_files())
     data = build_dataset(f"folder:{root}", 32, 3)
     _check_image_set(data)
     assert sorted(data.unreadable) == [
@@ -290,7 +283,7 @@ def test_folder_reads_good_images_and_skips_bad(tmp_path: Path) -> None:
 
 
 def test_folder_conversions(tmp_path: Path) -> None:
-    root = _write_folder(tmp_path / "images", _image_files())
+    root = write_files(tmp_path / "images", _image_files())
     data = build_dataset(f"folder:{root}", 32, 3)
     items = {key: data[index] for index, key in enumerate(data.keys)}
 
@@ -312,7 +305,7 @@ def test_folder_conversions(tmp_path: Path) -> None:
 
 
 def test_folder_substitutes_file_broken_after_scan(tmp_path: Path) -> None:
-    root = _write_folder(tmp_path / "images", _image_files())
+    root = write_files(tmp_path / "images", _image_files())
     data = build_dataset(f"folder:{root}", 32, 3)
     index = data.keys.index("photo.jpg")
     (root / "photo.jpg").write_bytes(b"gone")
@@ -392,6 +385,6 @@ def test_hflip_flips_some_items() -> None:
 
 
 def test_file_datasets_default_to_workers(tmp_path: Path) -> None:
-    root = _write_folder(tmp_path / "images", _image_files())
+    root = write_files(tmp_path / "images", _image_files())
     assert default_num_workers(build_dataset(f"folder:{root}", 32, 3)) >= 1
     assert default_num_workers(build_dataset("digits-test", 8, 1)) == 0

@@ -18,6 +18,7 @@ from transgan.cli import (
     export,
     interpolate,
     models,
+    prepare,
     sample,
     serve,
     train,
@@ -42,7 +43,8 @@ USER_ERRORS = (
 RUN_FAILURES = (TrainingDiverged, RunDirectoryError, BenchError)
 # In the order `transgan --help` lists them.
 COMMANDS = (
-    train, sample, interpolate, serve, bench, export, convert, experiment, eval_command, models,
+    train, sample, interpolate, serve, bench, export, convert, experiment, prepare, eval_command,
+    models,
 )
 
 

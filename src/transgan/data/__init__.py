@@ -1,6 +1,7 @@
 """Image data sets for TransGAN, chosen by a spec string, and their seeded loaders.
 
-Items are unlabelled float32 tensors (channels, resolution, resolution) in [-1, 1].
+Items are unlabelled float32 tensors (channels, resolution, resolution) in [-1, 1]; archives
+made by ``transgan prepare`` also carry class labels (PreparedZipDataset.labels).
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from torch.utils.data import Dataset
 
 from .base import DataError, ImageDataset, check_image_args
 from .digits import DigitsDataset, load_digits_split
-from .images import IMAGE_EXTENSIONS, load_folder, load_zip
+from .images import IMAGE_EXTENSIONS, load_folder
 from .loader import default_num_workers
 from .torchvision_sets import default_data_root, load_cifar10, load_stl10
+from .zipped import PreparedZipDataset, open_zip
 
 __all__ = [
     "DATA_SPECS_HELP",
     "IMAGE_EXTENSIONS",
     "DataError",
     "ImageDataset",
+    "PreparedZipDataset",
     "build_dataset",
     "default_data_root",
     "default_num_workers",
@@ -54,12 +57,13 @@ def build_dataset(
     """Dataset whose items are float32 tensors (channels, resolution, resolution) in [-1, 1].
 
     `root` holds downloadable sets (cifar10, stl10); folder:/zip: specs carry their own path.
+    A zip: archive made by ``transgan prepare`` is decoded into memory once.
     """
     check_image_args(resolution, channels)
     text = spec.strip()
     kind, _, path = text.partition(":")
     if path and kind.lower() in ("folder", "zip"):
-        loader = load_folder if kind.lower() == "folder" else load_zip
+        loader = load_folder if kind.lower() == "folder" else open_zip
         return loader(path, resolution, channels, hflip=hflip)
     name = text.lower()
     if name in DIGITS_SPECS:

@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +36,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 PROGRESS_MIN_FILES = 1000
 SCAN_CHUNK = 64
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+DECODE_THREADS = min(8, os.cpu_count() or 1)
+T = TypeVar("T")
 
 
 def has_image_extension(name: str) -> bool:
@@ -49,7 +51,7 @@ def _scale_sixteen_bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
-def _has_alpha(img: Image.Image) -> bool:
+def has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
@@ -63,7 +65,7 @@ def to_rgb_or_gray(img: Image.Image, channels: int) -> Image.Image:
     """Convert any PIL mode to "RGB" (channels 3) or "L" (channels 1), alpha composited on white."""
     if img.mode in SIXTEEN_BIT_MODES:
         img = _scale_sixteen_bit(img)
-    elif _has_alpha(img):
+    elif has_alpha(img):
         img = _on_white(img)
     elif img.mode == "1":
         img = img.convert("L")
@@ -73,8 +75,10 @@ def to_rgb_or_gray(img: Image.Image, channels: int) -> Image.Image:
     return img if img.mode == target else img.convert(target)
 
 
-def centre_square(img: Image.Image, resolution: int) -> Image.Image:
-    """Resize the shorter side to resolution (bicubic, antialiased) and keep the centre square."""
+def centre_square(
+    img: Image.Image, resolution: int, resample: Image.Resampling = Image.Resampling.BICUBIC
+) -> Image.Image:
+    """Resize the shorter side to resolution (antialiased) and keep the centre square."""
     width, height = img.size
     side = min(width, height)
     left = (width - side) / 2
@@ -82,7 +86,7 @@ def centre_square(img: Image.Image, resolution: int) -> Image.Image:
     # Resizing only the centre box is the same as resizing then cropping, in one pass.
     return img.resize(
         (resolution, resolution),
-        Image.Resampling.BICUBIC,
+        resample,
         box=(left, top, left + side, top + side),
     )
 
@@ -94,17 +98,31 @@ def _apply_orientation(img: Image.Image) -> Image.Image:
         return img
 
 
-def decode_image(source: str | IO[bytes], resolution: int, channels: int) -> Tensor:
-    """Fully decode one image file into a float32 (channels, resolution, resolution) tensor."""
+def open_oriented(source: str | IO[bytes], resolution: int) -> Image.Image:
+    """Fully decode an image file (EXIF orientation applied), at no less than resolution."""
     with Image.open(source) as opened:
         # JPEGs can decode at 1/2, 1/4 or 1/8 scale, never below the requested size.
         opened.draft(None, (resolution, resolution))
         opened.load()
-        img = _apply_orientation(opened)
-        img = centre_square(to_rgb_or_gray(img, channels), resolution)
+        return _apply_orientation(opened)
+
+
+def to_uint8_tensor(img: Image.Image) -> Tensor:
+    """An "L" or "RGB" image as a uint8 (channels, height, width) tensor."""
     pixels = torch.from_numpy(np.array(img, dtype=np.uint8))
     pixels = pixels.unsqueeze(0) if pixels.dim() == 2 else pixels.permute(2, 0, 1)
-    return uint8_to_unit(pixels.contiguous())
+    return pixels.contiguous()
+
+
+def decode_uint8(source: str | IO[bytes], resolution: int, channels: int) -> Tensor:
+    """Fully decode one image file into a uint8 (channels, resolution, resolution) tensor."""
+    img = open_oriented(source, resolution)
+    return to_uint8_tensor(centre_square(to_rgb_or_gray(img, channels), resolution))
+
+
+def decode_image(source: str | IO[bytes], resolution: int, channels: int) -> Tensor:
+    """Fully decode one image file into a float32 (channels, resolution, resolution) tensor."""
+    return uint8_to_unit(decode_uint8(source, resolution, channels))
 
 
 class FolderSource:
@@ -126,6 +144,18 @@ class FolderSource:
     def open(self, key: str) -> str:
         """Something PIL can open for the file key."""
         return str(self.root / key)
+
+    def read(self, key: str) -> bytes:
+        """The bytes of the file key."""
+        return (self.root / key).read_bytes()
+
+    def top_folders(self) -> list[str]:
+        """Names of the root's subfolders, hidden ones left out, sorted."""
+        return sorted(
+            path.name
+            for path in self.root.iterdir()
+            if path.is_dir() and not path.name.startswith(".")
+        )
 
     def close(self) -> None:
         """Nothing to release: PIL opens and closes each file."""
@@ -164,7 +194,16 @@ class ZipSource:
 
     def open(self, key: str) -> IO[bytes]:
         """The member's bytes as an in-memory file."""
-        return io.BytesIO(self._handle().read(key))
+        return io.BytesIO(self.read(key))
+
+    def read(self, key: str) -> bytes:
+        """The bytes of the member key."""
+        return self._handle().read(key)
+
+    def top_folders(self) -> list[str]:
+        """Names of the archive's first-level folders, macOS and hidden ones left out, sorted."""
+        folders = {name.split("/", 1)[0] for name in self._handle().namelist() if "/" in name}
+        return sorted(f for f in folders if f and f != "__MACOSX" and not f.startswith("."))
 
     def close(self) -> None:
         """Close the handles this process opened."""
@@ -188,20 +227,20 @@ class ZipSource:
 Source = FolderSource | ZipSource
 
 
-def _scan_readable(keys: Sequence[str], check: Callable[[str], bool], label: str) -> list[bool]:
-    """check(key) for every key, on a thread pool (PIL decodes without holding the GIL)."""
+def map_files(keys: Sequence[str], work: Callable[[str], T], desc: str) -> list[T]:
+    """work(key) for every key, in order, on a thread pool (PIL decodes without the GIL).
+
+    A progress bar labelled desc shows on a terminal when there are many keys.
+    """
     chunks = [keys[i : i + SCAN_CHUNK] for i in range(0, len(keys), SCAN_CHUNK)]
     show = len(keys) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
-    readable: list[bool] = []
-    workers = min(8, os.cpu_count() or 1)
-    progress = tqdm(
-        total=len(keys), desc=f"checking {label}", unit="file", file=sys.stderr, disable=not show
-    )
-    with ThreadPoolExecutor(max_workers=workers) as pool, progress:
-        for flags in pool.map(lambda chunk: [check(key) for key in chunk], chunks):
-            readable.extend(flags)
-            progress.update(len(flags))
-    return readable
+    results: list[T] = []
+    progress = tqdm(total=len(keys), desc=desc, unit="file", file=sys.stderr, disable=not show)
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool, progress:
+        for done in pool.map(lambda chunk: [work(key) for key in chunk], chunks):
+            results.extend(done)
+            progress.update(len(done))
+    return results
 
 
 class ImageFilesDataset(ImageDataset):
@@ -216,7 +255,7 @@ class ImageFilesDataset(ImageDataset):
                 f"{source.label}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)}, "
                 "any letter case)"
             )
-        readable = _scan_readable(candidates, self._readable, source.label)
+        readable = map_files(candidates, self._readable, f"checking {source.label}")
         source.close()
         self.keys = [key for key, ok in zip(candidates, readable, strict=True) if ok]
         self.unreadable = [key for key, ok in zip(candidates, readable, strict=True) if not ok]
@@ -271,13 +310,18 @@ def load_folder(
     return ImageFilesDataset(FolderSource(root), resolution, channels, hflip)
 
 
-def load_zip(
-    path: str, resolution: int, channels: int, *, hflip: bool = False
-) -> ImageFilesDataset:
-    """Every readable image member of the zip archive at path."""
+def check_zip_path(path: str | Path) -> Path:
+    """The expanded path, after checking that it names an existing zip archive."""
     archive = Path(path).expanduser()
     if not archive.exists():
         raise DataError(f"data path does not exist: {archive}")
     if not archive.is_file() or not zipfile.is_zipfile(archive):
         raise DataError(f"zip:{archive}: not a zip archive")
-    return ImageFilesDataset(ZipSource(archive), resolution, channels, hflip)
+    return archive
+
+
+def load_zip(
+    path: str, resolution: int, channels: int, *, hflip: bool = False
+) -> ImageFilesDataset:
+    """Every readable image member of the zip archive at path."""
+    return ImageFilesDataset(ZipSource(check_zip_path(path)), resolution, channels, hflip)

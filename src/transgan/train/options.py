@@ -50,7 +50,8 @@ class TrainOptions:
 
     preset: str = _opt("digits", "model preset (see `transgan models`)")
     data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
-                                  "(default: the preset's)")
+                                  "(a `transgan prepare` archive is held in memory; default: "
+                                  "the preset's)")
     init_from: str | None = _opt(None, "start a new run from saved weights (fine-tuning): a "
                                        "'transgan convert' folder, an exported .safetensors, a "
                                        "run directory or a checkpoint; G, EMA and D (where "

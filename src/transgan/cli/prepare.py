@@ -1,0 +1,50 @@
+"""``transgan prepare``: pack a folder or zip of images into a training archive (zip:PATH)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from transgan.data.prepare import (
+    CROPS,
+    DEFAULT_CHANNELS,
+    DEFAULT_CROP,
+    DEFAULT_LABELS,
+    LABEL_MODES,
+    prepare,
+)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Run prepare with the parsed options and print its one-line summary."""
+    report = prepare(args.source, args.out, args.resolution, crop=args.crop, labels=args.labels,
+                     channels=args.channels)
+    print(report.summary(args.out, args.resolution, args.channels))
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the prepare subcommand to the transgan command's subparsers."""
+    parser = subparsers.add_parser(
+        "prepare", help="pack a folder or zip of images into a training zip (zip:PATH)",
+        description="Writes same-size PNGs and a dataset.json (labels as StyleGAN2-ADA's dataset "
+        "tool writes them) into one zip that training reads into memory with --data zip:OUT. "
+        "Grayscale, palette, transparent and 16-bit images are converted; unreadable, truncated "
+        "and too small images are skipped and duplicates (same file bytes) dropped; each is "
+        "counted in the summary line.",
+    )
+    parser.add_argument("source", metavar="SRC", help="folder (searched recursively) or zip")
+    parser.add_argument("--out", required=True, metavar="DATA.zip", help="archive to write")
+    parser.add_argument("--resolution", type=int, required=True, metavar="R",
+                        help="side of the square output images, in pixels")
+    parser.add_argument("--crop", choices=CROPS, default=DEFAULT_CROP,
+                        help="center: the centre square of each image; none: images must be "
+                        f"square already, others are skipped (default: {DEFAULT_CROP})")
+    parser.add_argument("--labels", default=DEFAULT_LABELS,
+                        metavar=f"{'|'.join(LABEL_MODES)}|FILE.json",
+                        help="subfolders: SRC's first-level folders are the classes, in name "
+                        'order; FILE.json: {"labels": [[name relative to SRC, class], ...]} '
+                        f"(default: {DEFAULT_LABELS})")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULT_CHANNELS,
+                        help=f"3: RGB, 1: grayscale (default: {DEFAULT_CHANNELS})")
+    parser.set_defaults(func=cmd_prepare)

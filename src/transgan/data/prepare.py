@@ -1,0 +1,333 @@
+"""Pack a folder or zip of images into a training archive of same-size PNGs plus dataset.json.
+
+The layout follows StyleGAN2-ADA's dataset tool, so either tool's archives read alike: images
+``00000/img00000000.png``, ``00000/img00000001.png``, ... (1000 per folder) and a
+``dataset.json`` of ``{"labels": [[name, class index], ...]}`` or ``{"labels": null}``;
+class folders also add ``"class_names"``. Every check of the options, the source and the
+labels runs before any image is decoded.
+
+Per image: EXIF orientation is applied; grayscale, palette, transparent (composited on white)
+and 16-bit images are converted and counted; unreadable or truncated files, images whose
+shorter side is below the resolution and, with crop "none", non-square images are skipped and
+counted; a file whose bytes repeat an earlier written one is dropped as a duplicate. The centre
+square (crop "center") or the whole square image (crop "none") is resized with Lanczos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from PIL import Image
+from tqdm import tqdm
+
+from .base import DataError, check_image_args
+from .images import (
+    DECODE_THREADS,
+    SIXTEEN_BIT_MODES,
+    FolderSource,
+    Source,
+    ZipSource,
+    centre_square,
+    has_alpha,
+    open_oriented,
+    to_rgb_or_gray,
+)
+
+CROPS = ("center", "none")
+DEFAULT_CROP = "center"
+LABEL_MODES = ("none", "subfolders")
+DEFAULT_LABELS = "none"
+DEFAULT_CHANNELS = 3
+DATASET_JSON = "dataset.json"
+IMAGES_PER_FOLDER = 1000
+RESAMPLE = Image.Resampling.LANCZOS
+# Images decoded per batch of work: bounds the PNGs held in memory before they are written.
+PACK_CHUNK = 256
+# A fixed member timestamp, so that the same inputs give the same archive bytes.
+MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
+MODE_NAMES = {"L": "grayscale", "1": "grayscale", "P": "palette", "RGB": "colour"}
+
+
+def archive_name(index: int) -> str:
+    """The member name of the index-th image in a prepared archive."""
+    return f"{index // IMAGES_PER_FOLDER:05d}/img{index:08d}.png"
+
+
+@dataclass
+class PrepareReport:
+    """What a run of prepare wrote, skipped, dropped and converted."""
+
+    written: int = 0
+    classes: int = 0
+    unreadable: int = 0
+    too_small: int = 0
+    not_square: int = 0
+    duplicates: int = 0
+    converted: Counter[str] = field(default_factory=Counter)
+
+    def skipped(self, resolution: int) -> str:
+        """The skipped files by reason, e.g. "2 unreadable, 1 smaller than 32"; "" if none."""
+        counts = [(self.unreadable, "unreadable"), (self.too_small, f"smaller than {resolution}"),
+                  (self.not_square, "not square")]
+        return ", ".join(f"{n} {why}" for n, why in counts if n)
+
+    def summary(self, out: Path, resolution: int, channels: int) -> str:
+        """One line for the user: what went into out and what did not."""
+        kind = "RGB" if channels == 3 else "grayscale"
+        classes = f", {self.classes} classes" if self.classes else ""
+        text = f"wrote {self.written} images ({resolution} px {kind}{classes}) to {out}"
+        if self.skipped(resolution):
+            text += f"; skipped {self.skipped(resolution)}"
+        if self.duplicates:
+            text += f"; dropped {self.duplicates} duplicates"
+        if self.converted:
+            changes = sorted(self.converted.items())
+            text += "; converted " + ", ".join(f"{n} {kind}" for kind, n in changes)
+        return text
+
+
+class Packed(NamedTuple):
+    """One source file's fate: status "ok" (with its PNG) or the reason it was skipped."""
+
+    status: str
+    digest: bytes = b""
+    png: bytes = b""
+    conversion: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The source's image files in order, with a class index each when labelled."""
+
+    source: Source
+    keys: list[str]
+    labels: list[int] | None
+    class_names: list[str] | None
+
+
+def open_source(path: Path) -> Source:
+    """The folder or zip archive at path as an image source."""
+    if not path.exists():
+        raise DataError(f"source does not exist: {path}")
+    if path.is_dir():
+        return FolderSource(path)
+    if zipfile.is_zipfile(path):
+        return ZipSource(path)
+    raise DataError(f"source {path} is neither a folder nor a zip archive")
+
+
+def label_table(text: str | bytes, where: str) -> dict[str, int] | None:
+    """The name -> class index table of a dataset.json text; None when its labels are null.
+
+    Only integer class labels are supported (StyleGAN2-ADA also allows label vectors).
+    """
+    try:
+        content = json.loads(text)
+    except ValueError:
+        raise DataError(f"{where} is not valid JSON") from None
+    if not isinstance(content, dict) or "labels" not in content:
+        raise DataError(f'{where}: expected {{"labels": [[name, class index], ...]}} or null')
+    entries = content["labels"]
+    if entries is None:
+        return None
+    table: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else [entries]:
+        valid = (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                 and type(entry[1]) is int and entry[1] >= 0)
+        if not valid:
+            raise DataError(f"{where}: entry {entry!r} is not [name, class index >= 0]")
+        table[entry[0]] = entry[1]
+    return table
+
+
+def read_label_file(path: Path, keys: Sequence[str]) -> list[int]:
+    """The class index of every key from a {"labels": [[name, class], ...]} JSON file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DataError(f"cannot read label file {path}: {exc.strerror or exc}") from None
+    table = label_table(text, f"label file {path}")
+    if table is None:
+        raise DataError(f"label file {path} has no labels (\"labels\": null)")
+    unlabelled = [key for key in keys if key not in table]
+    if unlabelled:
+        raise DataError(f"label file {path} does not match the images: {len(unlabelled)} have "
+                        f"no label (first: {unlabelled[0]})")
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise DataError(f"label file {path} does not match the images: {len(unknown)} labelled "
+                        f"names are no image file of the source (first: {unknown[0]})")
+    return [table[key] for key in keys]
+
+
+def subfolder_labels(source: Source, keys: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Class indices from the first-level folders (sorted by name) and the folder names."""
+    folders = source.top_folders()
+    if not folders:
+        raise DataError(f"--labels subfolders: {source.label} has no subfolders")
+    index = {name: i for i, name in enumerate(folders)}
+    loose = [key for key in keys if key.split("/", 1)[0] not in index or "/" not in key]
+    if loose:
+        raise DataError(f"--labels subfolders: {len(loose)} images are not in a class folder "
+                        f"(first: {loose[0]})")
+    labels = [index[key.split("/", 1)[0]] for key in keys]
+    counts = Counter(labels)
+    empty = [name for i, name in enumerate(folders) if not counts[i]]
+    if empty:
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise DataError(f"--labels subfolders: class folder {empty[0]!r} has no images{more}")
+    return labels, folders
+
+
+def plan(source_path: Path, labels: str) -> Plan:
+    """The images of the source and their labels, or a DataError; decodes nothing."""
+    source = open_source(source_path)
+    keys = source.list_images()
+    if not keys:
+        raise DataError(f"{source.label}: no image files found")
+    if labels == "none":
+        return Plan(source, keys, None, None)
+    if labels == "subfolders":
+        classes, names = subfolder_labels(source, keys)
+        return Plan(source, keys, classes, names)
+    label_file = Path(labels).expanduser()
+    if not label_file.is_file():
+        raise DataError(f"--labels {labels}: no such file (expected {' | '.join(LABEL_MODES)} "
+                        "or a JSON label file)")
+    return Plan(source, keys, read_label_file(label_file, keys), None)
+
+
+def conversion(img: Image.Image, channels: int) -> str | None:
+    """What converting img to the output mode changes, or None when it is already that mode."""
+    if img.mode in SIXTEEN_BIT_MODES:
+        return "16-bit"
+    if has_alpha(img):
+        return "transparent"
+    if img.mode == ("RGB" if channels == 3 else "L"):
+        return None
+    return MODE_NAMES.get(img.mode, img.mode)
+
+
+def pack_image(data: bytes, resolution: int, channels: int, crop: str) -> Packed:
+    """Decode one file's bytes and encode the output PNG, or say why it is skipped."""
+    try:
+        img = open_oriented(io.BytesIO(data), resolution)
+    except Exception:  # decoders raise many types: OSError, ValueError, SyntaxError, ...
+        return Packed("unreadable")
+    width, height = img.size
+    if crop == "none" and width != height:
+        return Packed("not_square")
+    if min(width, height) < resolution:
+        return Packed("too_small")
+    changed = conversion(img, channels)
+    out = centre_square(to_rgb_or_gray(img, channels), resolution, RESAMPLE)
+    buffer = io.BytesIO()
+    out.save(buffer, format="PNG")
+    return Packed("ok", hashlib.sha256(data).digest(), buffer.getvalue(), changed)
+
+
+def check_out(out: Path) -> Path:
+    """Create the temporary archive next to out (so unwritable places fail early) and return it."""
+    if out.suffix.lower() != ".zip":
+        raise DataError(f"--out {out}: must end in .zip")
+    if out.is_dir():
+        raise DataError(f"--out {out}: is a folder")
+    partial = out.with_name(out.name + ".partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.touch()
+    except OSError as exc:
+        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return partial
+
+
+def _write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    # PNGs are compressed already; stored members read back faster.
+    archive.writestr(zipfile.ZipInfo(name, MEMBER_TIME), data, zipfile.ZIP_STORED)
+
+
+def prepare(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    resolution: int,
+    *,
+    crop: str = DEFAULT_CROP,
+    labels: str = DEFAULT_LABELS,
+    channels: int = DEFAULT_CHANNELS,
+    progress: bool | None = None,
+) -> PrepareReport:
+    """Write the archive out from the images of source; see the module docstring for the rules.
+
+    progress: a bar on stderr (default: when stderr is a terminal).
+    """
+    check_image_args(resolution, channels)
+    if crop not in CROPS:
+        raise DataError(f"--crop {crop!r}: expected one of {', '.join(CROPS)}")
+    work = plan(Path(source).expanduser(), labels)
+    out_path = Path(out).expanduser()
+    try:
+        partial = check_out(out_path)
+        try:
+            report = _pack(work, partial, resolution, channels, crop, progress)
+            if not report.written:
+                raise DataError(f"{work.source.label}: no usable image among {len(work.keys)} "
+                                f"files ({report.skipped(resolution)})")
+            os.replace(partial, out_path)
+        finally:
+            partial.unlink(missing_ok=True)
+    finally:
+        work.source.close()
+    return report
+
+
+def _pack(
+    work: Plan, partial: Path, resolution: int, channels: int, crop: str, progress: bool | None
+) -> PrepareReport:
+    classes = work.class_names or sorted(set(work.labels or []))
+    report = PrepareReport(classes=len(classes))
+    labels = work.labels or [-1] * len(work.keys)
+    labelled: list[tuple[str, int]] = []
+    seen: set[bytes] = set()
+
+    def pack(key: str) -> Packed:
+        return pack_image(work.source.read(key), resolution, channels, crop)
+
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=len(work.keys), desc="packing", unit="img", file=sys.stderr,
+               disable=not show)
+    with (zipfile.ZipFile(partial, "w") as archive,
+          ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool, bar):
+        for start in range(0, len(work.keys), PACK_CHUNK):
+            chunk = work.keys[start : start + PACK_CHUNK]
+            chunk_labels = labels[start : start + PACK_CHUNK]
+            for label, packed in zip(chunk_labels, pool.map(pack, chunk), strict=True):
+                bar.update(1)
+                if packed.status != "ok":  # the statuses name the report's skip counters
+                    setattr(report, packed.status, getattr(report, packed.status) + 1)
+                    continue
+                if packed.digest in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(packed.digest)
+                if packed.conversion:
+                    report.converted[packed.conversion] += 1
+                name = archive_name(report.written)
+                _write_member(archive, name, packed.png)
+                labelled.append((name, label))
+                report.written += 1
+        meta: dict[str, object] = {"labels": labelled if work.labels else None}
+        if work.class_names:
+            meta["class_names"] = work.class_names
+        _write_member(archive, DATASET_JSON, json.dumps(meta, indent=1).encode())
+    return report
