@@ -147,8 +147,10 @@ def test_cifar10_through_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyP
         expected = planes[channel, row, col] / 127.5 - 1.0
         assert item[channel, row, col].item() == pytest.approx(expected, abs=1e-6)
 
+    assert data.num_classes == 10 and data.class_names == [f"class{i}" for i in range(10)]
+    assert data.labels is not None and len(data.labels) == 20
     test_set = build_dataset("cifar10-test", 32, 3, root=tmp_path, download=False)
-    assert len(test_set) == 4
+    assert len(test_set) == 4 and test_set.labels == [0] * 4
     small_grey = build_dataset("cifar10", 16, 1, root=tmp_path, download=False)
     assert small_grey[0].shape == (1, 16, 16)
     assert small_grey[0].min() >= -1.0 and small_grey[0].max() <= 1.0
@@ -198,7 +200,12 @@ def test_stl10_through_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # The binary files store each plane column-major; torchvision transposes it back.
     expected = unlabeled[1, 2, 10, 40] / 127.5 - 1.0
     assert full[1][2, 40, 10].item() == pytest.approx(expected, abs=1e-6)
-    assert len(build_dataset("stl10-train", 48, 1, root=tmp_path, download=False)) == 2
+    assert data.labels is None
+    with pytest.raises(DataError, match="unlabeled split has no class labels; use stl10-train"):
+        data.labelled()
+    train = build_dataset("stl10-train", 48, 1, root=tmp_path, download=False)
+    # The label file counts from 1; torchvision and transgan count from 0.
+    assert len(train) == 2 and train.labels == [0, 1] and train.class_names[1] == "bird"
 
 
 def test_stl10_missing_offline_names_folder(tmp_path: Path) -> None:

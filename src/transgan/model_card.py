@@ -77,15 +77,21 @@ def _metrics(config: Mapping[str, Any]) -> list[str]:
     return [*lines, f"(from `{record.get('file', 'transgan eval')}`).", ""]
 
 
-def _usage(samples: bool) -> list[str]:
+def _usage(samples: bool, num_classes: int) -> list[str]:
     lines = ["## Samples", "", "![samples](samples.png)", ""] if samples else []
+    call = "generator(torch.randn(16, generator.latent_dim)"
+    if num_classes:
+        lines += [f"Class-conditional: {num_classes} classes; the generator takes the class "
+                  "index of every image as `labels`.", ""]
+        call += f", torch.arange(16) % {num_classes}"
     return [*lines, "## Use", "", "```python", "import torch", "import transgan", "",
             "generator = transgan.load_generator(\"path/to/this/folder\")",
-            "images = generator(torch.randn(16, generator.latent_dim))  # [-1, 1]", "```", "",
+            f"images = {call})  # [-1, 1]", "```", "",
             "or `transgan sample path/to/this/folder --grid --out grid.png`.", ""]
 
 
 def render_card(config: Mapping[str, Any], params: int, samples: bool) -> str:
     """Markdown model card for a folder whose ``config.json`` holds ``config``."""
     return "\n".join([*_front_matter(config), *_summary(config, params), *_training(config),
-                      *_metrics(config), *_usage(samples)])
+                      *_metrics(config),
+                      *_usage(samples, int(config["generator"].get("num_classes") or 0))])

@@ -14,7 +14,7 @@ from torch import nn
 
 from transgan.model_card import render_card
 from transgan.models.build import config_to_dict, count_parameters
-from transgan.sampling import generate, latents, save_grid
+from transgan.sampling import class_labels, generate, latents, save_grid
 from transgan.train.checkpoint import CheckpointError
 
 CONFIG_FILE = "config.json"
@@ -22,7 +22,8 @@ WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
 GENERATOR_FORMAT = "transgan-generator-v1"
-# The sample grid of a model card: this many images of latent seed 0, eight to a row.
+# The sample grid of a model card: this many images of latent seed 0, eight to a row (a
+# class-conditional generator's cycle through its classes).
 CARD_SAMPLES = 16
 # Run options that say how a model was trained; paths and machine settings stay private.
 TRAINING_FIELDS = (
@@ -67,7 +68,9 @@ def write_model_folder(
     if samples:
         device = next(generator.parameters()).device
         z = latents(CARD_SAMPLES, generator.latent_dim, seed=0, device=device)
-        paths.append(save_grid(generate(generator.eval(), z), out / SAMPLES_FILE, nrow=8))
+        labels = class_labels(CARD_SAMPLES, generator.config.num_classes, device=device)
+        paths.append(save_grid(generate(generator.eval(), z, labels=labels), out / SAMPLES_FILE,
+                               nrow=8))
     paths[2].write_text(render_card(config, count_parameters(generator), samples))
     return paths
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from transgan.sampling import latents
+from transgan.sampling import class_labels, latents
 from transgan.train.checkpoint import CheckpointError
 
 ONNX_OPSET = 17
@@ -27,11 +27,22 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _inputs(generator: nn.Module, batch: int, seed: int) -> dict[str, torch.Tensor]:
+    """Named example inputs: latents ``z`` and, for a class-conditional generator, ``labels``
+    cycling through its classes."""
+    inputs = {"z": latents(batch, generator.latent_dim, seed=seed)}
+    labels = class_labels(batch, getattr(generator, "num_classes", 0))
+    if labels is not None:
+        inputs["labels"] = labels
+    return inputs
+
+
 def export_onnx(generator: nn.Module, out: Path, opset: int = ONNX_OPSET) -> float:
     """Write ``generator`` (moved to the CPU in eval mode) to ``out`` as ONNX with input ``z``
-    (batch, latent_dim) and output ``images``; returns the largest difference the check saw."""
+    (batch, latent_dim), plus int64 ``labels`` (batch,) when it is class-conditional, and output
+    ``images``; returns the largest difference the check saw."""
     generator = generator.cpu().eval()
-    z = latents(2, generator.latent_dim, seed=0)
+    inputs = _inputs(generator, 2, seed=0)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings(), torch.no_grad():
@@ -39,8 +50,9 @@ def export_onnx(generator: nn.Module, out: Path, opset: int = ONNX_OPSET) -> flo
             # the batch axis varies, and the check below runs two batch sizes.
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                generator, (z,), str(out), input_names=["z"], output_names=["images"],
-                dynamic_axes={"z": {0: "batch"}, "images": {0: "batch"}},
+                generator, tuple(inputs.values()), str(out), input_names=list(inputs),
+                output_names=["images"],
+                dynamic_axes={**{name: {0: "batch"} for name in inputs}, "images": {0: "batch"}},
                 opset_version=opset, dynamo=False,
             )
     except OSError as exc:
@@ -65,9 +77,9 @@ def check_onnx(generator: nn.Module, path: Path) -> float:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for seed, batch in enumerate(CHECK_BATCHES, start=1):
-        z = latents(batch, generator.latent_dim, seed=seed)
-        got = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
-        worst = max(worst, (got - generator(z)).abs().max().item())
+        inputs = _inputs(generator, batch, seed)
+        got = torch.from_numpy(session.run(None, {k: v.numpy() for k, v in inputs.items()})[0])
+        worst = max(worst, (got - generator(*inputs.values())).abs().max().item())
     if not worst <= ONNX_TOLERANCE:
         path.unlink(missing_ok=True)
         raise OnnxExportError(f"the ONNX export differs from PyTorch by {worst:.2g} "

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import Tensor, nn
+
+from transgan.models.conditioning import check_class_range
+from transgan.models.configs import ConfigError
 
 # Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
 GRID_MIN_TILE = 64
@@ -19,10 +23,40 @@ def latents(num: int, latent_dim: int, seed: int, device: str | torch.device = "
     return torch.randn(num, latent_dim, generator=gen).to(device)
 
 
+def class_labels(
+    num: int, num_classes: int, classes: Sequence[int] | None = None, repeat: int = 1,
+    device: str | torch.device = "cpu",
+) -> Tensor | None:
+    """Class indices for ``num`` samples of a generator with ``num_classes`` classes.
+
+    Cycles through ``classes`` (default: all), each repeated ``repeat`` times, so a grid with
+    ``repeat`` columns has class ``classes[r]`` in row r. None for an unconditional generator
+    (``num_classes`` 0) asked for no class; ConfigError for a class it does not have.
+    """
+    if not num_classes:
+        if classes:
+            raise ConfigError("this generator is unconditional; it takes no class")
+        return None
+    chosen = torch.arange(num_classes) if classes is None else torch.tensor(list(classes))
+    if not chosen.numel():
+        raise ConfigError("no class given")
+    check_class_range(chosen, num_classes)
+    cycle = chosen.long().repeat_interleave(max(1, repeat))
+    return cycle.repeat(-(-num // cycle.numel()))[:num].to(device)
+
+
 @torch.no_grad()
-def generate(generator: nn.Module, z: Tensor, batch: int = 64) -> Tensor:
-    """Images in [-1, 1] for latents ``z``, computed ``batch`` at a time."""
-    return torch.cat([generator(chunk) for chunk in z.split(batch)])
+def generate(
+    generator: nn.Module, z: Tensor, batch: int = 64, labels: Tensor | None = None
+) -> Tensor:
+    """Images in [-1, 1] for latents ``z`` (and the class ``labels`` of a class-conditional
+    generator), computed ``batch`` at a time."""
+    if labels is None:
+        return torch.cat([generator(chunk) for chunk in z.split(batch)])
+    if labels.shape != z.shape[:1]:
+        raise ConfigError(f"{tuple(labels.shape)} labels for {z.shape[0]} latents")
+    pairs = zip(z.split(batch), labels.split(batch), strict=True)
+    return torch.cat([generator(chunk, y) for chunk, y in pairs])
 
 
 def to_uint8(images: Tensor) -> Tensor:

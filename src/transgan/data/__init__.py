@@ -1,7 +1,8 @@
 """Image data sets for TransGAN, chosen by a spec string, and their seeded loaders.
 
-Items are unlabelled float32 tensors (channels, resolution, resolution) in [-1, 1]; archives
-made by ``transgan prepare`` also carry class labels (PreparedZipDataset.labels).
+Items are unlabelled float32 tensors (channels, resolution, resolution) in [-1, 1]; sets with
+classes (digits, cifar10, stl10-train, folders of class subfolders, prepared zips) pair them
+with labels through ``dataset.labelled()``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 
 from torch.utils.data import Dataset
 
-from .base import DataError, ImageDataset, check_image_args
+from .base import DataError, ImageDataset, LabelledDataset, check_image_args
 from .digits import DigitsDataset, load_digits_split
 from .images import IMAGE_EXTENSIONS, load_folder
 from .loader import default_num_workers
@@ -22,6 +23,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DataError",
     "ImageDataset",
+    "LabelledDataset",
     "PreparedZipDataset",
     "build_dataset",
     "default_data_root",

@@ -1,10 +1,13 @@
 """Shared pieces of the data sets: the user-facing error, the base class and tensor helpers.
 
 Every data set yields unlabelled float32 images of shape (channels, resolution, resolution)
-with values in [-1, 1], and reports how many unreadable files it skipped.
+with values in [-1, 1], and reports how many unreadable files it skipped. Sets with classes
+also carry ``labels``; :meth:`ImageDataset.labelled` pairs every image with its label.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,10 +70,12 @@ def resize_square(images: Tensor, resolution: int) -> Tensor:
 
 
 class ImageDataset(Dataset[Tensor]):
-    """Base for unlabelled image sets: subclasses implement `__len__` and `_image`.
+    """Base for image sets: subclasses implement `__len__` and `_image`.
 
     `in_memory` is True when items are ready-made tensors, so loading needs no worker
     processes; `skipped` counts unreadable files; `description` is a one-line summary.
+    `labels` holds the class index of every item, or None (`unlabelled_reason` says why);
+    `num_classes` is 0 then, and `class_names` None.
     """
 
     in_memory: bool = False
@@ -82,6 +87,38 @@ class ImageDataset(Dataset[Tensor]):
         self.hflip = hflip
         self.skipped = 0
         self.description = ""
+        self.labels: list[int] | None = None
+        self.num_classes = 0
+        self.class_names: list[str] | None = None
+        self.unlabelled_reason = "has no class labels"
+
+    def set_labels(self, labels: Sequence[int], class_names: Sequence[str]) -> None:
+        """Give every item a class index into ``class_names``; DataError when they do not fit."""
+        what = self.description or type(self).__name__
+        if len(labels) != len(self):
+            raise DataError(f"{what}: {len(labels)} labels for {len(self)} images")
+        bad = [label for label in labels if not 0 <= label < len(class_names)]
+        if bad:
+            raise DataError(f"{what}: label {bad[0]} is not one of the {len(class_names)} classes")
+        self.labels = [int(label) for label in labels]
+        self.num_classes = len(class_names)
+        self.class_names = list(class_names)
+
+    def require_labels(self) -> list[int]:
+        """``labels``, or a DataError saying why this set has none."""
+        if self.labels is None:
+            raise DataError(f"{self.description or type(self).__name__}: "
+                            f"{self.unlabelled_reason}")
+        return self.labels
+
+    def label_tensor(self, indices: Sequence[int] | Tensor) -> Tensor:
+        """int64 class indices of the items at ``indices``."""
+        labels = self.require_labels()
+        return torch.tensor([labels[int(i)] for i in indices], dtype=torch.long)
+
+    def labelled(self) -> LabelledDataset:
+        """This set with items ``(image, label)``: the same images, flips included."""
+        return LabelledDataset(self)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -97,6 +134,28 @@ class ImageDataset(Dataset[Tensor]):
         if self.hflip and torch.rand(()) < 0.5:
             image = image.flip(-1)
         return image
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description})"
+
+
+class LabelledDataset(Dataset[tuple[Tensor, Tensor]]):
+    """Items ``(image, label)`` of a labelled :class:`ImageDataset`; batches collate to
+    ``(images, labels)`` with labels int64 (B,). Built by :meth:`ImageDataset.labelled`."""
+
+    def __init__(self, images: ImageDataset) -> None:
+        self.images = images
+        self.labels = torch.tensor(images.require_labels(), dtype=torch.long)
+        self.num_classes = images.num_classes
+        self.class_names = images.class_names
+        self.in_memory = images.in_memory
+        self.description = images.description
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.labels[index]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description})"

@@ -17,6 +17,7 @@ from .base import DataError, ImageDataset, resize_square
 DIGITS_SPLITS = ("all", "train", "test")
 DIGITS_TRAIN_SIZE = 1437
 DIGITS_MAX_VALUE = 16
+DIGITS_CLASSES = tuple(str(digit) for digit in range(10))
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +48,10 @@ def load_digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class DigitsDataset(ImageDataset):
-    """The digits as one precomputed (N, 1, R, R) tensor; ink is bright (+1) on black (-1)."""
+    """The digits as one precomputed (N, 1, R, R) tensor; ink is bright (+1) on black (-1).
+
+    Labelled: class k is the digit k.
+    """
 
     in_memory = True
 
@@ -55,13 +59,14 @@ class DigitsDataset(ImageDataset):
         self, resolution: int, channels: int, *, split: str = "all", hflip: bool = False
     ) -> None:
         super().__init__(resolution, channels, hflip)
-        images, _ = load_digits_split(split)
+        images, labels = load_digits_split(split)
         unit = torch.from_numpy(images).to(torch.float32).unsqueeze(1)
         unit = unit.mul_(2.0 / DIGITS_MAX_VALUE).sub_(1.0)
         # One channel is stored; RGB items repeat it, built per item to save memory.
         self.images = resize_square(unit, resolution).contiguous()
         name = "digits" if split == "all" else f"digits-{split}"
         self.description = f"{name}: {len(self.images)} images"
+        self.set_labels(labels.tolist(), DIGITS_CLASSES)
 
     def __len__(self) -> int:
         return self.images.shape[0]

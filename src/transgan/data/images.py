@@ -3,7 +3,11 @@
 Readability is decided once, at construction: every candidate file is fully decoded (with
 PIL's truncated-image tolerance left off), in a thread pool with a progress bar on large sets,
 and unreadable ones are skipped and counted. Should a file still fail later (changed on disk),
-`__getitem__` warns and deterministically returns the next readable item instead of raising.
+`__getitem__` warns and deterministically returns the next readable item of the same class
+instead of raising.
+
+A folder whose images all lie in first-level subfolders is labelled: each subfolder is a
+class, in sorted order of names (hidden ones left out).
 
 Conversion: EXIF orientation is applied; transparency (RGBA, LA, palette or colour-key) is
 composited onto white; 16-bit grey is scaled to 8 bits; then the shorter side is resized
@@ -283,7 +287,10 @@ class ImageFilesDataset(ImageDataset):
     def _image(self, index: int) -> Tensor:
         count = len(self.keys)
         for offset in range(count):
-            key = self.keys[(index + offset) % count]
+            other = (index + offset) % count
+            if self.labels is not None and self.labels[other] != self.labels[index]:
+                continue
+            key = self.keys[other]
             try:
                 return self._decode(key)
             except Exception as exc:  # see _readable; substitute instead of killing training
@@ -298,6 +305,28 @@ class ImageFilesDataset(ImageDataset):
         raise DataError(f"{self.source.label}: no image is readable any more")
 
 
+def label_by_subfolder(dataset: ImageFilesDataset, root: Path) -> None:
+    """Label ``dataset`` (read from folder ``root``) by the first-level subfolder of each
+    image; otherwise leave it unlabelled with the reason."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    index = {name: i for i, name in enumerate(classes)}
+    labels = [index.get(key.split("/", 1)[0], -1) if "/" in key else -1 for key in dataset.keys]
+    if not classes:
+        dataset.unlabelled_reason = "no class subfolders (put each class's images in its own)"
+    elif -1 in labels:
+        loose = dataset.keys[labels.index(-1)]
+        dataset.unlabelled_reason = f"{loose} is not in a class subfolder"
+    else:
+        counts = [0] * len(classes)
+        for value in labels:
+            counts[value] += 1
+        if 0 in counts:
+            empty = classes[counts.index(0)]
+            dataset.unlabelled_reason = f"class folder {empty!r} has no readable images"
+        else:
+            dataset.set_labels(labels, classes)
+
+
 def load_folder(
     path: str, resolution: int, channels: int, *, hflip: bool = False
 ) -> ImageFilesDataset:
@@ -307,7 +336,9 @@ def load_folder(
         raise DataError(f"data path does not exist: {root}")
     if not root.is_dir():
         raise DataError(f"folder:{root}: not a folder (use zip:PATH for archives)")
-    return ImageFilesDataset(FolderSource(root), resolution, channels, hflip)
+    dataset = ImageFilesDataset(FolderSource(root), resolution, channels, hflip)
+    label_by_subfolder(dataset, root)
+    return dataset
 
 
 def check_zip_path(path: str | Path) -> Path:

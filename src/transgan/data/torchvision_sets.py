@@ -16,6 +16,9 @@ from torch import Tensor
 from .base import DataError, ImageDataset, resize_square, rgb_to_gray, uint8_to_unit
 
 DATA_ROOT_ENV = "TRANSGAN_DATA"
+# STL-10's classes in label order, for archives without their class_names.txt.
+STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
+                 "truck")
 
 
 def default_data_root() -> Path:
@@ -75,7 +78,7 @@ def load_cifar10(
     hflip: bool = False,
     download: bool = True,
 ) -> ArrayImageDataset:
-    """CIFAR-10's 50000 training (or 10000 test) 32x32 images, without labels."""
+    """CIFAR-10's 50000 training (or 10000 test) 32x32 images, with their 10 classes."""
     from torchvision.datasets import CIFAR10
 
     base = _resolve_root(root)
@@ -84,7 +87,10 @@ def load_cifar10(
     # worker processes can share it.
     images = torch.from_numpy(source.data).permute(0, 3, 1, 2).contiguous()
     name = "cifar10" if train else "cifar10-test"
-    return ArrayImageDataset(images, resolution, channels, hflip, f"{name}: {len(images)} images")
+    dataset = ArrayImageDataset(images, resolution, channels, hflip,
+                                f"{name}: {len(images)} images")
+    dataset.set_labels(list(source.targets), source.classes)
+    return dataset
 
 
 def load_stl10(
@@ -96,12 +102,21 @@ def load_stl10(
     hflip: bool = False,
     download: bool = True,
 ) -> ArrayImageDataset:
-    """STL-10's 96x96 images of one torchvision split ("unlabeled": 100000, "train": 5000)."""
+    """STL-10's 96x96 images of one torchvision split ("unlabeled": 100000, "train": 5000,
+    the latter with its 10 classes)."""
     from torchvision.datasets import STL10
 
     base = _resolve_root(root)
     source = _open("stl10", STL10, base, download, split=split)
     images = torch.from_numpy(source.data).contiguous()
+    labels = None if split == "unlabeled" else source.labels.tolist()
+    classes = list(getattr(source, "classes", STL10_CLASSES))
     del source
     name = "stl10" if split == "unlabeled" else f"stl10-{split}"
-    return ArrayImageDataset(images, resolution, channels, hflip, f"{name}: {len(images)} images")
+    dataset = ArrayImageDataset(images, resolution, channels, hflip,
+                                f"{name}: {len(images)} images")
+    if labels is None:
+        dataset.unlabelled_reason = "the unlabeled split has no class labels; use stl10-train"
+    else:
+        dataset.set_labels(labels, classes)
+    return dataset

@@ -72,11 +72,11 @@ class PreparedZipDataset(ImageDataset):
             raise DataError(f"{source.label}: {len(keys)} image files found, none readable")
         self.images = torch.stack([decoded[i] for i in kept])  # type: ignore[misc]
         self.skipped = len(keys) - len(kept)
-        self.labels = None if table is None else [table[keys[i]] for i in kept]
-        self.class_names = class_names
-        self.num_classes = 0 if self.labels is None else max(len(class_names or ()),
-                                                             max(self.labels) + 1)
         self.description = f"{source.label}: {len(kept)} images"
+        if table is not None:
+            labels = [table[keys[i]] for i in kept]
+            count = max(len(class_names or ()), max(labels) + 1)
+            self.set_labels(labels, class_names or [str(k) for k in range(count)])
         if self.num_classes:
             self.description += f", {self.num_classes} classes"
         if self.skipped:

@@ -2,7 +2,9 @@
 
 They share call signatures with the transformer models, so any generator pairs with any
 discriminator: ``G(z)`` maps ``(B, latent_dim)`` to images in ``[-1, 1]`` and ``D(x)`` maps
-``(B, channels, img_size, img_size)`` to logits of shape ``(B,)``.
+``(B, channels, img_size, img_size)`` to logits of shape ``(B,)``. With ``num_classes`` > 0
+both take class indices too, ``G(z, labels)`` and ``D(x, labels)``, conditioned as the
+transformer models are (class embedding joined to the latent; projection discriminator).
 
 Initialization: Xavier-uniform with gain sqrt(2) for the 3x3 convolutions inside residual
 branches (each is followed by a ReLU somewhere downstream), gain 1 for shortcut 1x1
@@ -19,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from transgan.models.configs import ConfigError
+from transgan.models.conditioning import class_embed_dim, join_class, project_class
+from transgan.models.configs import ConfigError, check_num_classes
 from transgan.models.pretrained import PretrainedMixin
 
 __all__ = [
@@ -84,8 +87,10 @@ class CNNGeneratorConfig:
     latent_dim: int = 128
     width: int = 256
     bottom: int = 4
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
+        check_num_classes(self.num_classes)
         for name in ("channels", "latent_dim", "width"):
             if getattr(self, name) < 1:
                 raise ConfigError(
@@ -101,8 +106,10 @@ class CNNDiscriminatorConfig:
     img_size: int = 32
     channels: int = 3
     width: int = 128
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
+        check_num_classes(self.num_classes)
         if self.img_size < _D_MIN_IMG_SIZE:
             raise ConfigError(
                 f"CNN discriminator needs img_size >= {_D_MIN_IMG_SIZE}, got {self.img_size}"
@@ -172,18 +179,24 @@ class CNNGenerator(PretrainedMixin, nn.Module):
         self.latent_dim = cfg.latent_dim
         self.img_size = cfg.img_size
         self.channels = cfg.channels
-        self.fc = nn.Linear(cfg.latent_dim, cfg.bottom * cfg.bottom * cfg.width)
+        self.num_classes = cfg.num_classes
+        embed_dim = class_embed_dim(cfg.latent_dim, cfg.num_classes)
+        self.fc = nn.Linear(cfg.latent_dim + embed_dim, cfg.bottom * cfg.bottom * cfg.width)
         _init_layer(self.fc, 1.0)
         n_up = _num_up_blocks(cfg.img_size, cfg.bottom)
         self.blocks = nn.Sequential(*(GeneratorBlock(cfg.width, cfg.width) for _ in range(n_up)))
         self.bn_out = nn.BatchNorm2d(cfg.width)
         self.conv_out = _conv(cfg.width, cfg.channels, 3, 1.0)
+        # Last, so an unconditional generator draws the same initial weights.
+        self.class_embed = nn.Embedding(cfg.num_classes, embed_dim) if embed_dim else None
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Map latents ``(B, latent_dim)`` to images ``(B, channels, img_size, img_size)``."""
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Map latents ``(B, latent_dim)`` (and, when conditional, class indices ``(B,)``) to
+        images ``(B, channels, img_size, img_size)``."""
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"expected z of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         bottom = self.config.bottom
+        z = join_class(z, labels, self.class_embed)
         h = self.fc(z).view(z.shape[0], self.config.width, bottom, bottom)
         h = self.blocks(h)
         return torch.tanh(self.conv_out(F.relu(self.bn_out(h))))
@@ -201,6 +214,7 @@ class CNNDiscriminator(nn.Module):
         self.config = cfg
         self.img_size = cfg.img_size
         self.channels = cfg.channels
+        self.num_classes = cfg.num_classes
         width = cfg.width
         blocks = [DiscriminatorBlock(cfg.channels, width, downsample=True, optimized=True)]
         blocks += [
@@ -212,13 +226,21 @@ class CNNDiscriminator(nn.Module):
         fc = nn.Linear(width, 1)
         _init_layer(fc, 1.0)
         self.fc = spectral_norm(fc)
+        # Projection embedding, spectrally normalized like the head; last, so an
+        # unconditional discriminator draws the same initial weights.
+        self.class_embed: nn.Module | None = None
+        if cfg.num_classes:
+            embed = nn.Embedding(cfg.num_classes, width)
+            nn.init.xavier_uniform_(embed.weight)
+            self.class_embed = spectral_norm(embed)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map images ``(B, channels, img_size, img_size)`` to logits ``(B,)``."""
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Map images ``(B, channels, img_size, img_size)`` (and, when conditional, class
+        indices ``(B,)``) to logits ``(B,)``."""
         expected = (self.channels, self.img_size, self.img_size)
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"expected x of shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        return self.fc(h).squeeze(1)
+        return project_class(self.fc(h).squeeze(1), h, labels, self.class_embed)

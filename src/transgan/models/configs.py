@@ -24,6 +24,13 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"unknown {name} '{value}'; choose from {', '.join(choices)}")
 
 
+def check_num_classes(num_classes: int) -> None:
+    """ConfigError unless ``num_classes`` is an integer >= 0 (0: unconditional)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ConfigError(f"num_classes must be an integer >= 0 (0: unconditional), "
+                          f"got {num_classes!r}")
+
+
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if value <= 0:
@@ -44,7 +51,8 @@ class GeneratorConfig:
     embedding of the latent; ``smooth_upscales`` lists the stages whose incoming up-scaling
     first low-passes the tokens (bicubic 4x up, 4x4 average down). A stage may have depth 0.
     ``output_act`` is applied to the last 1x1 projection: ``none`` as the official code, or
-    ``tanh``.
+    ``tanh``. ``num_classes`` > 0 makes it class-conditional: a learned class embedding is
+    concatenated to the latent (0: unconditional).
     """
 
     img_size: int = 32
@@ -67,10 +75,12 @@ class GeneratorConfig:
     smooth_upscales: tuple[int, ...] = ()
     output_act: str = "none"
     attention: str = "sdpa"
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
         for name in ("depths", "grid_stages", "smooth_upscales"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        check_num_classes(self.num_classes)
         _check_positive(
             img_size=self.img_size, latent_dim=self.latent_dim, bottom=self.bottom,
             width=self.width, heads=self.heads, mlp_ratio=self.mlp_ratio,
@@ -141,6 +151,7 @@ class DiscriminatorConfig:
     joins for one last block. The first ``grid_blocks[i]`` blocks of scale i use grid attention
     of side ``grid_window``; ``overlap_embed`` embeds the finest scale with kernel 2·patch,
     stride patch and padding patch/2 (the official CelebA-HQ 256 discriminator).
+    ``num_classes`` > 0 adds a class projection to the logit (0: unconditional).
     """
 
     img_size: int = 32
@@ -162,10 +173,12 @@ class DiscriminatorConfig:
     rel_pos_bias: bool = False
     noise: bool = False
     attention: str = "sdpa"
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
         for name in ("scale_widths", "scale_depths", "grid_blocks"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        check_num_classes(self.num_classes)
         _check_positive(
             img_size=self.img_size, patch=self.patch, width=self.width, depth=self.depth,
             heads=self.heads, mlp_ratio=self.mlp_ratio,

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transgan.models.conditioning import project_class
 from transgan.models.configs import DiscriminatorConfig
 from transgan.models.generator import image_to_tokens, tokens_to_image
 from transgan.nn.attention import Attention, set_attention_impl
@@ -33,6 +34,9 @@ class TransformerDiscriminator(nn.Module):
     embeds patches of ``patch * 2**i``; the running tokens are average-pooled 2x and
     concatenated with each next scale's before its blocks; then [CLS] joins for one last
     block without relative position bias.
+
+    With ``num_classes`` > 0 it is a projection discriminator (Miyato & Koyama 2018): the
+    logit of an image of class y is ``head(h) + <embed(y), h>``, h its normed [CLS] output.
     """
 
     def __init__(self, cfg: DiscriminatorConfig) -> None:
@@ -40,6 +44,7 @@ class TransformerDiscriminator(nn.Module):
         self.config = cfg
         self.img_size = cfg.img_size
         self.channels = cfg.channels
+        self.num_classes = cfg.num_classes
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
         if cfg.multiscale:
             self.sides = cfg.stage_sides
@@ -77,12 +82,19 @@ class TransformerDiscriminator(nn.Module):
         for name, param in self.named_parameters():
             if name in ("cls_token", "pos_embed") or name.startswith("stage_pos."):
                 nn.init.trunc_normal_(param, std=0.02)
+        # Created last so that an unconditional discriminator draws the same initial weights;
+        # initialised as the head's weights, so the projection starts as small as the head.
+        self.class_embed: nn.Embedding | None = None
+        if cfg.num_classes:
+            self.class_embed = nn.Embedding(cfg.num_classes, cfg.width)
+            nn.init.trunc_normal_(self.class_embed.weight, std=0.02, a=-2.0, b=2.0)
 
     def _with_cls(self, x: Tensor) -> Tensor:
         return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, channels, img_size, img_size) -> logits (B,)."""
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """(B, channels, img_size, img_size) -> logits (B,); ``labels`` (B,) are the class
+        indices of a class-conditional discriminator, else None."""
         if self.config.multiscale:
             h = x
             for i, (embed, pos, blocks) in enumerate(
@@ -102,7 +114,8 @@ class TransformerDiscriminator(nn.Module):
             h = self._with_cls(image_to_tokens(self.patch_embed(x))) + self.pos_embed
             for block in self.blocks:
                 h = block(h)
-        return self.head(self.norm(h[:, 0])).squeeze(1)
+        features = self.norm(h[:, 0])
+        return project_class(self.head(features).squeeze(1), features, labels, self.class_embed)
 
     def set_locality(self, window: int | None, kind: str = "band") -> None:
         """Set (or with ``None`` remove) a locality window on every attention layer.

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transgan.models.conditioning import class_embed_dim, join_class
 from transgan.models.configs import GeneratorConfig
 from transgan.models.pretrained import PretrainedMixin
 from transgan.nn.attention import set_attention_impl
@@ -60,8 +61,13 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
     The image is the last 1x1 projection, through ``tanh`` when the config asks for it.
 
     :meth:`super_resolve` is the multi-task co-training entry: a low-resolution image at
-    the bottom-grid size replaces the latent tokens and the same stages up-scale it.
+    the bottom-grid size replaces the latent tokens and the same stages up-scale it; it takes
+    no labels, since the low-resolution image already fixes the content, class included.
     A latent-modulated generator has no such entry: its blocks need the latent.
+
+    With ``num_classes`` > 0 a learned class embedding is concatenated to the latent before
+    the first linear layer: the latent's own path keeps its maths and that layer learns how
+    much the class matters for every token.
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -71,20 +77,27 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
         self.img_size = cfg.img_size
         self.channels = cfg.channels
         self.bottom = cfg.bottom
+        self.num_classes = cfg.num_classes
         widths = cfg.widths
-        self.latent_to_tokens = nn.Linear(cfg.latent_dim, cfg.bottom * cfg.bottom * cfg.width)
+        joined = cfg.latent_dim + class_embed_dim(cfg.latent_dim, cfg.num_classes)
+        self.latent_to_tokens = nn.Linear(joined, cfg.bottom * cfg.bottom * cfg.width)
         self.image_to_tokens = nn.Linear(cfg.channels, cfg.width)
         self.stages = nn.ModuleList(Stage(cfg, i, depth) for i, depth in enumerate(cfg.depths))
         self.to_image = nn.Linear(widths[-1], cfg.channels)
         if cfg.latent_modulation:
             tokens = cfg.bottom * cfg.bottom
-            self.latent_to_context = nn.Linear(cfg.latent_dim, tokens * cfg.width)
+            self.latent_to_context = nn.Linear(joined, tokens * cfg.width)
             self.context_pos = nn.Parameter(torch.zeros(1, tokens, cfg.width))  # official: zeros
         init_official_weights(self, linear=False)
         # The official output layer is a 1x1 Conv2d, initialised Xavier-uniform.
         nn.init.xavier_uniform_(self.to_image.weight)
         for stage in self.stages:
             nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+        # Created last so that an unconditional generator draws the same initial weights.
+        # Its default N(0, 1) initialisation matches the scale of the latent beside it.
+        self.class_embed = (
+            nn.Embedding(cfg.num_classes, joined - cfg.latent_dim) if cfg.num_classes else None
+        )
 
     def _upscale(self, x: Tensor, stage: int) -> Tensor:
         """2x up-scaling from ``stage - 1`` to ``stage``: bicubic early, PixelShuffle after."""
@@ -108,8 +121,12 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
         image = tokens_to_image(self.to_image(x), self.img_size)
         return torch.tanh(image) if self.config.output_act == "tanh" else image
 
-    def forward(self, z: Tensor) -> Tensor:
-        """(B, latent_dim) -> (B, channels, img_size, img_size), about [-1, 1]."""
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """(B, latent_dim) -> (B, channels, img_size, img_size), about [-1, 1].
+
+        ``labels`` (B,) are the class indices of a class-conditional generator, else None.
+        """
+        z = join_class(z, labels, self.class_embed)
         # Most of G's weights (25M of transgan-s's 34M) but little compute per image: under
         # autocast, casting this weight to bf16 on every call costs more time and memory than
         # the full-precision product itself, so it runs in the weight's own dtype.
