@@ -126,15 +126,28 @@ def _cutout(x: Tensor, side_h: int, side_w: int) -> Tensor:
     return x * (~inside).to(x.dtype)
 
 
+def _some_samples(x: Tensor, out: Tensor, p: Tensor) -> Tensor:
+    """``out`` for a random fraction p of the samples, ``x`` for the others."""
+    chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p.to(x.device)
+    return torch.where(chosen, out, x)
+
+
 class DiffAugment(nn.Module):
-    """Differentiable augmentation, fresh randomness per call, for every input of D."""
+    """Differentiable augmentation, fresh randomness per call, for every input of D.
+
+    ``p`` (None: every transform on every sample) applies each transform to each sample with
+    that probability; it is a device tensor so an adaptive controller can change it in place
+    without the host waiting for the device.
+    """
 
     def __init__(
-        self, policy: str = "translation,cutout,color", params: str | AugmentParams = "transgan"
+        self, policy: str = "translation,cutout,color", params: str | AugmentParams = "transgan",
+        p: float | Tensor | None = None,
     ) -> None:
         super().__init__()
         self.policy = parse_policy(policy)
         self.params = _resolve_params(params)
+        self.p: Tensor | None = None if p is None else torch.as_tensor(p, dtype=torch.float32)
 
     def forward(self, x: Tensor) -> Tensor:
         """Augment a (B, C, H, W) batch, transforms in the policy's order (as the official
@@ -144,12 +157,15 @@ class DiffAugment(nn.Module):
             raise AugmentError(f"DiffAugment expects a (B, C, H, W) batch, got shape {shape}")
         for name in self.policy:
             if name == "color":
-                x = _color(x)
+                out = _color(x)
             elif name == "translation":
-                x = _translate(x, self.params.translation_ratio)
+                out = _translate(x, self.params.translation_ratio)
             elif self._cutout_coin():
                 h, w = x.shape[-2:]
-                x = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio))
+                out = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio))
+            else:
+                continue
+            x = out if self.p is None else _some_samples(x, out, self.p)
         return x
 
     def _cutout_coin(self) -> bool:
@@ -163,4 +179,5 @@ class DiffAugment(nn.Module):
 
     def extra_repr(self) -> str:
         policy = ",".join(self.policy) or "none"
-        return f"policy={policy!r}, params={self.params}"
+        p = "" if self.p is None else f", p={float(self.p):.3f}"
+        return f"policy={policy!r}, params={self.params}{p}"
