@@ -135,7 +135,7 @@ class _Gate(nn.Module):
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
-        self.inner, self.latent_dim = inner, inner.latent_dim
+        self.inner, self.latent_dim, self.num_classes = inner, inner.latent_dim, 0
         self.open, self.entered = threading.Event(), threading.Event()
         self.open.set()
         self.broken = False

@@ -45,6 +45,15 @@ def class_labels(
     return cycle.repeat(-(-num // cycle.numel()))[:num].to(device)
 
 
+def grid_columns(num: int, num_classes: int, classes: Sequence[int] | None = None) -> int | None:
+    """Columns of a sample grid: one row per class for a class-conditional generator
+    (None, a square grid, otherwise)."""
+    if not num_classes:
+        return None
+    rows = len(classes) if classes else num_classes
+    return max(1, -(-num // rows))
+
+
 @torch.no_grad()
 def generate(
     generator: nn.Module, z: Tensor, batch: int = 64, labels: Tensor | None = None

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import torch
 from torch import Tensor, nn
 
-from transgan.sampling import generate, grid_image, latents, slerp
+from transgan.sampling import class_labels, generate, grid_image, latents, slerp
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -99,20 +99,30 @@ class SampleRenderer:
         self.generator = generator
         self.device = device
         self.latent_dim: int = generator.latent_dim
-        shape = generate(generator, latents(1, self.latent_dim, 0, device)).shape
+        self.num_classes: int = generator.num_classes
+        self.classes = [str(k) for k in range(self.num_classes)]
+        shape = generate(generator, latents(1, self.latent_dim, 0, device),
+                         labels=self._labels(1, None)).shape
         self.channels, self.img_size = int(shape[1]), int(shape[-1])
-        self.classes: list[str] = []  # conditional models will list their class names here
+
+    def _labels(self, n: int, label: int | None) -> Tensor | None:
+        """``label`` for all ``n`` samples, or every class in turn, one per grid row."""
+        if label is not None:
+            return torch.full((n,), label, dtype=torch.long, device=self.device)
+        return class_labels(n, self.num_classes, repeat=math.ceil(math.sqrt(n)),
+                            device=self.device)
 
     def samples(self, seed: int, n: int, label: int | None = None) -> bytes:
         """A grid of ``n`` samples from the latents of ``seed`` (no truncation)."""
-        return _png(generate(self.generator, latents(n, self.latent_dim, seed, self.device)))
+        z = latents(n, self.latent_dim, seed, self.device)
+        return _png(generate(self.generator, z, labels=self._labels(n, label)))
 
     def interpolation(self, a: int, b: int, t: float, n: int, label: int | None = None) -> bytes:
         """A grid of ``n`` samples a fraction ``t`` of the way (slerp) from seed a to seed b."""
         za = latents(n, self.latent_dim, a, self.device)
         zb = latents(n, self.latent_dim, b, self.device)
         z = za if t == 0 else zb if t == 1 else slerp(za, zb, torch.tensor(t, device=za.device))
-        return _png(generate(self.generator, z))
+        return _png(generate(self.generator, z, labels=self._labels(n, label)))
 
     def info(self) -> dict[str, Any]:
         """What the page and scripts need to know about the model and the limits."""
@@ -293,6 +303,9 @@ img { image-rendering: pixelated; display: block; margin: 1em 0; max-width: 100%
  <button id="new-seed">new seed</button>
  images <select id="n"></select>
 </fieldset>
+<fieldset id="class-box" hidden><legend>Class</legend>
+ <select id="class"><option value="">all, one per row</option></select>
+</fieldset>
 <fieldset><legend>Walk to another seed</legend>
  seed <input id="seed-b" type="number" min="0" value="1">
  <button id="new-seed-b">new seed</button>
@@ -309,9 +322,10 @@ let loading = false, pending = null;
 function randomSeed() { return Math.floor(Math.random() * 2147483647); }
 function url() {
   const n = $("n").value, a = $("seed").value || "0", t = Number($("t").value);
+  const k = $("class").value === "" ? "" : `&class=${$("class").value}`;
   $("t-value").textContent = t.toFixed(2);
-  if (t === 0) return `sample.png?seed=${a}&n=${n}`;
-  return `interpolate.png?a=${a}&b=${$("seed-b").value || "0"}&t=${t}&n=${n}`;
+  if (t === 0) return `sample.png?seed=${a}&n=${n}${k}`;
+  return `interpolate.png?a=${a}&b=${$("seed-b").value || "0"}&t=${t}&n=${n}${k}`;
 }
 function show() {
   const next = url();
@@ -328,7 +342,7 @@ img.onload = () => settled(true);
 img.onerror = () => settled(false);
 $("new-seed").onclick = () => { $("seed").value = randomSeed(); show(); };
 $("new-seed-b").onclick = () => { $("seed-b").value = randomSeed(); show(); };
-for (const id of ["seed", "seed-b", "n"]) $(id).onchange = show;
+for (const id of ["seed", "seed-b", "n", "class"]) $(id).onchange = show;
 $("t").oninput = show;
 fetch("info").then((r) => r.json()).then((info) => {
   $("model").textContent = `${info.generator}: ${info.img_size} px, ` +
@@ -338,6 +352,8 @@ fetch("info").then((r) => r.json()).then((info) => {
     option.selected = k === 4;
     $("n").add(option);
   }
+  info.classes.forEach((name, k) => $("class").add(new Option(name, String(k))));
+  $("class-box").hidden = !info.conditional;
   show();
 });
 </script>

@@ -6,9 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transgan.cli.parsing import GENERATOR_SOURCE_HELP
+from transgan.cli.parsing import GENERATOR_SOURCE_HELP, class_list
 from transgan.loading import open_generator
-from transgan.sampling import generate, grid_tensor, interpolation_latents, save_gif, save_grid
+from transgan.sampling import (
+    class_labels,
+    generate,
+    grid_tensor,
+    interpolation_latents,
+    save_gif,
+    save_grid,
+)
 from transgan.train.options import OptionsError
 
 
@@ -21,6 +28,9 @@ def add_parser(sub: Any) -> None:
     interp.add_argument("--steps", type=int, default=10, help="images per walk")
     interp.add_argument("--seed", type=int, default=0, help="latent seed")
     interp.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    interp.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
+                        help="class of each walk of a class-conditional generator, in turn "
+                        "(default: all classes in turn)")
     interp.set_defaults(func=cmd_interpolate)
 
 
@@ -32,7 +42,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
     generator, _ = open_generator(args.checkpoint, args.device)
     z = interpolation_latents(args.rows, args.steps, generator.latent_dim, args.seed)
-    frames = generate(generator, z.to(args.device)).cpu()
+    labels = class_labels(args.rows * args.steps, generator.num_classes, args.classes,
+                          repeat=args.steps, device=args.device)
+    frames = generate(generator, z.to(args.device), labels=labels).cpu()
     if out.suffix.lower() == ".gif":
         # Frame t shows step t of every walk side by side.
         per_step = frames.view(args.rows, args.steps, *frames.shape[1:]).transpose(0, 1)

@@ -35,3 +35,19 @@ def count(text: str) -> int:
         return parse_count(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def class_list(text: str) -> list[int]:
+    """``3`` or ``0,2,4``: class indices of a class-conditional generator."""
+    try:
+        classes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a class index or a comma-separated list, got '{text}'") from None
+    if any(k < 0 for k in classes):
+        raise argparse.ArgumentTypeError(f"class indices are >= 0, got '{text}'")
+    return classes
+
+
+CLASS_HELP = ("class index or comma-separated list of a class-conditional generator "
+              "(default: all classes in turn, one per row)")

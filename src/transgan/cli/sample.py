@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transgan.cli.parsing import GENERATOR_SOURCE_HELP
+from transgan.cli.parsing import CLASS_HELP, GENERATOR_SOURCE_HELP, class_list
 from transgan.loading import open_generator
-from transgan.sampling import generate, latents, save_grid, save_images
+from transgan.sampling import class_labels, generate, grid_columns, latents, save_grid, save_images
 from transgan.train.options import OptionsError
 
 
@@ -23,6 +23,8 @@ def add_parser(sub: Any) -> None:
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
     sample.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     sample.add_argument("--raw", action="store_true", help="use G instead of the EMA generator")
+    sample.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
+                        help=CLASS_HELP)
     sample.set_defaults(func=cmd_sample)
 
 
@@ -30,11 +32,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.num <= 0:
         raise OptionsError("--num must be positive")
     generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
+    columns = grid_columns(args.num, generator.num_classes, args.classes)
+    labels = class_labels(args.num, generator.num_classes, args.classes, repeat=columns,
+                          device=args.device)
     z = latents(args.num, generator.latent_dim, args.seed, args.device)
-    images = generate(generator, z, batch=args.batch)
+    images = generate(generator, z, batch=args.batch, labels=labels)
     out = Path(args.out)
     if args.grid:
-        path = save_grid(images, out / "grid.png" if out.suffix != ".png" else out)
+        path = save_grid(images, out / "grid.png" if out.suffix != ".png" else out,
+                         nrow=columns)
         print(f"wrote a grid of {args.num} samples to {path}")
     else:
         save_images(images, out)

@@ -1,0 +1,113 @@
+"""Class-conditional sampling from the command line and the sampling server."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import transgan
+from transgan.cli import main
+from transgan.sampling import generate, latents
+from transgan.serve import SampleServer
+
+TILE = 64 + 2  # 16 px samples are enlarged to 64 px tiles with 2 px padding
+CLASSES = 10
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained conditional digits generator saved as a model folder."""
+    path = tmp_path_factory.mktemp("conditional") / "model"
+    torch.manual_seed(0)
+    transgan.build_generator("digits", width=32, depths=[1, 1], latent_dim=16,
+                             num_classes=CLASSES).save_pretrained(path)
+    return path
+
+
+def _png(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.array(Image.open(path))).float()
+
+
+def test_sample_class_draws_that_class(model_dir: Path, tmp_path: Path) -> None:
+    assert main(["sample", str(model_dir), "--num", "3", "--class", "7", "--out",
+                 str(tmp_path / "seven")]) == 0
+    G = transgan.load_generator(model_dir)
+    z = latents(3, G.latent_dim, 0)
+    for label in (7, 2):
+        expected = generate(G, z, labels=torch.full((3,), label))
+        expected = ((expected.clamp(-1, 1) + 1) * 127.5).round()[:, 0]
+        files = sorted((tmp_path / "seven").glob("*.png"))
+        same = all(torch.equal(_png(f), e) for f, e in zip(files, expected, strict=True))
+        assert same == (label == 7)
+
+
+def test_grid_has_one_row_per_class(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(model_dir), "--num", "20", "--grid", "--out", str(out)]) == 0
+    width, height = Image.open(out).size
+    assert (width, height) == (2 * TILE + 2, CLASSES * TILE + 2)
+    assert main(["sample", str(model_dir), "--num", "6", "--grid", "--class", "1,4,5",
+                 "--out", str(out)]) == 0
+    assert Image.open(out).size == (2 * TILE + 2, 3 * TILE + 2)
+
+
+def test_interpolation_rows_keep_their_class(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "walk.png"
+    assert main(["interpolate", str(model_dir), "--rows", "2", "--steps", "3", "--class", "5",
+                 "--out", str(out)]) == 0
+    assert Image.open(out).size == (3 * TILE + 2, 2 * TILE + 2)
+
+
+def test_class_out_of_range_is_one_line_error(model_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sample", str(model_dir), "--class", "10", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("transgan: error:") and len(err.splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("text", ["x", "-1", "1,,2"])
+def test_malformed_class_is_a_usage_error(model_dir: Path, text: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", str(model_dir), "--class", text])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("transgan: error: argument --class")
+
+
+def test_class_of_an_unconditional_generator_is_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plain"
+    transgan.build_generator("digits", width=32, depths=[1, 1], latent_dim=16
+                             ).save_pretrained(path)
+    assert main(["sample", str(path), "--class", "1", "--out", str(tmp_path / "s")]) == 2
+    assert "unconditional" in capsys.readouterr().err
+
+
+def test_server_draws_the_requested_class(model_dir: Path) -> None:
+    server = SampleServer(transgan.load_generator(model_dir), port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        def get(query: str) -> bytes:
+            with urllib.request.urlopen(f"{server.url}{query}", timeout=30) as response:
+                return response.read()
+
+        info = json.loads(get("info"))
+        assert info["conditional"] and info["classes"] == [str(k) for k in range(CLASSES)]
+        two, three = get("sample.png?n=4&class=2"), get("sample.png?n=4&class=3")
+        assert two != three and two == get("sample.png?n=4&class=2")
+        assert Image.open(io.BytesIO(get("sample.png?n=9"))).size == (3 * TILE + 2,) * 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
