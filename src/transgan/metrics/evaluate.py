@@ -1,9 +1,11 @@
 """Evaluate a generator: FID, IS and KID (Inception) and their digits-classifier versions.
 
 Protocol: ``num`` samples from seeded latents, quantised to uint8 by rounding, features in
-batches, compared with statistics of every image of a reference set (quantised the same way),
-which are computed once and cached on disk keyed by their content. Everything that can fail
-(metric names, reference, weights) is checked before sampling starts.
+batches from torch-fidelity's feature extractors (its registry holds Inception and the digits
+classifier), compared with every image of a reference set (quantised the same way) whose
+features are computed once and kept in torch-fidelity's cache under a name made of their
+content. Everything that can fail (metric names, reference, weights) is checked before
+sampling starts.
 """
 
 from __future__ import annotations
@@ -12,20 +14,27 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from torch_fidelity import FeatureExtractorBase
+from torch_fidelity.metric_fid import fid_features_to_statistics
+from torch_fidelity.utils import (
+    cache_lookup_group_recompute_all_on_any_miss,
+    cache_lookup_one_recompute_on_miss,
+)
 from tqdm import tqdm
 
 from transgan.data import DataError, build_dataset, is_digits_spec
 from transgan.sampling import generate, latents, to_uint8
 
+from .digits import DIGITS_FEATURES, DIGITS_NAME, DIGITS_RESIZE, cache_root, digits_extractor
 from .frechet import (
     MetricError,
     feature_statistics,
@@ -33,6 +42,15 @@ from .frechet import (
     frechet_distance_features,
     inception_score,
     kernel_inception_distance,
+)
+from .inception import (
+    INCEPTION_DIM,
+    INCEPTION_LOGITS,
+    INCEPTION_NAME,
+    INCEPTION_POOL,
+    INCEPTION_RESIZE,
+    inception_extractor,
+    resolve_inception_weights,
 )
 
 INCEPTION_METRICS = ("fid", "is", "kid")
@@ -55,21 +73,30 @@ KID_SUBSET_SIZE = 1000
 QUANTIZATION = "uint8, round((x + 1) * 127.5)"
 # Images hashed at each end of a reference set for its cache key.
 FINGERPRINT_IMAGES = 16
-STATS_VERSION = 1
+STATS_VERSION = 2
 
 
-class FeatureExtractor(Protocol):
-    """What the pipeline needs of a feature extractor (Inception or digits)."""
+@dataclass(frozen=True)
+class Extractor:
+    """A torch-fidelity feature extractor and what the protocol records about it."""
 
+    network: FeatureExtractorBase
     name: str
-    resize: str
-    features_name: str
-    feature_dim: int
     weights_sha256: str
+    resize: str
+    features_name: str  # the layer FID and KID use
+    logits_name: str  # the layer IS uses
+    feature_dim: int
+    rgb_only: bool  # gray images are repeated to 3 channels first
+    device: torch.device
 
+    @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """uint8 (B, C, H, W) -> (features (B, D), logits (B, K)) float32 on the CPU."""
-        ...
+        """uint8 (B, C, H, W) -> (features (B, D), logits (B, K)) on the CPU."""
+        if self.rgb_only and images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        named = self.network.convert_features_tuple_to_dict(self.network(images.to(self.device)))
+        return named[self.features_name].cpu(), named[self.logits_name].cpu()
 
 
 @dataclass(frozen=True)
@@ -137,11 +164,30 @@ def _sha256_json(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _uint8_batches(dataset: Dataset, batch: int, progress: bool, desc: str) -> Iterator[Tensor]:
+def _uint8_batches(dataset: Dataset, batch: int) -> Iterator[Tensor]:
     """The data set's images, quantised to uint8, ``batch`` at a time, in order."""
-    loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=0)
-    for images in tqdm(loader, desc=desc, unit="batch", file=sys.stderr, disable=not progress):
+    for images in DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=0):
         yield to_uint8(images)
+
+
+def _extract(
+    extractors: dict[str, Extractor],
+    batches: Iterable[Tensor],
+    total: int,
+    desc: str,
+    progress: bool,
+) -> dict[str, tuple[Tensor, Tensor]]:
+    """(features, logits) of all uint8 image batches, per extractor."""
+    parts: dict[str, list[tuple[Tensor, Tensor]]] = {family: [] for family in extractors}
+    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=not progress) as bar:
+        for images in batches:
+            for family, extractor in extractors.items():
+                parts[family].append(extractor(images))
+            bar.update(len(images))
+    return {
+        family: (torch.cat([p[0] for p in got]), torch.cat([p[1] for p in got]))
+        for family, got in parts.items()
+    }
 
 
 def _fingerprint(dataset: Dataset) -> str:
@@ -155,7 +201,7 @@ def _fingerprint(dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
-def _load_npz_stats(path: Path, extractor: FeatureExtractor) -> ReferenceStats:
+def _load_npz_stats(path: Path, extractor: Extractor) -> ReferenceStats:
     try:
         with np.load(path, allow_pickle=False) as data:
             content = {key: data[key] for key in data.files}
@@ -164,6 +210,11 @@ def _load_npz_stats(path: Path, extractor: FeatureExtractor) -> ReferenceStats:
         raise MetricError(f"cannot read reference statistics {path}: {first}") from None
     if "mu" not in content or "sigma" not in content:
         raise MetricError(f"reference statistics {path} lack 'mu' and 'sigma' arrays")
+    mu, sigma = content["mu"], content["sigma"]
+    if mu.ndim != 1 or sigma.shape != mu.shape * 2:
+        raise MetricError(f"reference statistics {path}: mu {mu.shape} and sigma {sigma.shape}")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise MetricError(f"reference statistics {path} contain NaN or infinite values")
     made_by = str(content["feature_extractor"]) if "feature_extractor" in content else None
     if made_by is not None and made_by != extractor.name:
         raise MetricError(
@@ -173,47 +224,24 @@ def _load_npz_stats(path: Path, extractor: FeatureExtractor) -> ReferenceStats:
     known = len(features) if features is not None else 0
     size = int(content["num"]) if "num" in content else known
     return ReferenceStats(
-        mu=content["mu"].astype(np.float64),
-        sigma=content["sigma"].astype(np.float64),
+        mu=mu.astype(np.float64),
+        sigma=sigma.astype(np.float64),
         features=None if features is None else features.astype(np.float32),
         size=size,
         path=path,
     )
 
 
-def _save_npz_stats(
-    path: Path, stats: ReferenceStats, extractor: FeatureExtractor, ref: str
-) -> None:
-    arrays: dict[str, np.ndarray] = {
-        "mu": stats.mu,
-        "sigma": stats.sigma,
-        "num": np.int64(stats.size),
-        "feature_extractor": np.str_(extractor.name),
-        "weights_sha256": np.str_(extractor.weights_sha256),
-        "reference": np.str_(ref),
-    }
-    if stats.features is not None:
-        arrays["features"] = stats.features
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def reference_statistics(
     reference: Reference,
-    extractor: FeatureExtractor,
+    extractor: Extractor,
     *,
     data_root: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     batch: int = 100,
     progress: bool = True,
 ) -> ReferenceStats:
-    """Statistics of all images of ``reference``, from the on-disk cache when present."""
+    """Statistics of all images of ``reference``, from torch-fidelity's on-disk cache when there."""
     if reference.npz is not None:
         return _load_npz_stats(reference.npz, extractor)
     assert reference.spec is not None
@@ -237,31 +265,30 @@ def reference_statistics(
             "fingerprint": _fingerprint(dataset),
         }
     )
-    root = Path(cache_dir) if cache_dir is not None else _default_cache()
     slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in reference.label)[:40]
-    path = root / "reference-stats" / f"{extractor.name}-{slug}-{key[:16]}.npz"
-    if path.is_file():
-        try:
-            return _load_npz_stats(path, extractor)
-        except MetricError:
-            pass  # a damaged cache file is recomputed
-    parts = [
-        extractor(images)[0]
-        for images in _uint8_batches(
-            dataset, batch, progress, f"{reference.label} ({extractor.name})"
-        )
-    ]
-    features = torch.cat(parts).numpy().astype(np.float32)
-    mu, sigma = feature_statistics(features)
-    stats = ReferenceStats(mu, sigma, features, len(features), path)
-    _save_npz_stats(path, stats, extractor, reference.label)
-    return stats
+    # torch-fidelity's cache file names: {input}-{extractor}-features-{layer}, ...-stat-fid-{layer}.
+    name = f"{slug}-{key[:16]}-{extractor.name}"
+    root = (Path(cache_dir) if cache_dir is not None else cache_root()) / "reference-stats"
+    cache = {"cache_root": str(root), "verbose": False}
 
+    def extract() -> dict[str, Tensor]:
+        batches = _uint8_batches(dataset, batch)
+        desc = f"{reference.label} ({extractor.name})"
+        got = _extract({"ref": extractor}, batches, len(dataset), desc, progress)
+        features, logits = got["ref"]
+        return {extractor.features_name: features, extractor.logits_name: logits}
 
-def _default_cache() -> Path:
-    from .digits import cache_root
-
-    return cache_root()
+    layer = extractor.features_name
+    features = cache_lookup_group_recompute_all_on_any_miss(
+        f"{name}-features-", [layer, extractor.logits_name], extract, **cache
+    )[layer]
+    stats = cache_lookup_one_recompute_on_miss(
+        f"{name}-stat-fid-{layer}", lambda: fid_features_to_statistics(features.double()), **cache
+    )
+    return ReferenceStats(
+        stats["mu"], stats["sigma"], features.numpy(), len(features),
+        root / f"{name}-features-{layer}.pt",
+    )
 
 
 def _build_extractors(
@@ -269,18 +296,22 @@ def _build_extractors(
     device: str | torch.device,
     inception_weights: str | os.PathLike[str] | None,
     cache_dir: str | os.PathLike[str] | None,
-) -> dict[str, FeatureExtractor]:
-    extractors: dict[str, FeatureExtractor] = {}
+) -> dict[str, Extractor]:
+    extractors: dict[str, Extractor] = {}
+    device = torch.device(device)
     if any(name in INCEPTION_METRICS for name in names):
-        from .inception import InceptionExtractor, resolve_inception_weights
-
-        extractors["inception"] = InceptionExtractor(
-            resolve_inception_weights(inception_weights), device
+        path = resolve_inception_weights(inception_weights)
+        network, sha = inception_extractor(path, device)
+        extractors["inception"] = Extractor(
+            network, INCEPTION_NAME, sha, INCEPTION_RESIZE, INCEPTION_POOL, INCEPTION_LOGITS,
+            INCEPTION_DIM, True, device,
         )
     if any(name in DIGITS_METRICS for name in names):
-        from .digits import DigitsExtractor
-
-        extractors["digits"] = DigitsExtractor(cache_dir, device)
+        network, sha = digits_extractor(cache_dir, device)
+        extractors["digits"] = Extractor(
+            network, DIGITS_NAME, sha, DIGITS_RESIZE, "features", "logits", DIGITS_FEATURES, False,
+            device,
+        )
     return extractors
 
 
@@ -380,7 +411,7 @@ def evaluate_generator(
 @torch.no_grad()
 def _sample_features(
     generator: nn.Module,
-    extractors: dict[str, FeatureExtractor],
+    extractors: dict[str, Extractor],
     *,
     num: int,
     seed: int,
@@ -391,24 +422,15 @@ def _sample_features(
     """Features and logits of ``num`` seeded, uint8-quantised samples, per extractor."""
     was_training = generator.training
     generator.eval()
-    feats: dict[str, list[Tensor]] = {family: [] for family in extractors}
-    logits: dict[str, list[Tensor]] = {family: [] for family in extractors}
     z = latents(num, int(generator.latent_dim), seed, device)
+    batches = (to_uint8(generate(generator, chunk, batch=batch)) for chunk in z.split(batch))
     try:
-        with tqdm(total=num, desc="sampling", unit="img", file=sys.stderr,
-                  disable=not progress) as bar:
-            for chunk in z.split(batch):
-                images = to_uint8(generate(generator, chunk, batch=batch))
-                for family, extractor in extractors.items():
-                    f, lg = extractor(images)
-                    feats[family].append(f)
-                    logits[family].append(lg)
-                bar.update(len(chunk))
+        got = _extract(extractors, batches, num, "sampling", progress)
     finally:
         generator.train(was_training)
     return (
-        {k: torch.cat(v).numpy() for k, v in feats.items()},
-        {k: torch.cat(v).double().numpy() for k, v in logits.items()},
+        {family: features.numpy() for family, (features, _) in got.items()},
+        {family: logits.double().numpy() for family, (_, logits) in got.items()},
     )
 
 
@@ -421,8 +443,7 @@ def _compute(
     seed: int,
 ) -> dict[str, float]:
     if base == "is":
-        probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
-        mean, std = inception_score(probs, splits=min(IS_SPLITS, len(probs)))
+        mean, std = inception_score(logits, splits=min(IS_SPLITS, len(logits)))
         return {metric: mean, f"{metric}_std": std}
     assert ref is not None
     if base == "fid":
