@@ -14,7 +14,7 @@ import torch
 
 import transgan.cli
 from transgan.metrics import digits as digits_mod
-from transgan.metrics import evaluate as evaluate_mod
+from transgan.metrics import references as references_mod
 from transgan.metrics.cli import add_eval_parser
 from transgan.metrics.digits import (
     digits_extractor,
@@ -22,7 +22,8 @@ from transgan.metrics.digits import (
     digits_split_uint8,
     load_digits_classifier,
 )
-from transgan.metrics.evaluate import evaluate_generator, parse_metrics, reference_statistics
+from transgan.metrics.evaluate import evaluate_generator, parse_metrics
+from transgan.metrics.extractors import build_extractors
 from transgan.metrics.frechet import (
     MetricError,
     feature_statistics,
@@ -31,6 +32,7 @@ from transgan.metrics.frechet import (
     inception_score,
     kernel_inception_distance,
 )
+from transgan.metrics.references import reference_statistics, resolve_reference
 from transgan.models import generator_from_config, get_preset
 
 TINY_TRAIN = [
@@ -222,20 +224,20 @@ def test_digits_fid_of_real_data_is_far_below_untrained_samples(tmp_path: Path) 
 def test_reference_statistics_are_cached_by_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reference = evaluate_mod.resolve_reference("digits-test", 16, 1)
-    extractor = evaluate_mod._build_extractors(("digits-fid",), "cpu", None, None)["digits"]
+    reference = resolve_reference("digits-test", 16, 1)
+    extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
     first = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
     assert first.path is not None and first.path.is_file() and first.size == 360
 
     def no_extraction(*args: object, **kwargs: object) -> None:
         raise AssertionError("reference features were recomputed")
 
-    monkeypatch.setattr(evaluate_mod, "_uint8_batches", no_extraction)
+    monkeypatch.setattr(references_mod, "_uint8_batches", no_extraction)
     second = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
     assert second.path == first.path
     np.testing.assert_array_equal(second.features, first.features)
     # The same spec at another resolution is other content: another cache entry.
-    other = evaluate_mod.resolve_reference("digits-test", 8, 1)
+    other = resolve_reference("digits-test", 8, 1)
     with pytest.raises(AssertionError, match="recomputed"):
         reference_statistics(other, extractor, cache_dir=tmp_path, progress=False)
 
@@ -244,8 +246,8 @@ def test_npz_reference_gives_the_same_numbers(tmp_path: Path) -> None:
     generator = _untrained_generator()
     kwargs = {"metrics": "digits-fid,digits-kid", "num": 300, "progress": False}
     by_data = evaluate_generator(generator, ref="digits-test", **kwargs)
-    extractor = evaluate_mod._build_extractors(("digits-fid",), "cpu", None, None)["digits"]
-    reference = evaluate_mod.resolve_reference("digits-test", 16, 1)
+    extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
+    reference = resolve_reference("digits-test", 16, 1)
     stats = reference_statistics(reference, extractor, progress=False)
     stats_file = tmp_path / "digits-test.npz"
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma, features=stats.features)

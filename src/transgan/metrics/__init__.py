@@ -17,6 +17,8 @@ _EXPORTS = {
     "inception_score": "frechet",
     "kernel_inception_distance": "frechet",
     "inception_extractor": "inception",
+    "Extractor": "extractors",
+    "build_extractors": "extractors",
     "resolve_inception_weights": "inception",
     "inception_cache_dir": "inception",
     "digits_extractor": "digits",
@@ -25,7 +27,8 @@ _EXPORTS = {
     "cache_root": "digits",
     "METRICS": "evaluate",
     "evaluate_generator": "evaluate",
-    "reference_statistics": "evaluate",
+    "reference_statistics": "references",
+    "resolve_reference": "references",
     "add_eval_parser": "cli",
     "cmd_eval": "cli",
 }
