@@ -13,14 +13,15 @@ import torch
 
 import transgan.cli
 from transgan.metrics import digits as digits_mod
-from transgan.metrics import evaluate as evaluate_mod
+from transgan.metrics import references as references_mod
 from transgan.metrics.digits import (
-    DigitsExtractor,
+    digits_extractor,
     digits_real_floor,
     digits_split_uint8,
     load_digits_classifier,
 )
-from transgan.metrics.evaluate import evaluate_generator, parse_metrics, reference_statistics
+from transgan.metrics.evaluate import evaluate_generator, parse_metrics
+from transgan.metrics.extractors import build_extractors
 from transgan.metrics.frechet import (
     MetricError,
     feature_statistics,
@@ -29,6 +30,7 @@ from transgan.metrics.frechet import (
     inception_score,
     kernel_inception_distance,
 )
+from transgan.metrics.references import reference_statistics, resolve_reference
 from transgan.models import generator_from_config, get_preset
 
 TINY_TRAIN = [
@@ -80,37 +82,68 @@ def test_frechet_handles_singular_covariances() -> None:
     assert value == pytest.approx(32.0, rel=1e-6)
 
 
-def test_frechet_rejects_mismatched_or_non_finite_statistics() -> None:
-    with pytest.raises(MetricError):
-        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
-    with pytest.raises(MetricError):
-        frechet_distance(np.full(2, np.nan), np.eye(2), np.zeros(2), np.eye(2))
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_inception_score_equals_a_direct_numpy_computation() -> None:
+    logits = np.random.default_rng(7).normal(size=(60, 5)) * 3
+    scores = []
+    for chunk in np.split(_softmax(logits), 4):
+        kl = (chunk * np.log(chunk / chunk.mean(axis=0))).sum(axis=1).mean()
+        scores.append(np.exp(kl))
+    mean, std = inception_score(logits, splits=4)
+    assert mean == pytest.approx(np.mean(scores), rel=1e-12)
+    assert std == pytest.approx(np.std(scores), rel=1e-9)
 
 
 def test_inception_score_of_confident_balanced_predictions_is_class_count() -> None:
-    probs = np.eye(10)[np.tile(np.arange(10), 20)]  # every split holds each class twice
-    mean, std = inception_score(probs, splits=10)
+    logits = 50.0 * np.eye(10)[np.tile(np.arange(10), 20)]  # every split holds each class twice
+    mean, std = inception_score(logits, splits=10)
     assert mean == pytest.approx(10.0)
     assert std == pytest.approx(0.0, abs=1e-9)
 
 
-def test_inception_score_of_identical_predictions_is_one() -> None:
-    probs = np.tile(np.array([[0.7, 0.2, 0.1]]), (50, 1))
-    assert inception_score(probs, splits=5)[0] == pytest.approx(1.0)
+def test_inception_score_of_a_uniform_or_constant_classifier_is_one() -> None:
+    mean, std = inception_score(np.zeros((50, 10)), splits=5)
+    assert mean == pytest.approx(1.0, abs=1e-12) and std == pytest.approx(0.0, abs=1e-12)
+    constant = np.tile(np.log([[0.7, 0.2, 0.1]]), (50, 1))
+    assert inception_score(constant, splits=5)[0] == pytest.approx(1.0)
 
 
-def test_kid_is_near_zero_for_a_set_with_itself_and_positive_when_shifted() -> None:
-    features = np.random.default_rng(5).normal(size=(300, 16))
-    same, _ = kernel_inception_distance(features, features, subsets=20, subset_size=100)
-    shifted, _ = kernel_inception_distance(features, features + 1.0, subsets=20, subset_size=100)
-    assert abs(same) < 0.05 * shifted
-    assert shifted > 0.1
+def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (a @ b.T / a.shape[1] + 1) ** 3
+
+    m = len(x)
+    k_xx, k_yy = kernel(x, x), kernel(y, y)
+    same = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+    return float(same - 2 * kernel(x, y).mean())
+
+
+def test_kid_of_whole_sets_equals_a_direct_numpy_computation() -> None:
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(30, 6)), rng.normal(size=(30, 6)) + 0.5
+    mean, std = kernel_inception_distance(x, y, subsets=5, subset_size=30)
+    assert mean == pytest.approx(_mmd2_unbiased(x, y), rel=1e-12)
+    assert std == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=200)
+    small, _ = kernel_inception_distance(a, b + 0.5, subsets=20, subset_size=200)
+    large, _ = kernel_inception_distance(a, b + 1.0, subsets=20, subset_size=200)
+    assert 10 * abs(same) < small < large
 
 
 def test_kid_caps_subset_size_at_the_smaller_set() -> None:
     rng = np.random.default_rng(6)
-    mean, std = kernel_inception_distance(rng.normal(size=(20, 4)), rng.normal(size=(50, 4)))
-    assert np.isfinite(mean) and np.isfinite(std)
+    x, y = rng.normal(size=(20, 4)), rng.normal(size=(50, 4))
+    capped, _ = kernel_inception_distance(x, y, subsets=3, subset_size=1000)
+    assert capped == kernel_inception_distance(x, y, subsets=3, subset_size=20)[0]
 
 
 def test_parse_metrics_accepts_lists_and_rejects_unknown_names() -> None:
@@ -162,10 +195,10 @@ def test_digits_classifier_is_accurate_and_cached(
 
 def test_digits_extractor_accepts_gray_and_rgb() -> None:
     images = digits_split_uint8("test")[0][:8]
-    extractor = DigitsExtractor()
-    gray_features, gray_logits = extractor(images)
-    rgb_features, _ = extractor(images.expand(-1, 3, -1, -1))
-    big_features, _ = extractor(images.repeat_interleave(2, -1).repeat_interleave(2, -2))
+    network, _ = digits_extractor()
+    gray_features, gray_logits = network(images)
+    rgb_features, _ = network(images.expand(-1, 3, -1, -1))
+    big_features, _ = network(images.repeat_interleave(2, -1).repeat_interleave(2, -2))
     assert gray_features.shape == (8, 64) and gray_logits.shape == (8, 10)
     torch.testing.assert_close(rgb_features, gray_features, atol=1e-4, rtol=1e-4)
     assert torch.isfinite(big_features).all()
@@ -189,31 +222,45 @@ def test_digits_fid_of_real_data_is_far_below_untrained_samples(tmp_path: Path) 
 def test_reference_statistics_are_cached_by_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reference = evaluate_mod.resolve_reference("digits-test", 16, 1)
-    extractor = DigitsExtractor()
+    reference = resolve_reference("digits-test", 16, 1)
+    extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
     first = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
     assert first.path is not None and first.path.is_file() and first.size == 360
 
     def no_extraction(*args: object, **kwargs: object) -> None:
         raise AssertionError("reference features were recomputed")
 
-    monkeypatch.setattr(evaluate_mod, "_uint8_batches", no_extraction)
+    monkeypatch.setattr(references_mod, "_uint8_batches", no_extraction)
     second = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
     assert second.path == first.path
     np.testing.assert_array_equal(second.features, first.features)
     # The same spec at another resolution is other content: another cache entry.
-    other = evaluate_mod.resolve_reference("digits-test", 8, 1)
+    other = resolve_reference("digits-test", 8, 1)
     with pytest.raises(AssertionError, match="recomputed"):
         reference_statistics(other, extractor, cache_dir=tmp_path, progress=False)
 
 
-def test_npz_reference_gives_the_same_numbers() -> None:
+def test_npz_reference_gives_the_same_numbers(tmp_path: Path) -> None:
     generator = _untrained_generator()
     kwargs = {"metrics": "digits-fid,digits-kid", "num": 300, "progress": False}
     by_data = evaluate_generator(generator, ref="digits-test", **kwargs)
-    stats_file = by_data["protocol"]["reference_stats"]["transgan-digits"]
-    by_file = evaluate_generator(generator, ref=stats_file, **kwargs)
-    assert by_file["metrics"] == pytest.approx(by_data["metrics"])
+    extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
+    reference = resolve_reference("digits-test", 16, 1)
+    stats = reference_statistics(reference, extractor, progress=False)
+    stats_file = tmp_path / "digits-test.npz"
+    np.savez(stats_file, mu=stats.mu, sigma=stats.sigma, features=stats.features)
+    by_file = evaluate_generator(generator, ref=str(stats_file), **kwargs)
+    assert by_file["metrics"] == pytest.approx(by_data["metrics"], rel=1e-12)
+    # Without features there is no KID, and broken statistics fail before sampling.
+    np.savez(stats_file, mu=stats.mu, sigma=stats.sigma)
+    with pytest.raises(MetricError, match="needs reference features"):
+        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+    np.savez(stats_file, mu=stats.mu, sigma=stats.sigma * np.nan)
+    with pytest.raises(MetricError, match="NaN"):
+        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+    np.savez(stats_file, mu=stats.mu, sigma=stats.sigma[:3])
+    with pytest.raises(MetricError, match="sigma"):
+        evaluate_generator(generator, ref=str(stats_file), **kwargs)
 
 
 def test_digits_metrics_agree_with_torch_fidelity() -> None:

@@ -1,8 +1,8 @@
 """The Inception path of ``evaluate_generator``: weights resolution, offline errors, end to end.
 
-Real weights are not available offline, so a same-architecture network with random weights is
-saved to a file and loaded through the real code path. The 299 px network is slow on a CPU
-(about half a second per image), hence the handful of images.
+Real weights are not available offline, so a same-architecture network with random
+(variance-preserving) weights is saved to a file and loaded through the real code path. The
+299 px network is slow on a CPU (over half a second per image), hence the handful of images.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from PIL import Image
 from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
@@ -28,6 +29,7 @@ from transgan.metrics.inception import (
     WEIGHTS_ENV,
     resolve_inception_weights,
 )
+from transgan.sampling import generate, latents, to_uint8
 
 
 class StubGenerator(torch.nn.Module):
@@ -40,6 +42,7 @@ class StubGenerator(torch.nn.Module):
         self.explode = explode
         self.proj = torch.nn.Linear(self.latent_dim, self.img_size * self.img_size)
         torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
+        torch.nn.init.zeros_(self.proj.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.explode:
@@ -53,54 +56,95 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
 
-    def offline(url: str, dest: Path, timeout: float) -> None:
+    def offline(url: str, dest: str, *args: object, **kwargs: object) -> None:
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(inception_mod, "_download", offline)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
 
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """torch-fidelity's InceptionV3 with random weights, saved as a plain state dict."""
+    """torch-fidelity's InceptionV3 with random weights, saved as a plain state dict.
+
+    He-initialised convolutions keep the activations' scale through the 90-odd layers, so
+    different images give different features.
+    """
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: {})
         patch.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict",
                       lambda self, state, *a, **k: None)
         torch.manual_seed(0)
         network = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
     path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
     torch.save(network.state_dict(), path)
     return path
 
 
-@pytest.fixture
-def png_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "refs"
+def _save_pngs(images: torch.Tensor, folder: Path) -> Path:
     folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    for i, image in enumerate(images):
+        Image.fromarray(image[0].numpy()).save(folder / f"{i}.png")
     return folder
 
 
-def test_inception_metrics_end_to_end(
-    random_weights: Path, png_folder: Path, tmp_path: Path
-) -> None:
-    result = evaluate_generator(
-        StubGenerator(), metrics="fid,is,kid", num=4, ref=f"folder:{png_folder}",
-        inception_weights=random_weights, batch=4, cache_dir=tmp_path / "stats", progress=False,
-    )
-    values = result["metrics"]
+@pytest.fixture
+def png_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    return _save_pngs(torch.from_numpy(rng.integers(0, 256, (4, 1, 16, 16), dtype=np.uint8)),
+                      tmp_path / "refs")
+
+
+def _fid_numpy(f1: np.ndarray, f2: np.ndarray) -> float:
+    """FID by scipy's sqrtm, restricted to the span of the first set (fewer samples than D)."""
+    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    basis = np.linalg.svd(f1 - mu1, full_matrices=False)[2][: len(f1) - 1].T
+    # s1 = B (B^T s1 B) B^T, so s1 s2 has the eigenvalues of (B^T s1 B)(B^T s2 B) besides 0.
+    root = scipy.linalg.sqrtm(basis.T @ s1 @ basis @ basis.T @ s2 @ basis)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2)
+                 - 2 * np.trace(root).real)
+
+
+def test_inception_metrics_end_to_end(random_weights: Path, tmp_path: Path) -> None:
+    """FID of the samples against themselves, and FID and KID against a brightened copy.
+
+    The reference features (cached, path in the protocol) equal the samples' features, so
+    the values can be checked by an independent numpy computation.
+    """
+    generator = StubGenerator()
+    samples = to_uint8(generate(generator, latents(2, generator.latent_dim, 0)))
+    same = _save_pngs(samples, tmp_path / "same")
+    brighter = _save_pngs((samples.int() + 60).clamp(max=255).byte(), tmp_path / "brighter")
+    kwargs = {"num": 2, "batch": 2, "inception_weights": random_weights,
+              "cache_dir": tmp_path / "stats", "progress": False}
+    to_self = evaluate_generator(generator, metrics="fid", ref=f"folder:{same}", **kwargs)
+    shifted = evaluate_generator(generator, metrics="fid,is,kid", ref=f"folder:{brighter}",
+                                 **kwargs)
+    values = shifted["metrics"]
     assert set(values) == {"fid", "is", "is_std", "kid", "kid_std"}
-    assert all(math.isfinite(v) for v in values.values())
-    assert values["fid"] >= 0 and values["is"] >= 1
-    protocol = result["protocol"]
+    features = {
+        name: torch.load(result["protocol"]["reference_stats"]["inception-v3-compat"]).double()
+        for name, result in (("same", to_self), ("brighter", shifted))
+    }
+    assert features["same"].shape == (2, 2048) and features["same"].std(0).mean() > 1e-3
+    fid = _fid_numpy(features["same"].numpy(), features["brighter"].numpy())
+    assert to_self["metrics"]["fid"] < 1e-6 * fid
+    assert values["fid"] == pytest.approx(fid, rel=1e-6)
+    # Subsets of both samples: KID is the unbiased MMD² of the whole sets.
+    kernel = (features["same"] @ features["brighter"].T / 2048 + 1) ** 3
+    k_xx = (features["same"] @ features["same"].T / 2048 + 1) ** 3
+    k_yy = (features["brighter"] @ features["brighter"].T / 2048 + 1) ** 3
+    mmd = (k_xx.sum() - k_xx.trace() + k_yy.sum() - k_yy.trace()) / 2 - 2 * kernel.mean()
+    assert values["kid"] == pytest.approx(float(mmd), rel=1e-9) and values["kid"] > 0
+    protocol = shifted["protocol"]
     sha = hashlib.sha256(random_weights.read_bytes()).hexdigest()
     assert protocol["feature_extractor"] == "inception-v3-compat"
     assert protocol["weights_sha256"] == sha[:16]
-    assert protocol["num_samples"] == 4 and protocol["reference_size"] == 4
-    assert protocol["reference"] == f"folder:{png_folder}"
-    assert Path(protocol["reference_stats"]["inception-v3-compat"]).is_file()
+    assert protocol["num_samples"] == 2 and protocol["reference_size"] == 2
+    assert protocol["reference"] == f"folder:{brighter}"
 
 
 @pytest.mark.parametrize("kind", ["missing", "garbage", "not-a-state-dict"])
@@ -158,12 +202,11 @@ def test_weights_come_from_env_then_hub_cache(
 def test_download_lands_in_the_hub_cache(
     random_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_download(url: str, dest: Path, timeout: float) -> None:
-        assert url.endswith(INCEPTION_FILE) and timeout <= 30
-        dest.parent.mkdir(parents=True, exist_ok=True)
+    def fake_download(url: str, dest: str, *args: object, **kwargs: object) -> None:
+        assert url == inception_mod.INCEPTION_URL and url.endswith(INCEPTION_FILE)
         os.symlink(random_weights, dest)
 
-    monkeypatch.setattr(inception_mod, "_download", fake_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     expected = tmp_path / "torch-home" / "hub" / "checkpoints" / INCEPTION_FILE
     assert resolve_inception_weights() == str(expected)
 

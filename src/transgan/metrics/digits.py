@@ -15,11 +15,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from torch_fidelity import FeatureExtractorBase, register_feature_extractor
+from torch_fidelity.utils import create_feature_extractor
 
 from transgan.data import load_digits_split
 from transgan.data.base import resize_square, rgb_to_gray
@@ -33,6 +35,7 @@ from .frechet import (
     inception_score,
     kernel_inception_distance,
 )
+from .inception import file_sha256
 
 CACHE_ENV = "TRANSGAN_CACHE"
 DIGITS_NAME = "transgan-digits"
@@ -226,8 +229,6 @@ def load_digits_classifier(
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-    from .inception import file_sha256
-
     accuracy = classifier_accuracy(model)
     return DigitsClassifier(
         model=model.to(device),
@@ -239,37 +240,30 @@ def load_digits_classifier(
     )
 
 
-class DigitsExtractor:
-    """Penultimate features (64) and class logits (10) of uint8 images, for the pipeline."""
-
-    name = DIGITS_NAME
-    resize = DIGITS_RESIZE
-    features_name = "features"
-    feature_dim = DIGITS_FEATURES
-
-    def __init__(
-        self,
-        cache_dir: str | os.PathLike[str] | None = None,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        self.classifier = load_digits_classifier(cache_dir, device)
-        self.weights_sha256 = self.classifier.weights_sha256
-        self.device = torch.device(device)
-
-    @torch.no_grad()
-    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(features (B, 64), logits (B, 10)) as float32 CPU tensors."""
-        features, logits = self.classifier.model(prepare_digits(images).to(self.device))
-        return features.float().cpu(), logits.float().cpu()
-
-
 def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _batched(extractor: DigitsExtractor, images: Tensor, batch: int = 500) -> tuple[Tensor, Tensor]:
-    parts = [extractor(chunk) for chunk in images.split(batch)]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+def digits_extractor(
+    cache_dir: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
+) -> tuple[FeatureExtractorBase, str]:
+    """torch-fidelity's "transgan-digits" extractor of the cached classifier, and its SHA-256.
+
+    Its features are ("features", "logits"): penultimate activations (64) and class logits.
+    """
+    classifier = load_digits_classifier(cache_dir)
+    network = create_feature_extractor(
+        DIGITS_NAME, ["features", "logits"], cuda=False,
+        feature_extractor_weights_path=str(classifier.path), verbose=False,
+    )
+    return network.to(device), classifier.weights_sha256
+
+
+@torch.no_grad()
+def _split_features(network: FeatureExtractorBase, split: str) -> tuple[np.ndarray, np.ndarray]:
+    images = digits_split_uint8(split)[0]
+    parts = [network(chunk) for chunk in images.split(500)]
+    return tuple(torch.cat([p[i] for p in parts]).numpy() for i in (0, 1))  # type: ignore[return-value]
 
 
 def digits_real_floor(
@@ -284,15 +278,13 @@ def digits_real_floor(
 
     The floor a perfect generator would reach given the finite sample sizes.
     """
-    extractor = DigitsExtractor(cache_dir)
-    train_feats, _ = _batched(extractor, digits_split_uint8("train")[0])
-    test_feats, test_logits = _batched(extractor, digits_split_uint8("test")[0])
-    f_train, f_test = train_feats.double().numpy(), test_feats.double().numpy()
+    network, _ = digits_extractor(cache_dir)
+    f_train, _ = _split_features(network, "train")
+    f_test, test_logits = _split_features(network, "test")
     kid, kid_std = kernel_inception_distance(
         f_test, f_train, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
     )
-    probs = torch.softmax(test_logits.double(), dim=1).numpy()
-    is_mean, is_std = inception_score(probs, splits=min(splits, len(probs)))
+    is_mean, is_std = inception_score(test_logits, splits=min(splits, len(test_logits)))
     fid = frechet_distance(*feature_statistics(f_test), *feature_statistics(f_train))
     return {
         "digits-fid": fid,
@@ -359,10 +351,10 @@ register_with_torch_fidelity()
 __all__ = [
     "DIGITS_NAME",
     "DigitsClassifier",
-    "DigitsExtractor",
     "DigitsNet",
     "cache_root",
     "classifier_accuracy",
+    "digits_extractor",
     "digits_real_floor",
     "load_digits_classifier",
     "prepare_digits",

@@ -1,8 +1,8 @@
-"""The Inception-v3 feature extractor of the standard FID/IS/KID protocol, via torch-fidelity.
+"""The Inception-v3 weights of the standard FID/IS/KID protocol, for torch-fidelity's extractor.
 
-Weights come from an explicit file, else $TRANSGAN_INCEPTION_WEIGHTS, else torch's hub cache
-(downloaded there once when possible). Every problem is a one-line :class:`MetricError`
-raised before any sampling starts.
+Weights come from an explicit file, else $TRANSGAN_INCEPTION_WEIGHTS, else torch's hub cache,
+where torch-fidelity's own loader downloads them once when possible. Every problem is a
+one-line :class:`MetricError` raised before any sampling starts.
 """
 
 from __future__ import annotations
@@ -10,28 +10,27 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch_fidelity import FeatureExtractorBase
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.utils import create_feature_extractor
 
 from .frechet import MetricError
 
 WEIGHTS_ENV = "TRANSGAN_INCEPTION_WEIGHTS"
-# torch-fidelity's conversion of the TF 2015-12-05 graph, and its own file name in the cache.
-INCEPTION_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-    "weights-inception-2015-12-05-6726825d.pth"
-)
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = URL_INCEPTION_V3
+INCEPTION_FILE = URL_INCEPTION_V3.rsplit("/", 1)[1]
 # pytorch-fid's conversion of the same graph has the same state-dict keys and is accepted too.
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
-DOWNLOAD_TIMEOUT_S = 10.0
 
+# torch-fidelity's registry name, its pool and logits layers, and what its forward does.
 INCEPTION_NAME = "inception-v3-compat"
 INCEPTION_POOL = "2048"
 INCEPTION_LOGITS = "logits_unbiased"
+INCEPTION_DIM = 2048
 INCEPTION_RESIZE = "bilinear to 299 px (TF1-compatible, torch-fidelity)"
 
 
@@ -70,17 +69,10 @@ def check_weights_file(path: Path, source: str) -> None:
         raise MetricError(f"Inception weights {path} (from {source}) are not a state dict")
 
 
-def _download(url: str, dest: Path, timeout: float) -> None:
-    """Fetch ``url`` into ``dest`` via a temporary file; raises OSError on any failure."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _download() -> Path:
+    """torch-fidelity's weights into the torch hub cache, by the loader it uses itself."""
+    torch.hub.load_state_dict_from_url(INCEPTION_URL, map_location="cpu", weights_only=True)
+    return inception_cache_dir() / INCEPTION_FILE
 
 
 def _missing_weights_error(reason: str) -> MetricError:
@@ -98,8 +90,8 @@ def resolve_inception_weights(
 ) -> str:
     """A verified Inception weights file: ``path``, else $TRANSGAN_INCEPTION_WEIGHTS, else cache.
 
-    With neither given and nothing cached, downloads into the torch hub cache (short socket
-    timeout) unless ``download`` is False; failures raise one-line MetricError.
+    With neither given and nothing cached, downloads into the torch hub cache unless
+    ``download`` is False; failures raise one-line MetricError.
     """
     env_value = os.environ.get(WEIGHTS_ENV, "").strip()
     if path is not None and str(path).strip():
@@ -118,55 +110,30 @@ def resolve_inception_weights(
             return str(cache / name)
     if not download:
         raise _missing_weights_error("downloads disabled")
-    target = cache / INCEPTION_FILE
-    print(f"downloading Inception weights {INCEPTION_URL} to {target}", file=sys.stderr)
+    print(f"downloading Inception weights {INCEPTION_URL} to {cache}", file=sys.stderr)
     try:
-        _download(INCEPTION_URL, target, DOWNLOAD_TIMEOUT_S)
-    except (OSError, ValueError) as exc:  # URLError and socket timeouts are OSErrors
+        target = _download()
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
         raise _missing_weights_error(_first_line(exc)) from None
     check_weights_file(target, f"download of {INCEPTION_URL}")
     return str(target)
 
 
-class InceptionExtractor:
-    """Pool (2048) features and unbiased logits of uint8 images through torch-fidelity's net."""
+def inception_extractor(
+    weights_path: str, device: str | torch.device = "cpu"
+) -> tuple[FeatureExtractorBase, str]:
+    """torch-fidelity's Inception extractor with these weights, and their SHA-256.
 
-    name = INCEPTION_NAME
-    resize = INCEPTION_RESIZE
-    features_name = INCEPTION_POOL
-    feature_dim = 2048
-
-    def __init__(self, weights_path: str, device: str | torch.device = "cpu") -> None:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-        self.weights_path = weights_path
-        self.weights_sha256 = file_sha256(weights_path)
-        self.device = torch.device(device)
-        try:
-            network = FeatureExtractorInceptionV3(
-                INCEPTION_NAME,
-                [INCEPTION_POOL, INCEPTION_LOGITS],
-                feature_extractor_weights_path=weights_path,
-            )
-        except Exception as exc:  # e.g. a state dict of another network: load_state_dict fails
-            raise MetricError(
-                f"Inception weights {weights_path} do not fit torch-fidelity's InceptionV3: "
-                f"{_first_line(exc)}"
-            ) from None
-        self.network = network.to(self.device).eval()
-
-    @torch.no_grad()
-    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(pool features (B, 2048), logits (B, 1008)) as float32 CPU tensors."""
-        images = as_rgb_uint8(images).to(self.device)
-        pool, logits = self.network(images)
-        return pool.float().cpu(), logits.float().cpu()
-
-
-def as_rgb_uint8(images: Tensor) -> Tensor:
-    """uint8 (B, 1|3, H, W) -> (B, 3, H, W), repeating a gray channel."""
-    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise MetricError(
-            f"expected uint8 images (B, 1|3, H, W), got {images.dtype} {tuple(images.shape)}"
+    Its features are (INCEPTION_POOL, INCEPTION_LOGITS); inputs are uint8 (B, 3, H, W).
+    """
+    try:
+        network = create_feature_extractor(
+            INCEPTION_NAME, [INCEPTION_POOL, INCEPTION_LOGITS], cuda=False,
+            feature_extractor_weights_path=weights_path, verbose=False,
         )
-    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+    except Exception as exc:  # e.g. a state dict of another network: load_state_dict fails
+        raise MetricError(
+            f"Inception weights {weights_path} do not fit torch-fidelity's InceptionV3: "
+            f"{_first_line(exc)}"
+        ) from None
+    return network.to(device), file_sha256(weights_path)
