@@ -240,6 +240,17 @@ def test_reference_statistics_are_cached_by_content(
         reference_statistics(other, extractor, cache_dir=tmp_path, progress=False)
 
 
+def test_a_damaged_reference_cache_is_recomputed(tmp_path: Path) -> None:
+    reference = resolve_reference("digits-test", 16, 1)
+    extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
+    first = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
+    assert first.path is not None
+    first.path.write_bytes(first.path.read_bytes()[:100])  # a write cut short
+    again = reference_statistics(reference, extractor, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(again.features, first.features)
+    np.testing.assert_allclose(again.mu, first.mu)
+
+
 def test_npz_reference_gives_the_same_numbers(tmp_path: Path) -> None:
     generator = _untrained_generator()
     kwargs = {"metrics": "digits-fid,digits-kid", "num": 300, "progress": False}

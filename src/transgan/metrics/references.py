@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,12 +190,24 @@ def reference_statistics(
         return {extractor.features_name: features, extractor.logits_name: logits}
 
     layer = extractor.features_name
-    features = cache_lookup_group_recompute_all_on_any_miss(
-        f"{name}-features-", [layer, extractor.logits_name], extract, **cache
-    )[layer]
-    stats = cache_lookup_one_recompute_on_miss(
-        f"{name}-stat-fid-{layer}", lambda: fid_features_to_statistics(features.double()), **cache
-    )
+
+    def lookup() -> tuple[Tensor, dict[str, Tensor]]:
+        features = cache_lookup_group_recompute_all_on_any_miss(
+            f"{name}-features-", [layer, extractor.logits_name], extract, **cache
+        )[layer]
+        stats = cache_lookup_one_recompute_on_miss(
+            f"{name}-stat-fid-{layer}", lambda: fid_features_to_statistics(features.double()),
+            **cache,
+        )
+        return features, stats
+
+    try:
+        features, stats = lookup()
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        # A damaged cache file (e.g. a killed write): drop this reference's files, recompute.
+        for stale in root.glob(f"{name}-*"):
+            stale.unlink()
+        features, stats = lookup()
     return ReferenceStats(
         stats["mu"], stats["sigma"], features.numpy(), len(features),
         root / f"{name}-features-{layer}.pt",
