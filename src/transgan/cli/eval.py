@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from transgan.data import is_digits_spec
 from transgan.loading import open_generator, source_file
 from transgan.metrics.defaults import (
     DEFAULT_NUM,
     DEFAULT_NUM_DIGITS,
+    PER_CLASS_NUM,
     REFERENCES_HELP,
     default_metrics,
     default_num,
@@ -68,6 +70,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"
     )
+    parser.add_argument(
+        "--per-class", action="store_true",
+        help="digits runs: also each digit's digits-FID against the train images of that digit, "
+        "and for a class-conditional G the share of samples showing the requested digit "
+        "(--num samples per class, default 1000)",
+    )
     parser.set_defaults(func=cmd_eval)
 
 
@@ -79,6 +87,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     generator, ckpt = open_generator(ckpt_path, args.device)
     data = run_data(ckpt)
     metrics = chosen or default_metrics(data)
+    if args.per_class and not (data and is_digits_spec(data)):
+        raise MetricError("--per-class needs a run trained on digits")
     ref = args.ref
     if ref is None:
         if data is None:
@@ -116,11 +126,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "protocol": result["protocol"],
         "real_floor": floor,
     }
+    if args.per_class:
+        from transgan.metrics.per_class import per_class_digits
+
+        record["per_class"] = per_class_digits(generator, num=args.num or PER_CLASS_NUM,
+                                               seed=args.seed, batch=args.batch)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print_table(metrics, result, floor)
+    if args.per_class:
+        print_per_class(record["per_class"])
     print(f"wrote {out}")
     return 0
+
+
+def print_per_class(report: dict[str, Any]) -> None:
+    """One line per class: samples, share drawn as requested, digits-FID."""
+    if report["accuracy"] is not None:
+        print(f"samples showing the requested digit: {report['accuracy']:.1%}")
+    print("class  samples  as requested  digits-fid")
+    for row in report["classes"]:
+        accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
+        fid = "-" if row["digits-fid"] is None else f"{row['digits-fid']:.3f}"
+        print(f"{row['class']:>5}  {row['samples']:>7}  {accuracy:>12}  {fid:>10}")
 
 
 def _value_text(values: dict[str, float], metric: str) -> str:

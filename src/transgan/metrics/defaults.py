@@ -14,6 +14,8 @@ from transgan.models import ConfigError, get_preset
 DEFAULT_NUM = 50_000
 # Samples when only digits metrics are asked for.
 DEFAULT_NUM_DIGITS = 10_000
+# Samples per class of `transgan eval --per-class` when --num is not given.
+PER_CLASS_NUM = 1_000
 # Samples of each periodic evaluation during training (`--eval-num`).
 TRAINING_NUM = 10_000
 # Samples of each periodic evaluation of a digits experiment run (CPU budgets).

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from transgan.sampling import generate, latents, to_uint8
+from transgan.sampling import class_labels, generate, latents, to_uint8
 
 from .defaults import REFERENCES_HELP
 from .extractors import Extractor, build_extractors, extract_features
@@ -183,7 +184,11 @@ def _sample_features(
     was_training = generator.training
     generator.eval()
     z = latents(num, int(generator.latent_dim), seed, device)
-    batches = (to_uint8(generate(generator, chunk, batch=batch)) for chunk in z.split(batch))
+    # A class-conditional generator draws every class in turn: equal class shares.
+    labels = class_labels(num, getattr(generator, "num_classes", 0), device=device)
+    label_chunks = repeat(None) if labels is None else labels.split(batch)
+    batches = (to_uint8(generate(generator, z_c, batch=batch, labels=y_c))
+               for z_c, y_c in zip(z.split(batch), label_chunks, strict=False))
     try:
         got = extract_features(extractors, batches, num, "sampling", progress)
     finally:
