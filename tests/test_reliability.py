@@ -29,7 +29,7 @@ def _trainer(tmp_path: Path, images: int, *extra: str) -> Trainer:
 
 def _poison_once(trainer: Trainer, at_d_step: int) -> None:
     """Fill D's weights with NaN right before D step ``at_d_step``."""
-    original = trainer.d_step
+    original = trainer.step.d_step
 
     def d_step(real: torch.Tensor) -> dict:
         if trainer.counters.d_steps == at_d_step and trainer.counters.rollbacks == 0:
@@ -37,7 +37,7 @@ def _poison_once(trainer: Trainer, at_d_step: int) -> None:
                 trainer.D.head.weight.fill_(float("nan"))
         return original(real)
 
-    trainer.d_step = d_step  # type: ignore[method-assign]
+    trainer.step.d_step = d_step  # type: ignore[method-assign]
 
 
 def test_nonfinite_steps_are_skipped_then_rolled_back(tmp_path: Path) -> None:

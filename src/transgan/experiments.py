@@ -144,9 +144,9 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
                    progress: Callable[[str], None] | None = None,
                    width_scale: float = 1.0) -> Path:
     """Train (or finish) every arm x seed of experiment ``name``; returns the report path."""
-    from transgan.cli import resolve_resume
     from transgan.report import report_experiment
     from transgan.train.loop import Trainer
+    from transgan.train.state import resolve_resume
 
     if budget_images <= 0:
         raise OptionsError(f"--budget must be positive, got {budget_images}")
