@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ TINY_RUN = [
     "--sample-every", "128", "--checkpoint-every", "128", "--num-samples", "16",
     "--no-progress", *TINY_MODEL,
 ]
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a process group's rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture

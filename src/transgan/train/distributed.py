@@ -175,6 +175,24 @@ def all_gather(obj: Any) -> list[Any]:
     return gathered
 
 
+def share_rng(device: torch.device) -> None:
+    """Give every rank rank 0's global RNG state (the CPU's and, on CUDA, the device's).
+
+    Ranks draw the same numbers for the global batch, so they hold one stream; this undoes
+    draws that only rank 0 made (its sample grids, its evaluations).
+    """
+    if not dist.is_initialized():
+        return
+    states = [torch.get_rng_state()]
+    if device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(device))
+    shared = [states]
+    dist.broadcast_object_list(shared, src=0)
+    torch.set_rng_state(shared[0][0])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(shared[0][1], device)
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

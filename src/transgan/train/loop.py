@@ -209,7 +209,7 @@ class Trainer:
                 atomic_save({"format": CHECKPOINT_FORMAT, **state, "best": self.best},
                             self.run_dir / "checkpoints" / "best.pt")
                 self.log.info(f"new best {key} {value:.3f}: checkpoints/best.pt")
-        distributed.barrier()
+        distributed.share_rng(self.device)
 
     def checkpoint(self) -> None:
         """A periodic checkpoint; the end of training writes its own."""
@@ -321,7 +321,7 @@ class Trainer:
                 save_grid(next(iter(torch.utils.data.DataLoader(self.dataset, batch_size=64))),
                           self.run_dir / "samples" / "reals.png")
             self.monitor = Monitor(self.run_dir, opts.images, c.images, opts.progress)
-        distributed.barrier()
+        distributed.share_rng(self.device)
 
     def _train(self) -> Path:
         opts, c = self.opts, self.counters
