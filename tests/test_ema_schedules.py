@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from transgan.train.ema import ema_beta, make_ema, unwrap_model, update_ema
+from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_active
 
 
@@ -62,30 +62,6 @@ def test_make_ema_is_frozen_copy() -> None:
     assert all(not p.requires_grad for p in ema.parameters())
     assert all(p.requires_grad for p in model.parameters())
     assert all(torch.equal(a, b) for a, b in zip(ema.parameters(), model.parameters(), strict=True))
-
-
-def test_unwraps_wrappers() -> None:
-    model = nn.Linear(3, 2)
-    wrapped = nn.DataParallel(model)
-    assert unwrap_model(wrapped) is model
-    ema = make_ema(wrapped)
-    assert isinstance(ema, nn.Linear)
-    old = ema.weight.clone()
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    update_ema(ema, wrapped, 0.5)
-    assert torch.allclose(ema.weight, 0.5 * old + 0.5)
-
-
-def test_unwraps_compiled_module_attribute() -> None:
-    class FakeCompiled(nn.Module):
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self._orig_mod = inner
-
-    model = nn.Linear(3, 2)
-    assert unwrap_model(FakeCompiled(nn.DataParallel(model))) is model
-    assert unwrap_model(torch.compile(model)) is model
 
 
 def test_official_cifar_schedule() -> None:

@@ -6,7 +6,6 @@ import datetime
 import io
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import TINY_RUN
+from conftest import TINY_RUN, free_port
 
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
@@ -108,15 +107,9 @@ def _rank_main(rank: int, run: str, port: int, results: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_rank_0_decides_when_to_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    mp.spawn(_rank_main, args=(str(run), _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank_main, args=(str(run), free_port(), str(tmp_path)), nprocs=2, join=True)
     for rank in (0, 1):
         assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == [64, 128]
     assert sorted(p.name for p in (run / "checkpoints").glob("ckpt-*.pt")) == [

@@ -1,4 +1,4 @@
-"""Tests for the GAN losses against hand-computed values on linear and attention toy Ds."""
+"""The loss objects against hand-computed values on known logits, linear and attention Ds."""
 
 import math
 
@@ -9,12 +9,12 @@ from torch import Tensor, nn
 
 from transgan.train.losses import (
     LOSSES,
-    LossConfig,
+    GANLoss,
+    Hinge,
+    LogisticR1,
     LossError,
-    d_loss,
-    g_loss,
-    gradient_penalty,
-    r1_penalty,
+    WGANGPEps,
+    make_loss,
 )
 
 
@@ -51,147 +51,124 @@ class AttentionD(nn.Module):
 SHAPE = (4, 2, 3, 3)
 
 
+def identity_d(x: Tensor) -> Tensor:
+    """A D whose logits are its (B, 1) inputs."""
+    return x.sum(dim=1)
+
+
+def _column(*values: float) -> Tensor:
+    return torch.tensor(values, dtype=torch.float64).view(-1, 1)
+
+
 @pytest.fixture()
-def setup() -> tuple[LinearD, Tensor, Tensor, Tensor, Tensor]:
+def setup() -> tuple[LinearD, Tensor, Tensor]:
     torch.manual_seed(0)
-    D = LinearD(math.prod(SHAPE[1:]))
-    real = torch.randn(SHAPE, dtype=torch.float64)
-    fake = torch.randn(SHAPE, dtype=torch.float64)
-    return D, real, fake, D(real).detach(), D(fake).detach()
+    return LinearD(math.prod(SHAPE[1:])), torch.randn(SHAPE, dtype=torch.float64), \
+        torch.randn(SHAPE, dtype=torch.float64)
 
 
 def _close(a: Tensor, b: Tensor | float) -> bool:
     return torch.allclose(a, torch.as_tensor(b, dtype=a.dtype), rtol=1e-9, atol=1e-9)
 
 
-def test_penalties_exact_on_linear_d(setup) -> None:
-    D, real, fake, _, _ = setup
-    w_norm = D.w.detach().norm()
-    assert _close(gradient_penalty(D, real, fake), (w_norm - 1) ** 2)
-    assert _close(r1_penalty(D, real), w_norm**2)
+REAL, FAKE = _column(1.0, 3.0, -0.25), _column(0.5, -1.5, 2.0)
 
 
-def test_wgangp_eps_d_loss_value(setup) -> None:
-    D, real, fake, dr, df = setup
-    cfg = LossConfig()
-    loss, stats = d_loss(cfg, D, real, fake)
-    gp = (D.w.detach().norm() - 1) ** 2
-    drift = dr.mean() ** 2
-    assert _close(loss, -dr.mean() + df.mean() + 10.0 * gp + 1e-3 * drift)
-    assert _close(stats["d_real"], dr.mean()) and _close(stats["d_fake"], df.mean())
-    assert _close(stats["gp"], gp) and _close(stats["drift"], drift)
-    assert all(not v.requires_grad and v.dim() == 0 for v in stats.values())
-
-
-def test_wgangp_eps_drift_is_squared_mean_real_logit() -> None:
-    # Official TransGAN (functions.py, wgangp-eps): d_loss += (torch.mean(real_validity) ** 2)
-    # * 1e-3. Real logits 1 and 3: (mean)^2 = 2^2 = 4, where the mean of squares would be 5.
-    real = torch.tensor([[1.0], [3.0]])
-    fake = torch.tensor([[0.5], [-1.5]])
-    identity_d = lambda x: x.sum(dim=1)  # noqa: E731
-    loss, stats = d_loss(LossConfig(gp_weight=0.0), identity_d, real, fake)
-    assert stats["drift"].item() == 4.0
-    assert loss.item() == pytest.approx(-2.0 + (-0.5) + 1e-3 * 4.0)
-    unit, _ = d_loss(LossConfig(gp_weight=0.0, drift_weight=1.0), identity_d, real, fake)
-    bare, _ = d_loss(LossConfig(gp_weight=0.0, drift_weight=0.0), identity_d, real, fake)
-    assert (unit - bare).item() == pytest.approx(4.0)
-
-
-def test_penalty_off_and_scaled(setup) -> None:
-    D, real, fake, _, _ = setup
-    for name, key, weight in (("wgangp-eps", "gp", 10.0), ("logistic-r1", "r1", 5.0)):
-        cfg = LossConfig(name=name)
-        full, stats = d_loss(cfg, D, real, fake)
-        bare, bare_stats = d_loss(cfg, D, real, fake, penalty=False)
-        scaled, _ = d_loss(cfg, D, real, fake, penalty_scale=4.0)
-        assert key not in bare_stats
-        assert _close(full - bare, weight * stats[key])
-        assert _close(scaled - bare, 4.0 * weight * stats[key])
-
-
-def test_hinge_values(setup) -> None:
-    D, real, fake, dr, df = setup
-    cfg = LossConfig(name="hinge")
-    loss, stats = d_loss(cfg, D, real, fake)
-    assert _close(loss, F.relu(1 - dr).mean() + F.relu(1 + df).mean())
-    assert "gp" not in stats and "r1" not in stats
-    g, _ = g_loss(cfg, D, fake)
-    assert _close(g, -df.mean())
+def test_wgangp_eps_on_known_logits() -> None:
+    # Official TransGAN: d_loss = E[D(fake)] - E[D(real)] + 1e-3 (E[D(real)])^2, the square
+    # of the mean real logit (mean 1.25 -> 1.5625), not the mean of the squares.
+    loss, stats = WGANGPEps().d_main(identity_d, REAL, FAKE)
+    assert _close(stats["drift"], 1.5625)
+    assert _close(loss, 1.0 / 3 - 1.25 + 1e-3 * 1.5625)
+    assert _close(stats["d_real"], 1.25) and _close(stats["d_fake"], 1.0 / 3)
+    bare, _ = WGANGPEps(drift_weight=0.0).d_main(identity_d, REAL, FAKE)
+    assert _close(bare, 1.0 / 3 - 1.25)
+    g, g_stats = WGANGPEps().g_main(identity_d, FAKE)
+    assert _close(g, -1.0 / 3) and _close(g_stats["g_d_fake"], 1.0 / 3)
 
 
 def test_hinge_on_known_logits() -> None:
-    real = torch.tensor([2.0, 0.5, -1.0]).view(3, 1)
-    fake = torch.tensor([-2.0, 0.0, 1.0]).view(3, 1)
-    loss, _ = d_loss(LossConfig(name="hinge"), lambda x: x.sum(dim=1), real, fake)
-    # real: relu(1 - [2, 0.5, -1]) = [0, 0.5, 2]; fake: relu(1 + [-2, 0, 1]) = [0, 1, 2]
-    assert torch.allclose(loss, torch.tensor(2.5 / 3 + 3.0 / 3))
+    loss, stats = Hinge().d_main(identity_d, REAL, FAKE)
+    # real: relu(1 - [1, 3, -0.25]) = [0, 0, 1.25]; fake: relu(1 + [0.5, -1.5, 2]) = [1.5, 0, 3]
+    assert _close(loss, 1.25 / 3 + 4.5 / 3)
+    assert set(stats) == {"d_real", "d_fake"}
+    assert _close(Hinge().g_main(identity_d, FAKE)[0], -1.0 / 3)
+    assert not Hinge().regularised
 
 
-def test_logistic_r1_values(setup) -> None:
-    D, real, fake, dr, df = setup
-    cfg = LossConfig(name="logistic-r1", r1_gamma=2.0)
-    loss, stats = d_loss(cfg, D, real, fake)
-    r1 = D.w.detach().norm() ** 2
-    assert _close(loss, F.softplus(df).mean() + F.softplus(-dr).mean() + 1.0 * r1)
-    assert _close(stats["r1"], r1)
-    g, _ = g_loss(cfg, D, fake)
-    assert _close(g, F.softplus(-df).mean())
+def test_logistic_on_known_logits() -> None:
+    loss, _ = LogisticR1().d_main(identity_d, REAL, FAKE)
+    expected = sum(math.log1p(math.exp(f)) for f in (0.5, -1.5, 2.0)) / 3 + \
+        sum(math.log1p(math.exp(-r)) for r in (1.0, 3.0, -0.25)) / 3
+    assert _close(loss, expected)
+    g, _ = LogisticR1().g_main(identity_d, FAKE)  # non-saturating: E[softplus(-D(G(z)))]
+    assert _close(g, sum(math.log1p(math.exp(-f)) for f in (0.5, -1.5, 2.0)) / 3)
 
 
-def test_g_loss_sign_and_gradient(setup) -> None:
-    D, _, fake, _, df = setup
+def test_penalties_of_a_linear_d_are_the_closed_form(setup) -> None:
+    # D(x) = w.x + b has the input gradient w everywhere: GP = (|w| - 1)^2, R1 = |w|^2.
+    D, real, fake = setup
+    w_norm = D.w.detach().norm()
+    gp, stats = WGANGPEps(gp_weight=10.0).d_regulariser(D, real, fake)
+    assert _close(stats["gp"], (w_norm - 1) ** 2) and _close(gp, 10.0 * (w_norm - 1) ** 2)
+    r1, stats = LogisticR1(r1_gamma=2.0).d_regulariser(D, real, fake)
+    assert _close(stats["r1"], w_norm**2) and _close(r1, 1.0 * w_norm**2)
+
+
+def test_lazy_regularisation_scales_the_term(setup) -> None:
+    D, real, fake = setup
+    for loss in (WGANGPEps(), LogisticR1()):
+        once, _ = loss.d_regulariser(D, real, fake)
+        lazy, _ = loss.d_regulariser(D, real, fake, scale=4.0)
+        assert _close(lazy, 4.0 * once), loss.name
+
+
+def test_only_a_nonzero_weight_regularises() -> None:
+    assert WGANGPEps().regularised and LogisticR1().regularised
+    assert not WGANGPEps(gp_weight=0.0).regularised and not LogisticR1(r1_gamma=0.0).regularised
+    with pytest.raises(NotImplementedError):
+        Hinge().d_regulariser(identity_d, REAL, FAKE)
+
+
+def test_g_term_gradient_raises_d_of_fake(setup) -> None:
+    D, _, fake = setup
     fake = fake.clone().requires_grad_(True)
-    g, stats = g_loss(LossConfig(), D, fake)
-    assert _close(g, -df.mean())
+    g, _ = WGANGPEps().g_main(D, fake)
     g.backward()
     # Lowering the loss means raising D(fake): the step -grad points along +w.
     expected = -D.w.detach().expand(SHAPE[0], -1) / SHAPE[0]
     assert torch.allclose(fake.grad.flatten(1), expected)
-    assert _close(stats["g_d_fake"], df.mean())
 
 
-def test_d_loss_detaches_fake(setup) -> None:
-    D, real, fake, _, _ = setup
+@pytest.mark.parametrize("name", LOSSES)
+def test_d_main_sends_no_gradient_into_fake(setup, name: str) -> None:
+    D, real, fake = setup
     fake = fake.clone().requires_grad_(True)
-    for name in LOSSES:
-        loss, _ = d_loss(LossConfig(name=name), D, real, fake)
-        loss.backward()
-        assert fake.grad is None
-        assert D.w.grad is not None and torch.isfinite(D.w.grad).all()
+    loss, _ = make_loss(name).d_main(D, real, fake)
+    loss.backward()
+    assert fake.grad is None
+    assert D.w.grad is not None and torch.isfinite(D.w.grad).all()
 
 
-def test_augment_applied_to_every_d_input(setup) -> None:
-    D, real, fake, _, _ = setup
-    calls: list[int] = []
-
-    def augment(x: Tensor) -> Tensor:
-        calls.append(x.shape[0])
-        return x
-
-    expected = {"wgangp-eps": 3, "hinge": 2, "logistic-r1": 3}
-    for name in LOSSES:
-        calls.clear()
-        d_loss(LossConfig(name=name), D, real, fake, augment)
-        assert len(calls) == expected[name]
-        calls.clear()
-        g_loss(LossConfig(name=name), D, fake, augment)
-        assert len(calls) == 1
-
-
-def test_penalties_augment_raw_images_once(setup) -> None:
-    D, real, fake, _, _ = setup
+@pytest.mark.parametrize("name", LOSSES)
+def test_augment_applied_once_to_every_raw_d_input(setup, name: str) -> None:
+    D, real, fake = setup
     seen: list[Tensor] = []
 
     def augment(x: Tensor) -> Tensor:
         seen.append(x.detach())
         return x + 100.0
 
-    for name in ("wgangp-eps", "logistic-r1"):
-        seen.clear()
-        d_loss(LossConfig(name=name), D, real, fake, augment)
-        assert len(seen) == 3
-        # Raw images lie within [-10, 10]; an augmented one would be shifted by 100.
-        assert all(x.abs().max() < 50 for x in seen), name
+    loss = make_loss(name)
+    loss.d_main(D, real, fake, augment)
+    if loss.regularised:
+        loss.d_regulariser(D, real, fake, augment)
+    assert len(seen) == (3 if loss.regularised else 2)
+    # Raw images lie within [-10, 10]; an augmented one would be shifted by 100.
+    assert all(x.abs().max() < 50 for x in seen)
+    seen.clear()
+    loss.g_main(D, fake, augment)
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("name", ["wgangp-eps", "logistic-r1"])
@@ -199,8 +176,10 @@ def test_attention_d_double_backward(name: str) -> None:
     torch.manual_seed(0)
     D = AttentionD()
     real, fake = torch.randn(2, 2, 3, 4, 4)
-    loss, stats = d_loss(LossConfig(name=name), D, real, fake)
-    loss.backward()
+    loss = make_loss(name)
+    main, _ = loss.d_main(D, real, fake)
+    term, stats = loss.d_regulariser(D, real, fake)
+    (main + term).backward()
     grads = [p.grad for p in D.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert torch.isfinite(stats["gp" if name == "wgangp-eps" else "r1"])
@@ -209,12 +188,14 @@ def test_attention_d_double_backward(name: str) -> None:
     assert torch.backends.cuda.flash_sdp_enabled()
 
 
-def test_unknown_loss_name() -> None:
+def test_registry_makes_each_loss_with_its_own_weights() -> None:
+    weights = {"gp_weight": 2.0, "drift_weight": 0.5, "r1_gamma": 3.0}
+    assert make_loss("wgangp-eps", **weights) == WGANGPEps(gp_weight=2.0, drift_weight=0.5)
+    assert make_loss("hinge", **weights) == Hinge()
+    assert make_loss("logistic-r1", **weights) == LogisticR1(r1_gamma=3.0)
+    assert all(isinstance(make_loss(name), GANLoss) and make_loss(name).name == name
+               for name in LOSSES)
     with pytest.raises(LossError, match="unknown loss 'x'; choose from wgangp-eps, hinge"):
-        LossConfig(name="x")
-    cfg = LossConfig()
-    cfg.name = "x"
-    with pytest.raises(LossError, match="logistic-r1"):
-        d_loss(cfg, nn.Identity(), torch.zeros(1), torch.zeros(1))
-    with pytest.raises(LossError):
-        LossConfig(gp_weight=-1.0)
+        make_loss("x")
+    with pytest.raises(LossError, match="gp_weight must be >= 0"):
+        make_loss("wgangp-eps", gp_weight=-1.0)

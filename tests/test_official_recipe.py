@@ -12,8 +12,9 @@ from conftest import TINY_RUN
 from torch import nn
 
 from transgan.cli import build_parser, train_options_from_args
-from transgan.train import loop
+from transgan.train import step
 from transgan.train.loop import Trainer
+from transgan.train.losses import GANLoss, WGANGPEps
 
 
 def _trainer(tmp_path: Path, *extra: str) -> Trainer:
@@ -29,7 +30,7 @@ def test_ema_updates_once_per_g_step_with_the_official_beta(
     # D batch 16, n_critic 2, and a G batch of 32 that must not enter the schedule.
     trainer = _trainer(tmp_path, "--images", "160", "--g-batch", "32")
     calls: list[tuple[int, float, bool]] = []
-    real_update = loop.update_ema
+    real_update = step.update_ema
 
     def recording_update(ema: nn.Module, model: nn.Module, beta: float) -> None:
         real_update(ema, model, beta)
@@ -37,7 +38,7 @@ def test_ema_updates_once_per_g_step_with_the_official_beta(
                                                          strict=True))
         calls.append((trainer.counters.g_steps, beta, copied))
 
-    monkeypatch.setattr(loop, "update_ema", recording_update)
+    monkeypatch.setattr(step, "update_ema", recording_update)
     trainer.run()
     assert trainer.counters.g_steps == 5
     assert [g for g, _, _ in calls] == [1, 2, 3, 4, 5]  # once per G step, after it
@@ -58,7 +59,7 @@ def test_logged_losses_are_means_over_every_d_step_and_chunk(
     trainer = _trainer(tmp_path, "--images", "128", "--accum", "2")
     d_chunks: list[float] = []
     g_chunks: list[float] = []
-    main_loss, penalty, adversarial = loop.d_main_loss, loop.d_penalty, loop.g_loss
+    main_loss, penalty, adversarial = WGANGPEps.d_main, WGANGPEps.d_regulariser, GANLoss.g_main
 
     def recording_main(*args, **kwargs):  # type: ignore[no-untyped-def]
         loss, stats = main_loss(*args, **kwargs)
@@ -75,9 +76,9 @@ def test_logged_losses_are_means_over_every_d_step_and_chunk(
         g_chunks.append(loss.item())
         return loss, stats
 
-    monkeypatch.setattr(loop, "d_main_loss", recording_main)
-    monkeypatch.setattr(loop, "d_penalty", recording_penalty)
-    monkeypatch.setattr(loop, "g_loss", recording_g)
+    monkeypatch.setattr(WGANGPEps, "d_main", recording_main)
+    monkeypatch.setattr(WGANGPEps, "d_regulariser", recording_penalty)
+    monkeypatch.setattr(GANLoss, "g_main", recording_g)
     run = trainer.run()
     records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [r["images"] for r in records] == [64, 128]

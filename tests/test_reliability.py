@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import TINY_RUN, free_port
 
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
@@ -29,7 +29,7 @@ def _trainer(tmp_path: Path, images: int, *extra: str) -> Trainer:
 
 def _poison_once(trainer: Trainer, at_d_step: int) -> None:
     """Fill D's weights with NaN right before D step ``at_d_step``."""
-    original = trainer.d_step
+    original = trainer.step.d_step
 
     def d_step(real: torch.Tensor) -> dict:
         if trainer.counters.d_steps == at_d_step and trainer.counters.rollbacks == 0:
@@ -37,7 +37,7 @@ def _poison_once(trainer: Trainer, at_d_step: int) -> None:
                 trainer.D.head.weight.fill_(float("nan"))
         return original(real)
 
-    trainer.d_step = d_step  # type: ignore[method-assign]
+    trainer.step.d_step = d_step  # type: ignore[method-assign]
 
 
 def test_nonfinite_steps_are_skipped_then_rolled_back(tmp_path: Path) -> None:
@@ -77,7 +77,9 @@ def test_nonfinite_model_is_never_written(tmp_path: Path) -> None:
 def _spawn(run: Path, images: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "transgan.cli", "train", *TINY_RUN, "--out", str(run),
            "--images", str(images), "--checkpoint-every", "64"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path("tests").resolve())}
+    path = os.pathsep.join(p for p in (str(Path("tests").resolve()),
+                                       os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -141,6 +143,7 @@ def test_disk_full_gives_a_clear_error_and_keeps_the_checkpoint(
     assert "No space left on device" in err[-1]
     assert latest.read_bytes() == before
     assert not list((run / "checkpoints").glob(".*tmp*"))
+    assert not (run / ".lock").exists()  # released on the error too
 
 
 def test_unwritable_run_directory_is_refused_before_work(tmp_path: Path, capsys) -> None:
@@ -191,7 +194,7 @@ def test_dead_rank_ends_the_whole_job(tmp_path: Path) -> None:
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29531", "-m", "transgan.cli", "train", *TINY_RUN,
+           "--master_port", str(free_port()), "-m", "transgan.cli", "train", *TINY_RUN,
            "--out", str(run), "--images", "100000", "--checkpoint-every", "64"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -11,22 +11,23 @@ from conftest import TINY_RUN
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from transgan.cli import build_parser, train_options_from_args
-from transgan.train.loop import StepImpl, Trainer
+from transgan.train.loop import Trainer
+from transgan.train.step import GANStep, StepImpl
 
 
-def _trainer(tmp_path: Path, *extra: str, impl: StepImpl | None = None) -> Trainer:
+def _trainer(tmp_path: Path, *extra: str, impl: StepImpl | None = None) -> GANStep:
+    """The GAN step of a tiny run."""
     args = build_parser().parse_args(
         ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
     opts, _ = train_options_from_args(args)
-    return Trainer(opts, impl=impl or StepImpl())
+    return Trainer(opts, impl=impl or StepImpl()).step
 
 
-def _cycle(trainer: Trainer, real: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+def _cycle(step: GANStep, real: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     torch.manual_seed(seed)  # DiffAugment draws from the global generator
-    stats = {}
-    for _ in range(trainer.opts.n_critic):
-        stats.update(trainer.d_step(real))
-    stats.update(trainer.g_step(real))
+    stats: dict[str, torch.Tensor] = {}
+    for part in step.cycle(lambda: real):
+        stats.update(part)
     return stats
 
 
@@ -77,7 +78,7 @@ def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
     trainer = _trainer(tmp_path, impl=impl)
     real = torch.rand(16, 1, 16, 16) * 2 - 1
     _cycle(trainer, real, seed=0)
-    assert not trainer._check_health() and trainer.counters.skipped == 0
+    assert not trainer.check_health() and trainer.counters.skipped == 0
     before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
     adam_before = {k: v.clone() for k, v in trainer.opt_d.state[trainer.D.head.weight].items()}
     bad = real.clone()
@@ -89,9 +90,9 @@ def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
     for key, value in trainer.opt_d.state[trainer.D.head.weight].items():
         assert torch.equal(value, adam_before[key]), key
     trainer.opts.nonfinite_limit = 3
-    assert trainer._check_health() and trainer.counters.skipped == 3
+    assert trainer.check_health() and trainer.counters.skipped == 3
     trainer.d_step(real)  # a finite step ends the streak and applies again
-    assert not trainer._check_health() and trainer.counters.skipped == 3
+    assert not trainer.check_health() and trainer.counters.skipped == 3
     assert not torch.equal(trainer.D.head.weight, before["head.weight"])
 
 

@@ -119,8 +119,9 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Any, Callable[[], None]]]
     A cycle is the trainer's own n_critic D steps and one G step (with EMA), so whatever is
     timed or profiled is what training runs.
     """
-    from transgan.train.loop import StepImpl, Trainer
+    from transgan.train.loop import Trainer
     from transgan.train.options import options_for
+    from transgan.train.step import StepImpl
 
     with tempfile.TemporaryDirectory() as out:
         opts = options_for(cfg.preset, {
@@ -136,9 +137,7 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Any, Callable[[], None]]]
         real = torch.rand(shape, device=trainer.device) * 2 - 1
 
         def cycle() -> None:
-            for _ in range(opts.n_critic):
-                trainer.d_step(real)
-            trainer.g_step(real)
+            trainer.step.cycle(lambda: real)
 
         yield trainer, cycle
 
@@ -174,7 +173,7 @@ def _finish(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None],
     flops = counter.flops / period
 
     z = torch.randn(cfg.batch, trainer.G.latent_dim, device=device)
-    with torch.no_grad(), trainer._autocast():
+    with torch.no_grad(), trainer.step.autocast():
         trainer.G_ema(z)
         _sync(device)
         reps, t0 = 3, time.perf_counter()

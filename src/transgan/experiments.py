@@ -19,6 +19,7 @@ from transgan.models import V1_SIZES, GeneratorConfig, get_preset
 from transgan.report import MANIFEST, report_experiment
 from transgan.train.loop import Trainer
 from transgan.train.options import OPTION_NAMES, OptionsError, options_for
+from transgan.train.state import resolve_resume
 
 # The heads every generator stage splits its width into (the config's default).
 HEADS = GeneratorConfig.heads
@@ -140,7 +141,6 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
                    progress: Callable[[str], None] | None = None,
                    width_scale: float = 1.0) -> Path:
     """Train (or finish) every arm x seed of experiment ``name``; returns the report path."""
-    from transgan.cli import resolve_resume
 
     if budget_images <= 0:
         raise OptionsError(f"--budget must be positive, got {budget_images}")

@@ -10,7 +10,6 @@ from typing import Any
 from transgan.cli.parsing import count, key_value
 from transgan.train.options import (
     OPTION_NAMES,
-    RESUMABLE,
     OptionsError,
     TrainOptions,
     field_type,
@@ -18,6 +17,7 @@ from transgan.train.options import (
     merge,
     options_for,
 )
+from transgan.train.state import resolve_resume
 
 MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
 
@@ -74,30 +74,6 @@ def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set
     opts = options_for(preset, from_file, f"config file {args.config}")
     opts = merge(opts, given, "command line")
     return opts, set(from_file) | set(given)
-
-
-def resolve_resume(
-    opts: TrainOptions, explicit: set[str], require: bool
-) -> tuple[TrainOptions, dict[str, Any] | None]:
-    """Continue the run in ``opts.out`` when it has a checkpoint; options must agree with it."""
-    from transgan.train.loop import default_run_dir, load_resume_state
-
-    run_dir = default_run_dir(opts)
-    state = load_resume_state(run_dir)
-    if state is None:
-        if require:
-            raise OptionsError(f"--resume: no checkpoint in {run_dir / 'checkpoints'}")
-        return opts, None
-    saved = merge(TrainOptions(), dict(state["options"]), f"checkpoint of {run_dir}")
-    for name in sorted(explicit - RESUMABLE):
-        if getattr(opts, name) != getattr(saved, name):
-            raise OptionsError(
-                f"--{name.replace('_', '-')} {getattr(opts, name)!r} differs from the run in "
-                f"{run_dir} ({getattr(saved, name)!r}); use another --out for a new run"
-            )
-    updates = {name: getattr(opts, name) for name in explicit & RESUMABLE}
-    updates["out"] = str(run_dir)
-    return dataclasses.replace(saved, **updates), state
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transgan.train.distributed import WHOLE_BATCH, BatchShare
+
 # erase_ratio and stl_erase_ratio are the official TransGAN v2 rectangles (church / STL-10).
 POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout", "erase_ratio", "stl_erase_ratio")
 _ERASERS = ("cutout", "erase_ratio", "stl_erase_ratio")
@@ -64,30 +66,30 @@ def _resolve_params(params: str | AugmentParams) -> AugmentParams:
     return AUGMENT_PARAMS[params]
 
 
-def _per_sample_uniform(x: Tensor, low: float, high: float) -> Tensor:
+def _per_sample_uniform(x: Tensor, low: float, high: float, share: BatchShare) -> Tensor:
     """One uniform number per sample, shaped (B, 1, 1, 1) to broadcast over an image batch."""
-    u = torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
+    u = share.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
     return u * (high - low) + low
 
 
-def _color(x: Tensor) -> Tensor:
+def _color(x: Tensor, share: BatchShare) -> Tensor:
     """Random brightness, then saturation, then contrast, one draw per sample each."""
-    x = x + _per_sample_uniform(x, -0.5, 0.5)
+    x = x + _per_sample_uniform(x, -0.5, 0.5, share)
     pixel_mean = x.mean(dim=1, keepdim=True)
-    x = (x - pixel_mean) * _per_sample_uniform(x, 0.0, 2.0) + pixel_mean
+    x = (x - pixel_mean) * _per_sample_uniform(x, 0.0, 2.0, share) + pixel_mean
     image_mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - image_mean) * _per_sample_uniform(x, 0.5, 1.5) + image_mean
+    return (x - image_mean) * _per_sample_uniform(x, 0.5, 1.5, share) + image_mean
 
 
-def _translate(x: Tensor, ratio: float) -> Tensor:
+def _translate(x: Tensor, ratio: float, share: BatchShare) -> Tensor:
     """Shift each sample by a random integer offset per axis, filling exposed pixels with zero."""
     b, c, h, w = x.shape
     max_h = int(h * ratio + 0.5)
     max_w = int(w * ratio + 0.5)
     if max_h == 0 and max_w == 0:
         return x
-    shift_h = torch.randint(-max_h, max_h + 1, (b, 1), device=x.device)
-    shift_w = torch.randint(-max_w, max_w + 1, (b, 1), device=x.device)
+    shift_h = share.randint(-max_h, max_h + 1, b, 1, device=x.device)
+    shift_w = share.randint(-max_w, max_w + 1, b, 1, device=x.device)
     # Output pixel i reads padded pixel i - shift + pad; the padding supplies the zero fill.
     padded = F.pad(x, (max_w, max_w, max_h, max_h))
     rows = torch.arange(h, device=x.device) - shift_h + max_h
@@ -110,14 +112,14 @@ def _erase_sides(name: str, h: int, w: int, ratio: float) -> tuple[int, int]:
     return tuple(int(torch.randint(lo, hi + 1, ()).item()) for lo, hi in bounds)  # type: ignore[return-value]
 
 
-def _cutout(x: Tensor, side_h: int, side_w: int) -> Tensor:
+def _cutout(x: Tensor, side_h: int, side_w: int, share: BatchShare) -> Tensor:
     """Zero one side_h x side_w rectangle per sample at a uniform random centre, clipped at
     the border; as the official code, an even side's centre may also sit on the far edge."""
     b, _, h, w = x.shape
     if side_h == 0 or side_w == 0:
         return x
-    top = torch.randint(0, h + 1 - side_h % 2, (b, 1), device=x.device) - side_h // 2
-    left = torch.randint(0, w + 1 - side_w % 2, (b, 1), device=x.device) - side_w // 2
+    top = share.randint(0, h + 1 - side_h % 2, b, 1, device=x.device) - side_h // 2
+    left = share.randint(0, w + 1 - side_w % 2, b, 1, device=x.device) - side_w // 2
     rows = torch.arange(h, device=x.device)
     cols = torch.arange(w, device=x.device)
     in_rows = (rows >= top) & (rows < top + side_h)
@@ -126,9 +128,9 @@ def _cutout(x: Tensor, side_h: int, side_w: int) -> Tensor:
     return x * (~inside).to(x.dtype)
 
 
-def _some_samples(x: Tensor, out: Tensor, p: Tensor) -> Tensor:
+def _some_samples(x: Tensor, out: Tensor, p: Tensor, share: BatchShare) -> Tensor:
     """``out`` for a random fraction p of the samples, ``x`` for the others."""
-    chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p.to(x.device)
+    chosen = share.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device) < p.to(x.device)
     return torch.where(chosen, out, x)
 
 
@@ -138,16 +140,20 @@ class DiffAugment(nn.Module):
     ``p`` (None: every transform on every sample) applies each transform to each sample with
     that probability; it is a device tensor so an adaptive controller can change it in place
     without the host waiting for the device.
+
+    ``share`` says which rows of the global batch this process holds: the draws are made
+    for the global batch, so N processes augment as one process would.
     """
 
     def __init__(
         self, policy: str = "translation,cutout,color", params: str | AugmentParams = "transgan",
-        p: float | Tensor | None = None,
+        share: BatchShare = WHOLE_BATCH, p: float | Tensor | None = None,
     ) -> None:
         super().__init__()
         self.policy = parse_policy(policy)
         self.params = _resolve_params(params)
         self.p: Tensor | None = None if p is None else torch.as_tensor(p, dtype=torch.float32)
+        self.share = share
 
     def forward(self, x: Tensor) -> Tensor:
         """Augment a (B, C, H, W) batch, transforms in the policy's order (as the official
@@ -157,15 +163,15 @@ class DiffAugment(nn.Module):
             raise AugmentError(f"DiffAugment expects a (B, C, H, W) batch, got shape {shape}")
         for name in self.policy:
             if name == "color":
-                out = _color(x)
+                out = _color(x, self.share)
             elif name == "translation":
-                out = _translate(x, self.params.translation_ratio)
+                out = _translate(x, self.params.translation_ratio, self.share)
             elif self._cutout_coin():
                 h, w = x.shape[-2:]
-                out = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio))
+                out = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio), self.share)
             else:
                 continue
-            x = out if self.p is None else _some_samples(x, out, self.p)
+            x = out if self.p is None else _some_samples(x, out, self.p, self.share)
         return x
 
     def _cutout_coin(self) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,50 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def share(self) -> BatchShare:
+        return BatchShare(self.rank, self.world_size)
+
+
+@dataclass(frozen=True)
+class BatchShare:
+    """This rank's rows of a global batch: rows rank, rank + world_size, ... (as the data).
+
+    Random draws are made for the whole global batch and sliced, so every rank draws the
+    same numbers and N processes see the randomness one process would.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+
+    def rows(self, x: Tensor) -> Tensor:
+        return x[self.rank :: self.world_size]
+
+    def rand(self, local: int, *shape: int, device: torch.device, dtype: torch.dtype | None = None,
+             generator: torch.Generator | None = None) -> Tensor:
+        """This rank's rows of a uniform draw of ``local * world_size`` rows."""
+        return self.rows(torch.rand(local * self.world_size, *shape, device=device, dtype=dtype,
+                                    generator=generator))
+
+    def randint(self, low: int, high: int, local: int, *shape: int,
+                device: torch.device) -> Tensor:
+        """This rank's rows of an integer draw in [low, high) of ``local * world_size`` rows."""
+        return self.rows(torch.randint(low, high, (local * self.world_size, *shape),
+                                       device=device))
+
+    def mean(self, x: Tensor) -> Tensor:
+        """The mean of ``x`` over the global batch; gradients flow into this rank's part."""
+        local = x.mean()
+        if self.world_size == 1:
+            return local
+        total = local.detach().clone()
+        dist.all_reduce(total)
+        return local + (total / self.world_size - local.detach())
+
+
+# The share of a single process: the whole batch.
+WHOLE_BATCH = BatchShare()
 
 
 class DeviceError(ValueError):
@@ -91,12 +136,6 @@ def setup(device: str, timeout_s: float = 600.0) -> DistInfo:
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world_size, device=dev)
 
 
-def teardown() -> None:
-    """Leave the process group, if any."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
 def average_gradients(model: nn.Module, world_size: int) -> None:
     """All-reduce the mean of every gradient of ``model`` in one flat buffer."""
     if world_size == 1:
@@ -129,6 +168,33 @@ def rank0_decides(flag: bool, device: torch.device) -> bool:
     value = torch.tensor(int(flag), device=device)
     dist.broadcast(value, src=0)
     return bool(value.item())
+
+
+def all_gather(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` without a process group)."""
+    if not dist.is_initialized():
+        return [obj]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def share_rng(device: torch.device) -> None:
+    """Give every rank rank 0's global RNG state (the CPU's and, on CUDA, the device's).
+
+    Ranks draw the same numbers for the global batch, so they hold one stream; this undoes
+    draws that only rank 0 made (its sample grids, its evaluations).
+    """
+    if not dist.is_initialized():
+        return
+    states = [torch.get_rng_state()]
+    if device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(device))
+    shared = [states]
+    dist.broadcast_object_list(shared, src=0)
+    torch.set_rng_state(shared[0][0])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(shared[0][1], device)
 
 
 def barrier() -> None:

@@ -6,7 +6,6 @@ import copy
 
 import torch
 from torch import nn
-from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 
 def ema_beta(batch_size: int, images_seen: int, half_life: float, rampup: float | None) -> float:
@@ -24,22 +23,9 @@ def ema_beta(batch_size: int, images_seen: int, half_life: float, rampup: float 
     return 0.5 ** (batch_size / max(ema_nimg, 1e-8))
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The plain module under DataParallel / DistributedDataParallel / torch.compile wrappers."""
-    while True:
-        if isinstance(model, (DataParallel, DistributedDataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
     """Move ema's parameters towards model's (beta * ema + (1 - beta) * model); copy buffers."""
-    ema = unwrap_model(ema)
-    model = unwrap_model(model)
     ema_params = list(ema.parameters())
     model_params = list(model.parameters())
     if len(ema_params) != len(model_params):
@@ -61,8 +47,8 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
 
 
 def make_ema(model: nn.Module) -> nn.Module:
-    """A frozen eval-mode copy of the (unwrapped) model to hold its moving average."""
-    ema = copy.deepcopy(unwrap_model(model))
+    """A frozen eval-mode copy of the model to hold its moving average."""
+    ema = copy.deepcopy(model)
     ema.eval()
     ema.requires_grad_(False)
     return ema

@@ -1,9 +1,16 @@
-"""GAN losses selectable by name: WGAN-GP with drift (official TransGAN), hinge, logistic + R1."""
+"""GAN losses as objects: D's main term, D's regulariser (gradient penalty, R1 or none) and
+G's term, one class per loss, chosen by name from :data:`LOSS_TYPES`.
+
+WGAN-GP with drift is the official TransGAN loss; hinge and logistic + R1 are the common
+alternatives. The multi-task super-resolution term of MT-CT is a G-side term beside them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -11,37 +18,17 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import record_function
 
-LOSSES: tuple[str, ...] = ("wgangp-eps", "hinge", "logistic-r1")
+from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 Augment = Callable[[Tensor], Tensor]
+Stats = dict[str, Tensor]
 
 
 class LossError(ValueError):
     """Unknown loss name or invalid loss weight."""
 
 
-@dataclass
-class LossConfig:
-    """Which GAN loss to use and the weights of its regularisers."""
-
-    name: str = "wgangp-eps"
-    gp_weight: float = 10.0
-    drift_weight: float = 1e-3
-    r1_gamma: float = 10.0
-
-    def __post_init__(self) -> None:
-        _check_config(self)
-
-
-def _check_config(cfg: LossConfig) -> None:
-    if cfg.name not in LOSSES:
-        raise LossError(f"unknown loss {cfg.name!r}; choose from {', '.join(LOSSES)}")
-    for field in ("gp_weight", "drift_weight", "r1_gamma"):
-        if getattr(cfg, field) < 0:
-            raise LossError(f"{field} must be >= 0, got {getattr(cfg, field)}")
-
-
-def _logits(D: nn.Module, x: Tensor, augment: Augment | None) -> Tensor:
+def logits(D: nn.Module, x: Tensor, augment: Augment | None = None) -> Tensor:
     """D's logits for x, augmented first when an augmentation is given, flattened to (B,)."""
     if augment is not None:
         x = augment(x)
@@ -53,17 +40,18 @@ def _input_gradient(D: nn.Module, x: Tensor, augment: Augment | None) -> Tensor:
     x = x.detach().requires_grad_(True)
     # Fused SDPA kernels have no double backward; the math backend is composed of ordinary ops.
     with record_function("transgan.penalty_forward"), sdpa_kernel(SDPBackend.MATH):
-        out = _logits(D, x, augment)
+        out = logits(D, x, augment)
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.flatten(1)
 
 
 def gradient_penalty(
-    D: nn.Module, real: Tensor, fake: Tensor, augment: Augment | None = None
+    D: nn.Module, real: Tensor, fake: Tensor, augment: Augment | None = None,
+    share: BatchShare = WHOLE_BATCH,
 ) -> Tensor:
     """WGAN-GP term E[(||grad D(aug(x_hat))|| - 1)^2] on random real/fake interpolates."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, dtype=real.dtype, device=real.device)
+    eps = share.rand(real.shape[0], *(1,) * (real.dim() - 1), dtype=real.dtype,
+                     device=real.device)
     x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
     grad = _input_gradient(D, x_hat, augment)
     return (torch.linalg.vector_norm(grad, dim=1) - 1.0).square().mean()
@@ -75,83 +63,142 @@ def r1_penalty(D: nn.Module, real: Tensor, augment: Augment | None = None) -> Te
     return grad.square().sum(dim=1).mean()
 
 
-def d_loss(
-    cfg: LossConfig,
-    D: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    augment: Augment | None = None,
-    *,
-    penalty: bool = True,
-    penalty_scale: float = 1.0,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Discriminator loss and detached scalar stats.
+def super_resolution_loss(G: nn.Module, real: Tensor) -> Tensor:
+    """MT-CT's G-side task: the MSE of G's reconstruction of ``real`` from its bilinear
+    downsampling to G's lowest resolution."""
+    low = F.interpolate(real, size=(G.bottom,) * 2, mode="bilinear", antialias=True,
+                        align_corners=False)
+    return F.mse_loss(G.super_resolve(low).float(), real.float())
 
-    penalty=False skips GP/R1 for lazy regularisation; penalty_scale multiplies the penalty term.
+
+@dataclass(frozen=True)
+class GANLoss:
+    """A GAN loss; subclasses give the terms on logits and, where they have one, the
+    regulariser. Weights are checked once, when the loss is made."""
+
+    name: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and value < 0:
+                raise LossError(f"{f.name} must be >= 0, got {value}")
+
+    @property
+    def regularised(self) -> bool:
+        """Whether D's loss has a regulariser (a non-zero penalty weight)."""
+        return False
+
+    def d_main(self, D: nn.Module, real: Tensor, fake: Tensor,
+               augment: Augment | None = None) -> tuple[Tensor, Stats]:
+        """D's loss without its regulariser (no gradient into ``fake``) and detached stats."""
+        fake = fake.detach()
+        # One D pass over both halves: larger matrix products, half the kernel launches.
+        both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
+                                                                         augment(fake)])
+        real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
+        stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        loss = self.d_term(real_logits, fake_logits, stats)
+        return loss, stats
+
+    def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
+        """D's main term from the logits; may add stats of its parts."""
+        raise NotImplementedError
+
+    def d_regulariser(self, D: nn.Module, real: Tensor, fake: Tensor,
+                      augment: Augment | None = None, *,
+                      scale: float = 1.0) -> tuple[Tensor, Stats]:
+        """The weighted regulariser times ``scale`` (lazy regularisation), and its stats.
+
+        Apart from :meth:`d_main` so a step can run the two backward passes one after the
+        other and never hold both graphs. Takes the raw images and augments them once.
+        """
+        raise NotImplementedError(f"the {self.name} loss has no regulariser")
+
+    def g_main(self, D: nn.Module, fake: Tensor,
+               augment: Augment | None = None) -> tuple[Tensor, Stats]:
+        """G's loss (gradients flow into ``fake``) and detached stats."""
+        fake_logits = logits(D, fake, augment)
+        loss = self.g_term(fake_logits)
+        return loss, {"g_loss": loss.detach(), "g_d_fake": fake_logits.detach().mean()}
+
+    def g_term(self, fake_logits: Tensor) -> Tensor:
+        """The Wasserstein G term, -E[D(G(z))]; the logistic loss overrides it."""
+        return -fake_logits.mean()
+
+
+@dataclass(frozen=True)
+class WGANGPEps(GANLoss):
+    """Official TransGAN: Wasserstein loss, gradient penalty and the drift (E[D(x)])^2.
+
+    ``share`` makes the drift's mean and the interpolation draws global over processes.
     """
-    loss, stats = d_main_loss(cfg, D, real, fake, augment)
-    if penalty:
-        term, penalty_stats = d_penalty(cfg, D, real, fake, augment, scale=penalty_scale)
-        if term is not None:
-            loss = loss + term
-            stats.update(penalty_stats)
-    stats["d_loss"] = loss.detach()
-    return loss, stats
 
+    name: ClassVar[str] = "wgangp-eps"
+    gp_weight: float = 10.0
+    drift_weight: float = 1e-3
+    share: BatchShare = field(default=WHOLE_BATCH, compare=False)
 
-def d_main_loss(
-    cfg: LossConfig, D: nn.Module, real: Tensor, fake: Tensor, augment: Augment | None = None
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """The discriminator loss without its gradient penalty, and detached scalar stats."""
-    _check_config(cfg)
-    fake = fake.detach()
-    # One D pass over both halves: larger matrix products, half the kernel launches.
-    both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
-                                                                     augment(fake)])
-    real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
-    stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
-    if cfg.name == "wgangp-eps":
-        # Official TransGAN: the square of the mean real logit, not the mean of the squares.
-        drift = real_logits.mean().square()
-        loss = fake_logits.mean() - real_logits.mean() + cfg.drift_weight * drift
+    @property
+    def regularised(self) -> bool:
+        return self.gp_weight > 0
+
+    def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
+        # Official: the square of the mean real logit, not the mean of the squares.
+        drift = self.share.mean(real_logits).square()
         stats["drift"] = drift.detach()
-    elif cfg.name == "hinge":
-        loss = F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
-    else:
-        loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-    return loss, stats
+        return fake_logits.mean() - real_logits.mean() + self.drift_weight * drift
+
+    def d_regulariser(self, D: nn.Module, real: Tensor, fake: Tensor,
+                      augment: Augment | None = None, *,
+                      scale: float = 1.0) -> tuple[Tensor, Stats]:
+        gp = gradient_penalty(D, real, fake, augment, self.share)
+        return scale * self.gp_weight * gp, {"gp": gp.detach()}
 
 
-def d_penalty(
-    cfg: LossConfig,
-    D: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    augment: Augment | None = None,
-    *,
-    scale: float = 1.0,
-) -> tuple[Tensor | None, dict[str, Tensor]]:
-    """The loss's weighted gradient penalty (times ``scale``), or None if it has none.
+@dataclass(frozen=True)
+class Hinge(GANLoss):
+    """Hinge loss: relu(1 - D(x)) + relu(1 + D(G(z))) for D, -D(G(z)) for G; no regulariser."""
 
-    Kept apart from :func:`d_main_loss` so a trainer can run the two backward passes one
-    after the other and never hold both graphs. Takes the raw images and augments them once.
-    """
-    _check_config(cfg)
-    if cfg.name == "wgangp-eps" and cfg.gp_weight > 0:
-        gp = gradient_penalty(D, real, fake, augment)
-        return scale * cfg.gp_weight * gp, {"gp": gp.detach()}
-    if cfg.name == "logistic-r1" and cfg.r1_gamma > 0:
+    name: ClassVar[str] = "hinge"
+
+    def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+@dataclass(frozen=True)
+class LogisticR1(GANLoss):
+    """Non-saturating logistic loss with the R1 penalty (gamma / 2) E[||grad D(x)||^2]."""
+
+    name: ClassVar[str] = "logistic-r1"
+    r1_gamma: float = 10.0
+
+    @property
+    def regularised(self) -> bool:
+        return self.r1_gamma > 0
+
+    def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
+        return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+
+    def d_regulariser(self, D: nn.Module, real: Tensor, fake: Tensor,
+                      augment: Augment | None = None, *,
+                      scale: float = 1.0) -> tuple[Tensor, Stats]:
         r1 = r1_penalty(D, real, augment)
-        return scale * (cfg.r1_gamma / 2) * r1, {"r1": r1.detach()}
-    return None, {}
+        return scale * (self.r1_gamma / 2) * r1, {"r1": r1.detach()}
+
+    def g_term(self, fake_logits: Tensor) -> Tensor:
+        return F.softplus(-fake_logits).mean()
 
 
-def g_loss(
-    cfg: LossConfig, D: nn.Module, fake: Tensor, augment: Augment | None = None
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Generator loss (gradients flow into fake) and detached scalar stats."""
-    _check_config(cfg)
-    fake_logits = _logits(D, fake, augment)
-    non_saturating = cfg.name == "logistic-r1"
-    loss = F.softplus(-fake_logits).mean() if non_saturating else -fake_logits.mean()
-    return loss, {"g_loss": loss.detach(), "g_d_fake": fake_logits.detach().mean()}
+LOSS_TYPES: dict[str, type[GANLoss]] = {cls.name: cls for cls in (WGANGPEps, Hinge, LogisticR1)}
+LOSSES: tuple[str, ...] = tuple(LOSS_TYPES)
+
+
+def make_loss(name: str, **settings: float | BatchShare) -> GANLoss:
+    """The loss called ``name``, given those of ``settings`` it takes (gp_weight,
+    drift_weight, r1_gamma, share); the others are ignored."""
+    if name not in LOSS_TYPES:
+        raise LossError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+    cls = LOSS_TYPES[name]
+    taken = {f.name: settings[f.name] for f in dataclasses.fields(cls) if f.name in settings}
+    return cls(**taken)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from transgan.models.generator import LOCALITY_BLOCKS
 from transgan.nn.attention import LOCALITY_KINDS
 from transgan.train.augment import AUGMENT_PARAMS
 from transgan.train.distributed import PRECISIONS
+from transgan.train.losses import LOSSES
 
 
 class OptionsError(ValueError):
@@ -64,7 +65,7 @@ class TrainOptions:
     g_batch: int | None = _opt(None, "G batch size (default: the D batch size)")
     accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
     n_critic: int = _opt(4, "D steps per G step")
-    loss: str = _opt("wgangp-eps", "wgangp-eps | hinge | logistic-r1")
+    loss: str = _opt("wgangp-eps", " | ".join(LOSSES))
     gp_weight: float = _opt(10.0, "WGAN-GP penalty weight")
     drift_weight: float = _opt(1e-3, "weight of the drift term (E[D(x)])^2, the squared mean "
                                         "real logit (wgangp-eps)")
@@ -144,7 +145,7 @@ RESUMABLE = frozenset(
      "inception_weights"}
 )
 CHOICES = {
-    "loss": ("wgangp-eps", "hinge", "logistic-r1"),
+    "loss": LOSSES,
     "augment_params": tuple(AUGMENT_PARAMS),
     "locality_kind": LOCALITY_KINDS,
     "locality_blocks": LOCALITY_BLOCKS,

@@ -1,0 +1,262 @@
+"""The GAN step: G, D, the EMA of G and their optimisers, and one training cycle of
+n_critic D steps and one G step, with gradient accumulation, autocast, MT-CT on the G side,
+the EMA update and non-finite steps skipped on the device.
+
+This is what ``transgan bench`` times and what the step tests drive; the training loop
+adds data, outputs and checkpoints around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.profiler import record_function
+
+from transgan.models import config_to_dict
+from transgan.train import distributed
+from transgan.train.augment import DiffAugment, parse_policy
+from transgan.train.distributed import DistInfo
+from transgan.train.ema import ema_beta, make_ema, update_ema
+from transgan.train.losses import GANLoss, make_loss, super_resolution_loss
+from transgan.train.options import TrainOptions
+from transgan.train.schedules import mtct_active
+from transgan.train.state import Counters, StatSums
+
+# Devices with fused Adam kernels (torch >= 2.4) that take the found_inf input.
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+# Seed offsets of the step's own generators (latents, flips of the real images).
+LATENT_SEED = 1_000_003
+FLIP_SEED = 2_000_003
+# Seed step per rollback, so the same steps are not replayed into the same failure.
+ROLLBACK_SEED = 7919
+
+
+@dataclass(frozen=True)
+class StepImpl:
+    """How a training step is executed; results agree up to float rounding either way.
+
+    The defaults are the fast path. ``reference()`` runs the step as the official TransGAN
+    code does (per-parameter Adam loop, loss and penalty in one backward pass), for the
+    benchmark's baseline and for the tests that check the fast path against it.
+    """
+
+    fused_optimizer: bool = True
+    split_penalty_backward: bool = True
+
+    @classmethod
+    def reference(cls) -> StepImpl:
+        return cls(fused_optimizer=False, split_penalty_backward=False)
+
+
+class GANStep:
+    """Models, optimisers, loss, augmentation and the D and G steps of one process.
+
+    ``counters`` is updated in place by every step (images, D and G steps).
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, opts: TrainOptions, dist: DistInfo,
+                 precision: str, counters: Counters, impl: StepImpl = StepImpl(),
+                 G_ema: nn.Module | None = None) -> None:
+        self.G, self.D, self.opts, self.dist = G, D, opts, dist
+        self.device, self.precision, self.counters, self.impl = (
+            dist.device, precision, counters, impl)
+        self.G_ema = G_ema if G_ema is not None else make_ema(G)
+        share = dist.share
+        self.augment = (DiffAugment(opts.augment, opts.augment_params, share)
+                        if parse_policy(opts.augment) else None)
+        self.loss: GANLoss = make_loss(opts.loss, gp_weight=opts.gp_weight,
+                                       drift_weight=opts.drift_weight, r1_gamma=opts.r1_gamma,
+                                       share=share)
+        # Fused Adam also skips a non-finite step on the device (its found_inf input).
+        self.fused = impl.fused_optimizer and self.device.type in FUSED_ADAM_DEVICES
+        adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2),
+                                **({"fused": True} if self.fused else {"foreach": False})}
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=opts.lr_g, **adam)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=opts.lr_d, **adam)
+        # D is left eager: the gradient penalty needs its double backward.
+        self.G_fwd: nn.Module = torch.compile(G) if opts.compile else G
+        self.generators = {"z": torch.Generator(device=self.device),
+                           "flip": torch.Generator(device=self.device)}
+        self.reseed(0)
+        self.reset_health()
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Model configs and weights and the optimisers' states, as a checkpoint holds them."""
+        return {
+            "generator_config": config_to_dict(self.G.config),
+            "discriminator_config": config_to_dict(self.D.config),
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in ("G", "D", "G_ema", "opt_g", "opt_d"):
+            getattr(self, name).load_state_dict(state[name])
+
+    def reseed(self, rollbacks: int) -> None:
+        """Seed the latent and flip generators (differently after each rollback)."""
+        base = self.opts.seed + ROLLBACK_SEED * rollbacks
+        self.generators["z"].manual_seed(base + LATENT_SEED)
+        self.generators["flip"].manual_seed(base + FLIP_SEED)
+
+    # ----------------------------------------------------------------- inputs
+    def autocast(self) -> AbstractContextManager[Any]:
+        """bf16 autocast when the precision is bf16, else nothing."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def latents(self, global_batch: int) -> Tensor:
+        """This rank's share of a global latent batch drawn from the shared z generator."""
+        z = torch.randn(global_batch, self.G.latent_dim, generator=self.generators["z"],
+                        device=self.device)
+        return self.dist.share.rows(z)
+
+    def real_batch(self, batch: Tensor) -> Tensor:
+        """A batch of this rank's real images on the device, flipped at random with --hflip
+        (from the flip generator, so flipping never changes the latents)."""
+        real = batch.to(self.device, non_blocking=True)
+        if self.opts.hflip:
+            flip = self.dist.share.rand(real.shape[0], 1, 1, 1, device=self.device,
+                                        generator=self.generators["flip"])
+            real = torch.where(flip < 0.5, real.flip(-1), real)
+        return real
+
+    # ----------------------------------------------------------------- health
+    def reset_health(self) -> None:
+        zero = torch.zeros((), device=self.device)
+        # Non-finite steps since the last check, the current streak, its longest since then.
+        self._nonfinite, self._nonfinite_run, self._longest_run = zero, zero.clone(), zero.clone()
+        self.nonfinite_run = 0
+
+    def check_health(self) -> bool:
+        """Fold the device-side non-finite counts into the counters (a host sync); True when
+        a streak reached --nonfinite-limit and training should roll back."""
+        self.counters.skipped += int(self._nonfinite)
+        longest = int(self._longest_run)
+        # A streak still running goes on counting from its length in _nonfinite_run.
+        self._nonfinite = torch.zeros_like(self._nonfinite)
+        self._longest_run = torch.zeros_like(self._longest_run)
+        self.nonfinite_run = longest
+        return longest >= self.opts.nonfinite_limit
+
+    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
+        """Average, clip and apply the gradients; a step whose gradient norm is not finite is
+        skipped (the model and the optimizer state stay as they were).
+
+        With the fused optimizer the skip happens on the device, so the step never waits for
+        the host; otherwise reading the norm is the step's one synchronisation. The norm is
+        taken after the all-reduce, so every rank makes the same decision.
+        """
+        with record_function("transgan.optimizer"):
+            distributed.average_gradients(model, self.dist.world_size)
+            limit = self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
+            bad = (~torch.isfinite(norm)).float()
+            if self.fused:
+                opt.found_inf = bad  # type: ignore[attr-defined]
+                opt.step()
+            elif not bool(bad):
+                opt.step()
+            # Freed now rather than at this model's next step, so the other model's step and
+            # the n_critic loop do not carry them (a large share of peak memory).
+            opt.zero_grad(set_to_none=True)
+        self._nonfinite = self._nonfinite + bad
+        self._nonfinite_run = (self._nonfinite_run + bad) * bad
+        self._longest_run = torch.maximum(self._longest_run, self._nonfinite_run)
+        return norm
+
+    # ----------------------------------------------------------------- steps
+    def set_lr(self) -> None:
+        """With --lr-decay, both learning rates fall linearly to 0 over the run's images."""
+        if not self.opts.lr_decay:
+            return
+        scale = max(0.0, 1.0 - self.counters.images / self.opts.images)
+        for opt, base in ((self.opt_g, self.opts.lr_g), (self.opt_d, self.opts.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * scale
+
+    def cycle(self, next_batch: Callable[[], Tensor]) -> list[dict[str, Tensor]]:
+        """n_critic D steps, each on a fresh real batch, then one G step; their stats."""
+        stats = []
+        for _ in range(self.opts.n_critic):
+            real = self.real_batch(next_batch())
+            stats.append(self.d_step(real))
+        stats.append(self.g_step(real))
+        return stats
+
+    @record_function("transgan.d_step")
+    def d_step(self, real: Tensor) -> dict[str, Tensor]:
+        """One D optimizer step; its stats are means over the accumulation chunks."""
+        opts, accum = self.opts, self.opts.accum
+        penalty = self.loss.regularised and self.counters.d_steps % opts.lazy_reg == 0
+        z = self.latents(opts.batch)
+        self.opt_d.zero_grad(set_to_none=True)
+        chunks = StatSums()
+        for real_c, z_c in zip(real.chunk(accum), z.chunk(accum), strict=True):
+            # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
+            with torch.no_grad(), self.autocast():
+                fake = self.G_fwd(z_c)
+            with self.autocast():
+                loss, stats = self.loss.d_main(self.D, real_c, fake, self.augment)
+            pending: Tensor | None = loss
+            if self.impl.split_penalty_backward:
+                # Backpropagated before the penalty builds its graph, so the two graphs are
+                # never held at once (lower peak memory, same gradients).
+                (loss / accum).backward()
+                pending = None
+            total = loss
+            if penalty:
+                with self.autocast():
+                    term, penalty_stats = self.loss.d_regulariser(
+                        self.D, real_c, fake, self.augment, scale=opts.lazy_reg)
+                stats.update(penalty_stats)
+                pending = term if pending is None else pending + term
+                total = loss + term
+            if pending is not None:
+                (pending / accum).backward()
+            stats["d_loss"] = total.detach()
+            chunks.add(stats)
+        stats = chunks.means()
+        stats["d_grad_norm"] = self._finish_step(self.D, self.opt_d)
+        self.counters.d_steps += 1
+        self.counters.images += opts.batch
+        return stats
+
+    @record_function("transgan.g_step")
+    def g_step(self, real: Tensor) -> dict[str, Tensor]:
+        """One G optimizer step and the EMA update; its stats are means over the chunks."""
+        opts, accum = self.opts, self.opts.accum
+        sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
+        z = self.latents(opts.g_batch or opts.batch)
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        chunks = StatSums()
+        for i, z_c in enumerate(z.chunk(accum)):
+            with self.autocast():
+                loss, stats = self.loss.g_main(self.D, self.G_fwd(z_c), self.augment)
+                if sr_on:
+                    sr = super_resolution_loss(self.G, real.chunk(accum)[i])
+                    loss = loss + opts.mtct_weight * sr
+                    stats["sr_mse"] = sr.detach()
+            (loss / accum).backward()
+            chunks.add(stats)
+        stats = chunks.means()
+        self.D.requires_grad_(True)
+        stats["g_grad_norm"] = self._finish_step(self.G, self.opt_g)
+        self.counters.g_steps += 1
+        # Also after a skipped step (G unchanged), so the step never waits for the host.
+        # The official schedule: the D batch, and the images D had seen before this cycle's
+        # D steps, n_critic x D batch x earlier G steps (the official count: D iterations
+        # before the one its k-th G step follows, n_critic x k).
+        cycle_start = self.counters.images - opts.n_critic * opts.batch
+        beta = ema_beta(opts.batch, max(cycle_start, 0), opts.ema_half_life, opts.ema_rampup)
+        with record_function("transgan.ema"):
+            update_ema(self.G_ema, self.G, beta)
+        return stats

@@ -1,0 +1,143 @@
+"""The GAN step and the run state on their own: accumulation, learning-rate decay, the G
+batch, flips apart from latents, the run-directory lock and a short run's stats line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_RUN
+from torch import nn
+
+from transgan.cli import build_parser, main, train_options_from_args
+from transgan.train.loop import Trainer
+from transgan.train.state import LOCK_NAME, RunDirectoryBusy, RunLock
+from transgan.train.step import GANStep
+
+
+def _step(tmp_path: Path, *extra: str) -> GANStep:
+    args = build_parser().parse_args(
+        ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
+    return Trainer(train_options_from_args(args)[0]).step
+
+
+def _reals(seed: int, n: int = 16) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.rand(n, 1, 16, 16, generator=generator) * 2 - 1 for _ in range(6)]
+
+
+def _train(step: GANStep, reals: list[torch.Tensor]) -> None:
+    batches = iter(reals)
+    for _ in range(len(reals) // step.opts.n_critic):
+        step.cycle(batches.__next__)
+
+
+def test_accumulation_gives_the_weights_of_one_batch(tmp_path: Path) -> None:
+    # No augmentation (its draws depend on the chunking); R1 covers the penalty path.
+    common = ("--loss", "logistic-r1", "--augment", "none")
+    one, four = _step(tmp_path / "a", *common), _step(tmp_path / "b", *common, "--accum", "4")
+    for step in (one, four):
+        _train(step, _reals(0))
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(one, name).state_dict(), getattr(four, name).state_dict()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
+    assert not torch.equal(one.D.head.weight, _step(tmp_path / "c", *common).D.head.weight)
+
+
+def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
+    step = _step(tmp_path, "--lr-decay", "--images", "128", "--lr-g", "1e-3", "--lr-d", "2e-3")
+    for images, scale in ((0, 1.0), (32, 0.75), (96, 0.25), (128, 0.0), (160, 0.0)):
+        step.counters.images = images
+        step.set_lr()
+        assert step.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * scale)
+        assert step.opt_d.param_groups[0]["lr"] == pytest.approx(2e-3 * scale)
+    before = {k: v.clone() for k, v in step.D.state_dict().items()}
+    step.d_step(_reals(1)[0])  # at the end of the run: a step of size zero
+    assert all(torch.equal(v, before[k]) for k, v in step.D.state_dict().items())
+    fixed = _step(tmp_path / "fixed", "--images", "128")
+    fixed.counters.images = 96
+    fixed.set_lr()
+    assert fixed.opt_g.param_groups[0]["lr"] == fixed.opts.lr_g
+
+
+def test_g_batch_sizes_the_g_step_only(tmp_path: Path) -> None:
+    step = _step(tmp_path, "--g-batch", "48")
+    sizes: list[int] = []
+    step.G.register_forward_hook(lambda _m, args, _out: sizes.append(args[0].shape[0]))
+    _train(step, _reals(2)[:2])
+    assert sizes == [16, 16, 48]  # two D steps on the D batch, then the G step
+    assert step.counters.images == 32  # the images count D's real batches
+
+
+def test_flips_leave_the_latents_alone(tmp_path: Path) -> None:
+    plain, flipped = _step(tmp_path / "a"), _step(tmp_path / "b", "--hflip")
+    for step in (plain, flipped):
+        _train(step, _reals(3)[:4])
+    assert torch.equal(plain.latents(16), flipped.latents(16))
+    real = _reals(4)[0]
+    out = flipped.real_batch(real)
+    is_flipped = [torch.equal(o, r.flip(-1)) for o, r in zip(out, real, strict=True)]
+    assert 0 < sum(is_flipped) < 16
+    assert all(f or torch.equal(o, r) for f, o, r in zip(is_flipped, out, real, strict=True))
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_run_directory_lock(tmp_path: Path) -> None:
+    host = socket.gethostname()
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    assert (tmp_path / LOCK_NAME).read_text().split() == [str(os.getpid()), host]
+    with pytest.raises(RunDirectoryBusy, match=f"in use by process {os.getpid()} on {host}"):
+        RunLock(tmp_path).acquire()
+    lock.release()
+    assert not (tmp_path / LOCK_NAME).exists()
+    (tmp_path / LOCK_NAME).write_text(f"{_dead_pid()} {host}\n")
+    taken = RunLock(tmp_path)
+    taken.acquire()  # the owner is gone: taken over
+    assert (tmp_path / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+    taken.release()
+
+
+def test_a_second_training_in_a_run_directory_is_refused(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_NAME).write_text(f"{os.getppid()} {socket.gethostname()}\n")  # a live process
+    args = ["train", *TINY_RUN, "--out", str(run), "--images", "32"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"in use by process {os.getppid()}" in err[0]
+    assert not (run / "stats.jsonl").exists() and not (run / "checkpoints").exists()
+    (run / LOCK_NAME).write_text(f"{_dead_pid()} {socket.gethostname()}\n")
+    assert main(args) == 0
+    assert not (run / LOCK_NAME).exists()  # released at the end
+
+
+def test_a_run_shorter_than_the_log_interval_writes_its_stats(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY_RUN, "--out", str(run), "--images", "32"]) == 0
+    records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["images"] for r in records] == [32]
+    assert isinstance(records[0]["loss_d"], float) and records[0]["g_step"] == 1
+
+
+def test_step_state_round_trip(tmp_path: Path) -> None:
+    step = _step(tmp_path / "a")
+    _train(step, _reals(5)[:2])
+    other = _step(tmp_path / "b")
+    other.load_state_dict(step.state_dict())
+    for name in ("G", "D", "G_ema"):
+        for (key, a), b in zip(getattr(step, name).state_dict().items(),
+                               getattr(other, name).state_dict().values(), strict=True):
+            assert torch.equal(a, b), f"{name}.{key}"
+    assert isinstance(other.G, nn.Module) and other.opt_d.state_dict()["state"]
