@@ -29,6 +29,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from transgan.train.distributed import resolve_device, resolve_precision
+from transgan.train.loop import Trainer
+from transgan.train.options import options_for
+from transgan.train.step import StepImpl
+
 
 class BenchError(RuntimeError):
     """A measured configuration failed in its worker process."""
@@ -119,10 +124,6 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Any, Callable[[], None]]]
     A cycle is the trainer's own n_critic D steps and one G step (with EMA), so whatever is
     timed or profiled is what training runs.
     """
-    from transgan.train.loop import Trainer
-    from transgan.train.options import options_for
-    from transgan.train.step import StepImpl
-
     with tempfile.TemporaryDirectory() as out:
         opts = options_for(cfg.preset, {
             "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "out": out,
@@ -200,8 +201,6 @@ def _finish(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None],
 def _worker(cfg: BenchConfig, conn: Connection) -> None:
     """One configuration in its own process, timing a period whenever the parent asks."""
     try:
-        import transgan.train.loop  # noqa: F401  (the libraries count towards the baseline)
-
         baseline = _memory_now(torch.device(cfg.device))
         with training_cycle(cfg) as (trainer, cycle):
             for _ in range(cfg.warmup):
@@ -262,9 +261,6 @@ def run_bench(
     precision: str | None = None, compile: bool = False,
 ) -> dict[str, Any]:
     """Default path, lazy regularisation and the naive path, side by side."""
-    from transgan.train.distributed import resolve_device, resolve_precision
-    from transgan.train.options import options_for
-
     dev = resolve_device(device)
     precision = resolve_precision(precision or options_for(preset).precision, dev)
     cycles = 1 if quick else 3

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from PIL import Image
 
+from transgan.train.checkpoint import load_checkpoint
+
 # Published CIFAR-10 (IS, FID) of TransGAN v1: Table 1 (G/D combos), 3 (tricks), 4 (sizes).
 PAPER: dict[str, dict[str, tuple[float, float]]] = {
     "gd-combos": {"cnnG-cnnD": (8.55, 12.42), "transG-cnnD": (8.59, 13.23),
@@ -64,8 +66,6 @@ def run_counters(run_dir: Path) -> dict[str, Any]:
     """Images seen and wall time of a run: its checkpoint, else its stats lines."""
     latest = run_dir / "checkpoints" / "latest.pt"
     if latest.exists():
-        from transgan.train.checkpoint import load_checkpoint
-
         counters = load_checkpoint(latest)["counters"]
         return {"images": int(counters["images"]), "wall_time": float(counters["wall_time"])}
     stats = read_jsonl(run_dir / "stats.jsonl")

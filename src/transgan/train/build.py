@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from transgan.loading import InitWeights, load_state
+from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models import (
     apply_overrides,
     config_from_dict,
@@ -75,7 +76,6 @@ def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule
 def eval_settings(opts: TrainOptions, data_spec: str,
                   is_main: bool) -> tuple[tuple[str, ...], str]:
     """Metrics and reference of periodic evaluation, checked (weights too) before training."""
-    from transgan.metrics.defaults import default_metrics, default_reference
     from transgan.metrics.evaluate import DIGITS_METRICS, parse_metrics
 
     metrics = (default_metrics(data_spec) if opts.eval_metrics == "auto"
