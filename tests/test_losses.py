@@ -91,7 +91,8 @@ def test_hinge_on_known_logits() -> None:
     loss, stats = Hinge().d_main(identity_d, REAL, FAKE)
     # real: relu(1 - [1, 3, -0.25]) = [0, 0, 1.25]; fake: relu(1 + [0.5, -1.5, 2]) = [1.5, 0, 3]
     assert _close(loss, 1.25 / 3 + 4.5 / 3)
-    assert set(stats) == {"d_real", "d_fake"}
+    assert set(stats) == {"d_real", "d_fake", "d_real_sign"}
+    assert _close(stats["d_real_sign"], 1 / 3)  # signs of [1, 3, -0.25]: the ADA heuristic
     assert _close(Hinge().g_main(identity_d, FAKE)[0], -1.0 / 3)
     assert not Hinge().regularised
 

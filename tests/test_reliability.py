@@ -31,11 +31,11 @@ def _poison_once(trainer: Trainer, at_d_step: int) -> None:
     """Fill D's weights with NaN right before D step ``at_d_step``."""
     original = trainer.step.d_step
 
-    def d_step(real: torch.Tensor) -> dict:
+    def d_step(real: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
         if trainer.counters.d_steps == at_d_step and trainer.counters.rollbacks == 0:
             with torch.no_grad():
                 trainer.D.head.weight.fill_(float("nan"))
-        return original(real)
+        return original(real, labels)
 
     trainer.step.d_step = d_step  # type: ignore[method-assign]
 

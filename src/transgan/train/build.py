@@ -3,10 +3,12 @@ models, the locality schedule and the evaluation settings, each checked before t
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from torch import nn
 
+from transgan.data import ImageDataset
 from transgan.loading import InitWeights, load_state
 from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models import (
@@ -44,6 +46,24 @@ def model_configs(opts: TrainOptions, resume_state: dict[str, Any] | None,
             f"discriminator expects {d_cfg.img_size} px x {d_cfg.channels}"
         )
     return g_cfg, d_cfg
+
+
+def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
+                  dataset: ImageDataset) -> tuple[Any, Any]:
+    """G and D configs for the data set's classes with --conditional (its labels are checked
+    here, before any work); unchanged otherwise."""
+    if not opts.conditional:
+        if g_cfg.num_classes or d_cfg.num_classes:
+            raise OptionsError("the models are class-conditional; train them with --conditional")
+        return g_cfg, d_cfg
+    dataset.require_labels()
+    classes = dataset.num_classes
+    for cfg, what in ((g_cfg, "generator"), (d_cfg, "discriminator")):
+        if cfg.num_classes not in (0, classes):
+            raise OptionsError(f"the {what} has {cfg.num_classes} classes but the data set has "
+                               f"{classes}")
+    return (dataclasses.replace(g_cfg, num_classes=classes),
+            dataclasses.replace(d_cfg, num_classes=classes))
 
 
 def build_models(opts: TrainOptions, g_cfg: Any, d_cfg: Any,

@@ -20,10 +20,16 @@ import torch
 from transgan.data import build_dataset, default_data_root, default_num_workers
 from transgan.loading import load_state, read_init_weights
 from transgan.models import count_parameters, get_preset, supports_locality
-from transgan.sampling import generate, save_grid
+from transgan.sampling import class_labels, generate, grid_columns, save_grid
 from transgan.train import distributed
 from transgan.train.batches import batch_stream
-from transgan.train.build import build_models, eval_settings, locality_schedule, model_configs
+from transgan.train.build import (
+    build_models,
+    class_configs,
+    eval_settings,
+    locality_schedule,
+    model_configs,
+)
 from transgan.train.checkpoint import (
     CHECKPOINT_FORMAT,
     atomic_save,
@@ -77,8 +83,6 @@ class Trainer:
         validate(opts, self.dist.world_size)
         self.opts, self.run_dir, self.is_main = opts, default_run_dir(opts), self.dist.is_main
         self.precision = distributed.resolve_precision(opts.precision, self.dist.device)
-        if self.is_main:
-            check_writable(self.run_dir)
         self.device = self.dist.device
         if opts.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -98,6 +102,9 @@ class Trainer:
         if len(self.dataset) < opts.batch:
             raise OptionsError(
                 f"data set has {len(self.dataset)} images, fewer than one batch of {opts.batch}")
+        g_cfg, d_cfg = class_configs(opts, g_cfg, d_cfg, self.dataset)
+        if self.is_main:
+            check_writable(self.run_dir)
         self.schedule = locality_schedule(opts, len(self.dataset))
         self.locality_stages = parse_stages(opts.locality_stages)
         G, D = build_models(opts, g_cfg, d_cfg, init, self.schedule)
@@ -121,9 +128,14 @@ class Trainer:
         if resume_state is not None:
             self.restore(resume_state)
         self.apply_locality()
-        self.fixed_z = torch.randn(opts.num_samples, G.latent_dim,
+        # A class-conditional grid has one row per class.
+        self.grid_columns = grid_columns(opts.num_samples, G.num_classes)
+        fixed = opts.num_samples if not G.num_classes else self.grid_columns * G.num_classes
+        self.fixed_z = torch.randn(fixed, G.latent_dim,
                                    generator=torch.Generator().manual_seed(opts.seed)
                                    ).to(self.device)
+        self.fixed_labels = class_labels(fixed, G.num_classes, repeat=self.grid_columns or 1,
+                                         device=self.device)
         self.stop_signal: int | None = None
         self.eval_metrics, self.eval_ref = eval_settings(opts, self.data_spec, self.is_main)
         self.best: dict[str, Any] = dict(resume_state.get("best", {})) if resume_state else {}
@@ -176,8 +188,8 @@ class Trainer:
             self.save_samples(f"fakes-{self.counters.images // 1000:06d}k.png")
 
     def save_samples(self, name: str) -> Path:
-        images = generate(self.G_ema, self.fixed_z, batch=64)
-        return save_grid(images, self.run_dir / "samples" / name)
+        images = generate(self.G_ema, self.fixed_z, batch=64, labels=self.fixed_labels)
+        return save_grid(images, self.run_dir / "samples" / name, nrow=self.grid_columns)
 
     def evaluate(self) -> dict[str, Any]:
         """Metrics of the EMA generator by the configured protocol (rank 0 only)."""
@@ -253,8 +265,9 @@ class Trainer:
         """This rank's real batches from the current D step on."""
         opts = self.opts
         workers = opts.workers if opts.workers is not None else default_num_workers(self.dataset)
+        data = self.dataset.labelled() if self.G.num_classes else self.dataset
         return batch_stream(
-            self.dataset, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
+            data, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
             seed=opts.seed, start=self.counters.d_steps, workers=workers,
             pin_memory=self.device.type == "cuda",
         )

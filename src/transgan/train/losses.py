@@ -97,7 +97,8 @@ class GANLoss:
         both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
                                                                          augment(fake)])
         real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
-        stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
+                 "d_real_sign": real_logits.detach().sign().mean()}
         loss = self.d_term(real_logits, fake_logits, stats)
         return loss, stats
 

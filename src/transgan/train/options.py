@@ -28,6 +28,7 @@ from transgan.models import (
 )
 from transgan.models.generator import LOCALITY_BLOCKS
 from transgan.nn.attention import LOCALITY_KINDS
+from transgan.train.ada import ADAPTIVE
 from transgan.train.augment import AUGMENT_PARAMS
 from transgan.train.distributed import PRECISIONS
 from transgan.train.losses import LOSSES
@@ -80,7 +81,15 @@ class TrainOptions:
     augment: str = _opt("translation,cutout,color", "DiffAugment policy ('none' = off)")
     augment_params: str = _opt("transgan", "transgan (translation 0.2, cutout p=0.3) | "
                                            "diffaugment (1/8, always)")
+    augment_p: str | None = _opt(None, "adaptive | FLOAT: apply each DiffAugment transform to a "
+                                       "sample with probability p, fixed or steered by the "
+                                       "over-fitting heuristic E[sign(D(x_real))] (StyleGAN2-ADA) "
+                                       "(default: every transform on every sample)")
+    ada_target: float = _opt(0.6, "adaptive p: target of E[sign(D(x_real))]")
+    ada_interval: int = _opt(4, "adaptive p: D steps between adjustments")
+    ada_speed: int = _opt(500_000, "adaptive p: real images for p to go from 0 to 1")
     hflip: bool = _opt(False, "random horizontal flips of the real images")
+    conditional: bool = _opt(False, "class-conditional G and D, labels from the data set")
     mtct: bool = _opt(False, "multi-task co-training with super-resolution")
     mtct_weight: float = _opt(50.0, "MT-CT loss weight lambda")
     mtct_until: int | None = _opt(None, "switch MT-CT off after this many images (default never)")
@@ -269,8 +278,31 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
     parse_stages(opts.locality_stages)
     if opts.init_from is not None and not Path(opts.init_from).exists():
         raise OptionsError(f"--init-from: {opts.init_from} does not exist")
+    _check_augment_p(opts)
     if opts.init_from is None:
         _check_models(opts)
+
+
+def augment_probability(text: str | None) -> float | None:
+    """--augment-p as a fixed probability (None: adaptive or unset); OptionsError if bad."""
+    if text is None or text == ADAPTIVE:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise OptionsError(f"--augment-p must be '{ADAPTIVE}' or a number in [0, 1], got {text!r}")
+    return value
+
+
+def _check_augment_p(opts: TrainOptions) -> None:
+    augment_probability(opts.augment_p)
+    if opts.augment_p is not None and opts.augment.strip().lower() in ("", "none"):
+        raise OptionsError("--augment-p needs a DiffAugment policy (--augment is none)")
+    if not 0.0 <= opts.ada_target <= 1.0:
+        raise OptionsError(f"--ada-target must be in [0, 1], got {opts.ada_target}")
+    _positive(opts, "ada_interval", "ada_speed")
 
 
 def _check_models(opts: TrainOptions) -> None:

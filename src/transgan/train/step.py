@@ -19,11 +19,12 @@ from torch.profiler import record_function
 
 from transgan.models import config_to_dict
 from transgan.train import distributed
+from transgan.train.ada import ADAPTIVE, AdaController, AdaSettings
 from transgan.train.augment import DiffAugment, parse_policy
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import GANLoss, make_loss, super_resolution_loss
-from transgan.train.options import TrainOptions
+from transgan.train.options import TrainOptions, augment_probability
 from transgan.train.schedules import mtct_active
 from transgan.train.state import Counters, StatSums
 
@@ -34,6 +35,20 @@ LATENT_SEED = 1_000_003
 FLIP_SEED = 2_000_003
 # Seed step per rollback, so the same steps are not replayed into the same failure.
 ROLLBACK_SEED = 7919
+# A data batch: images, or (images, class labels) for a class-conditional run.
+Batch = Tensor | tuple[Tensor, Tensor]
+
+
+def with_labels(D: nn.Module, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+    """D with class ``labels`` bound (D itself when unconditional). A batch of k x B images,
+    as the real and fake halves of one D pass with the same classes, gets the B labels k times."""
+    if labels is None:
+        return D
+
+    def conditioned(x: Tensor) -> Tensor:
+        return D(x, labels.repeat(x.shape[0] // labels.shape[0]))
+
+    return conditioned
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,11 @@ class GANStep:
             dist.device, precision, counters, impl)
         self.G_ema = G_ema if G_ema is not None else make_ema(G)
         share = dist.share
-        self.augment = (DiffAugment(opts.augment, opts.augment_params, share)
+        self.ada = (AdaController(AdaSettings(opts.ada_target, opts.ada_interval, opts.ada_speed),
+                                  opts.batch, self.device)
+                    if opts.augment_p == ADAPTIVE else None)
+        p = self.ada.p if self.ada is not None else augment_probability(opts.augment_p)
+        self.augment = (DiffAugment(opts.augment, opts.augment_params, share, p=p)
                         if parse_policy(opts.augment) else None)
         self.loss: GANLoss = make_loss(opts.loss, gp_weight=opts.gp_weight,
                                        drift_weight=opts.drift_weight, r1_gamma=opts.r1_gamma,
@@ -87,17 +106,21 @@ class GANStep:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Model configs and weights and the optimisers' states, as a checkpoint holds them."""
+        """Model configs and weights, the optimisers' states and the adaptive augmentation's,
+        as a checkpoint holds them."""
         return {
             "generator_config": config_to_dict(self.G.config),
             "discriminator_config": config_to_dict(self.D.config),
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in ("G", "D", "G_ema", "opt_g", "opt_d"):
             getattr(self, name).load_state_dict(state[name])
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
 
     def reseed(self, rollbacks: int) -> None:
         """Seed the latent and flip generators (differently after each rollback)."""
@@ -118,15 +141,24 @@ class GANStep:
                         device=self.device)
         return self.dist.share.rows(z)
 
-    def real_batch(self, batch: Tensor) -> Tensor:
-        """A batch of this rank's real images on the device, flipped at random with --hflip
-        (from the flip generator, so flipping never changes the latents)."""
-        real = batch.to(self.device, non_blocking=True)
+    def class_labels(self, global_batch: int) -> Tensor | None:
+        """This rank's share of uniformly drawn classes for G's samples (None: unconditional)."""
+        if not self.G.num_classes:
+            return None
+        labels = torch.randint(self.G.num_classes, (global_batch,), device=self.device,
+                               generator=self.generators["z"])
+        return self.dist.share.rows(labels)
+
+    def real_batch(self, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """This rank's real images (and class labels) on the device, images flipped at random
+        with --hflip (from the flip generator, so flipping never changes the latents)."""
+        images, labels = batch if isinstance(batch, tuple | list) else (batch, None)
+        real = images.to(self.device, non_blocking=True)
         if self.opts.hflip:
             flip = self.dist.share.rand(real.shape[0], 1, 1, 1, device=self.device,
                                         generator=self.generators["flip"])
             real = torch.where(flip < 0.5, real.flip(-1), real)
-        return real
+        return real, None if labels is None else labels.to(self.device, non_blocking=True)
 
     # ----------------------------------------------------------------- health
     def reset_health(self) -> None:
@@ -182,29 +214,36 @@ class GANStep:
             for group in opt.param_groups:
                 group["lr"] = base * scale
 
-    def cycle(self, next_batch: Callable[[], Tensor]) -> list[dict[str, Tensor]]:
+    def cycle(self, next_batch: Callable[[], Batch]) -> list[dict[str, Tensor]]:
         """n_critic D steps, each on a fresh real batch, then one G step; their stats."""
         stats = []
         for _ in range(self.opts.n_critic):
-            real = self.real_batch(next_batch())
-            stats.append(self.d_step(real))
+            real, labels = self.real_batch(next_batch())
+            stats.append(self.d_step(real, labels))
         stats.append(self.g_step(real))
         return stats
 
     @record_function("transgan.d_step")
-    def d_step(self, real: Tensor) -> dict[str, Tensor]:
-        """One D optimizer step; its stats are means over the accumulation chunks."""
+    def d_step(self, real: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """One D optimizer step; its stats are means over the accumulation chunks.
+
+        A class-conditional D step draws its fakes with the real batch's classes, so each
+        gradient-penalty interpolate mixes two images of one class.
+        """
         opts, accum = self.opts, self.opts.accum
         penalty = self.loss.regularised and self.counters.d_steps % opts.lazy_reg == 0
         z = self.latents(opts.batch)
         self.opt_d.zero_grad(set_to_none=True)
         chunks = StatSums()
-        for real_c, z_c in zip(real.chunk(accum), z.chunk(accum), strict=True):
+        label_chunks = [None] * accum if labels is None else labels.chunk(accum)
+        for real_c, z_c, y_c in zip(real.chunk(accum), z.chunk(accum), label_chunks,
+                                    strict=True):
+            D = with_labels(self.D, y_c)
             # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
             with torch.no_grad(), self.autocast():
-                fake = self.G_fwd(z_c)
+                fake = self.G_fwd(z_c) if y_c is None else self.G_fwd(z_c, y_c)
             with self.autocast():
-                loss, stats = self.loss.d_main(self.D, real_c, fake, self.augment)
+                loss, stats = self.loss.d_main(D, real_c, fake, self.augment)
             pending: Tensor | None = loss
             if self.impl.split_penalty_backward:
                 # Backpropagated before the penalty builds its graph, so the two graphs are
@@ -215,7 +254,7 @@ class GANStep:
             if penalty:
                 with self.autocast():
                     term, penalty_stats = self.loss.d_regulariser(
-                        self.D, real_c, fake, self.augment, scale=opts.lazy_reg)
+                        D, real_c, fake, self.augment, scale=opts.lazy_reg)
                 stats.update(penalty_stats)
                 pending = term if pending is None else pending + term
                 total = loss + term
@@ -225,6 +264,9 @@ class GANStep:
             chunks.add(stats)
         stats = chunks.means()
         stats["d_grad_norm"] = self._finish_step(self.D, self.opt_d)
+        if self.ada is not None:
+            self.ada.observe(stats["d_real_sign"])
+            stats.update(augment_p=self.ada.p.clone(), ada_rt=self.ada.rt.clone())
         self.counters.d_steps += 1
         self.counters.images += opts.batch
         return stats
@@ -235,12 +277,15 @@ class GANStep:
         opts, accum = self.opts, self.opts.accum
         sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
         z = self.latents(opts.g_batch or opts.batch)
+        labels = self.class_labels(opts.g_batch or opts.batch)
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         chunks = StatSums()
-        for i, z_c in enumerate(z.chunk(accum)):
+        label_chunks = [None] * accum if labels is None else labels.chunk(accum)
+        for i, (z_c, y_c) in enumerate(zip(z.chunk(accum), label_chunks, strict=True)):
             with self.autocast():
-                loss, stats = self.loss.g_main(self.D, self.G_fwd(z_c), self.augment)
+                fake = self.G_fwd(z_c) if y_c is None else self.G_fwd(z_c, y_c)
+                loss, stats = self.loss.g_main(with_labels(self.D, y_c), fake, self.augment)
                 if sr_on:
                     sr = super_resolution_loss(self.G, real.chunk(accum)[i])
                     loss = loss + opts.mtct_weight * sr
