@@ -141,3 +141,29 @@ def test_step_state_round_trip(tmp_path: Path) -> None:
                                getattr(other, name).state_dict().values(), strict=True):
             assert torch.equal(a, b), f"{name}.{key}"
     assert isinstance(other.G, nn.Module) and other.opt_d.state_dict()["state"]
+
+
+def test_the_step_runs_on_its_own_without_a_trainer(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from transgan import build_discriminator, build_generator
+    from transgan.train.distributed import DistInfo
+    from transgan.train.options import options_for
+    from transgan.train.state import Counters
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    G = build_generator("digits", width=32, depths=[1, 1], latent_dim=16)
+    D = build_discriminator("digits", width=32, depth=1, patch=4)
+    opts = options_for("digits", {"batch": 8, "n_critic": 2})
+    counters = Counters()
+    step = GANStep(G, D, opts, DistInfo(0, 0, 1, torch.device("cpu")), "fp32", counters)
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    reals = iter(_reals(1, n=8))
+    stats = step.cycle(reals.__next__)
+    assert len(stats) == 3 and all(torch.isfinite(s["d_loss"]) for s in stats[:2])
+    assert (counters.images, counters.d_steps, counters.g_steps) == (16, 2, 1)
+    assert any(not torch.equal(v, before[k]) for k, v in D.state_dict().items())
+    # The first G step copies G into its EMA (the official schedule).
+    assert all(torch.equal(a, b) for a, b in zip(G.parameters(), step.G_ema.parameters(),
+                                                 strict=True))
+    assert list(tmp_path.iterdir()) == []  # no run directory, no files
