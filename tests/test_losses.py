@@ -200,3 +200,13 @@ def test_registry_makes_each_loss_with_its_own_weights() -> None:
         make_loss("x")
     with pytest.raises(LossError, match="gp_weight must be >= 0"):
         make_loss("wgangp-eps", gp_weight=-1.0)
+
+
+def test_wgan_over_fitting_sign_ignores_the_critics_offset() -> None:
+    # A critic's logits shifted by a constant mean the same; the sign is read against the mean
+    # fake logit (1/3 here, 10 1/3 shifted): signs of [2/3, 8/3, -7/12] either way.
+    for shift in (0.0, 10.0):
+        _, stats = WGANGPEps().d_main(identity_d, REAL + shift, FAKE + shift)
+        assert _close(stats["d_real_sign"], 1 / 3)
+    _, hinge = Hinge().d_main(identity_d, REAL + 10.0, FAKE + 10.0)
+    assert _close(hinge["d_real_sign"], 1.0)  # a margin loss keeps StyleGAN2-ADA's E[sign(D(x))]

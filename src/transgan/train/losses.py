@@ -98,9 +98,13 @@ class GANLoss:
                                                                          augment(fake)])
         real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
         stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
-                 "d_real_sign": real_logits.detach().sign().mean()}
+                 "d_real_sign": self.real_sign(real_logits.detach(), fake_logits.detach())}
         loss = self.d_term(real_logits, fake_logits, stats)
         return loss, stats
+
+    def real_sign(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """The over-fitting heuristic of adaptive augmentation, E[sign(D(x_real))]."""
+        return real_logits.sign().mean()
 
     def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
         """D's main term from the logits; may add stats of its parts."""
@@ -143,6 +147,12 @@ class WGANGPEps(GANLoss):
     @property
     def regularised(self) -> bool:
         return self.gp_weight > 0
+
+    def real_sign(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """E[sign(D(x_real) - E[D(G(z))])]: a critic's logits have no fixed zero (the drift holds
+        the mean real logit near 0, where the plain sign averages ~0 whatever D has learned),
+        so real logits are read against the mean fake logit."""
+        return (real_logits - self.share.mean(fake_logits)).sign().mean()
 
     def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
         # Official: the square of the mean real logit, not the mean of the squares.
