@@ -41,6 +41,17 @@ def test_a_generator_that_draws_the_asked_class_scores_near_the_classifier(
     report = per_class_digits(RealDigits(10), num=60)
     assert report["accuracy"] > 0.95
     assert all(row["digits-fid"] < 5.0 for row in report["classes"])
+    assert all(0.6 < row["diversity"] < 1.5 for row in report["classes"])
+
+
+def test_one_drawing_per_class_has_no_diversity(digits_cache: Path) -> None:
+    class Collapsed(RealDigits):
+        def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+            return super().forward(torch.zeros_like(z), labels)
+
+    report = per_class_digits(Collapsed(10), num=20)
+    assert report["accuracy"] > 0.9
+    assert all(row["diversity"] < 1e-6 for row in report["classes"])
 
 
 def test_a_generator_that_ignores_the_class_scores_one_in_ten(digits_cache: Path) -> None:

@@ -141,14 +141,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def print_per_class(report: dict[str, Any]) -> None:
-    """One line per class: samples, share drawn as requested, digits-FID."""
+    """One line per class: samples, share drawn as requested, digits-FID, diversity."""
     if report["accuracy"] is not None:
         print(f"samples showing the requested digit: {report['accuracy']:.1%}")
-    print("class  samples  as requested  digits-fid")
+    print("class  samples  as requested  digits-fid  diversity")
     for row in report["classes"]:
         accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.1%}"
         fid = "-" if row["digits-fid"] is None else f"{row['digits-fid']:.3f}"
-        print(f"{row['class']:>5}  {row['samples']:>7}  {accuracy:>12}  {fid:>10}")
+        diversity = "-" if row["diversity"] is None else f"{row['diversity']:.2f}"
+        print(f"{row['class']:>5}  {row['samples']:>7}  {accuracy:>12}  {fid:>10}  "
+              f"{diversity:>9}")
 
 
 def _value_text(values: dict[str, float], metric: str) -> str:

@@ -23,7 +23,8 @@ def per_class_digits(
     generator: nn.Module, num: int = 1000, seed: int = 0, batch: int = 250,
 ) -> dict[str, object]:
     """{"accuracy": share of samples showing the requested class (None if unconditional),
-    "classes": [{"class", "samples", "accuracy", "digits-fid"}, ...]} against digits-train."""
+    "classes": [{"class", "samples", "accuracy", "digits-fid", "diversity"}, ...]} against
+    digits-train."""
     classes = generator.num_classes
     if classes not in (0, DIGITS_CLASSES):
         raise MetricError(f"the generator has {classes} classes; digits have {DIGITS_CLASSES}")
@@ -62,6 +63,13 @@ def per_class_digits(
 
 def _row(k: int, fake: np.ndarray, real: np.ndarray, accuracy: float | None
          ) -> dict[str, object]:
-    fid = (frechet_distance(*feature_statistics(fake), *feature_statistics(real))
-           if len(fake) >= 2 else None)
-    return {"class": k, "samples": len(fake), "accuracy": accuracy, "digits-fid": fid}
+    """One class's figures; diversity = trace of the samples' feature covariance over the real
+    images' (1: as varied as the real digits, near 0: one drawing whatever the latent)."""
+    if len(fake) < 2:
+        return {"class": k, "samples": len(fake), "accuracy": accuracy, "digits-fid": None,
+                "diversity": None}
+    mu_f, sigma_f = feature_statistics(fake)
+    mu_r, sigma_r = feature_statistics(real)
+    return {"class": k, "samples": len(fake), "accuracy": accuracy,
+            "digits-fid": frechet_distance(mu_f, sigma_f, mu_r, sigma_r),
+            "diversity": float(np.trace(sigma_f) / np.trace(sigma_r))}
