@@ -127,3 +127,22 @@ def test_conditional_on_unlabelled_data_is_one_line_error(tmp_path: Path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("transgan: error:") and "label" in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_mode_seeking_pairs_samples_of_one_class_and_logs_its_term(tmp_path: Path) -> None:
+    step = _step(tmp_path, "--conditional", "--mode-seeking", "1", "--accum", "2")
+    seen: list[torch.Tensor] = []
+    forward = step.G_fwd.forward
+    step.G_fwd.forward = lambda z, labels=None: seen.append(labels) or forward(z, labels)
+    stats = step.g_step(torch.rand(16, 1, 16, 16) * 2 - 1)
+    assert len(seen) == 2  # one G pass per accumulation chunk
+    for labels in seen:
+        first, second = labels.chunk(2)
+        assert torch.equal(first, second)
+    assert float(stats["mode_seeking"]) > 0
+
+
+def test_mode_seeking_needs_pairs_in_every_chunk(tmp_path: Path, capsys) -> None:
+    assert _train(TINY_RUN, tmp_path / "run", 64, "--mode-seeking", "1", "--g-batch", "6",
+                  "--accum", "2") == 2
+    assert "--mode-seeking pairs G's samples" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from transgan.train.losses import (
     LossError,
     WGANGPEps,
     make_loss,
+    mode_seeking_loss,
 )
 
 
@@ -210,3 +211,11 @@ def test_wgan_over_fitting_sign_ignores_the_critics_offset() -> None:
         assert _close(stats["d_real_sign"], 1 / 3)
     _, hinge = Hinge().d_main(identity_d, REAL + 10.0, FAKE + 10.0)
     assert _close(hinge["d_real_sign"], 1.0)  # a margin loss keeps StyleGAN2-ADA's E[sign(D(x))]
+
+
+def test_mode_seeking_term_is_small_for_varied_samples_and_large_for_one_image() -> None:
+    z = torch.cat([torch.zeros(2, 4), torch.ones(2, 4)])  # |z1 - z2| = 1
+    varied = torch.cat([torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 2.0)])
+    assert _close(mode_seeking_loss(varied, z), 1 / (2.0 + 1e-5))
+    collapsed = torch.ones(4, 1, 2, 2)
+    assert float(mode_seeking_loss(collapsed, z)) == pytest.approx(1e5)

@@ -71,6 +71,16 @@ def super_resolution_loss(G: nn.Module, real: Tensor) -> Tensor:
     return F.mse_loss(G.super_resolve(low).float(), real.float())
 
 
+def mode_seeking_loss(fake: Tensor, z: Tensor) -> Tensor:
+    """The mode-seeking term (Mao et al. 2019) of samples paired first half with second half:
+    1 / (mean |G(z1) - G(z2)| / mean |z1 - z2|), small when different latents give different
+    images, large when G draws one image whatever its latent."""
+    a, b = fake.float().chunk(2)
+    za, zb = z.float().chunk(2)
+    ratio = (a - b).abs().mean() / (za - zb).abs().mean()
+    return 1.0 / (ratio + 1e-5)
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A GAN loss; subclasses give the terms on logits and, where they have one, the

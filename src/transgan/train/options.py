@@ -90,6 +90,10 @@ class TrainOptions:
     ada_speed: int = _opt(500_000, "adaptive p: real images for p to go from 0 to 1")
     hflip: bool = _opt(False, "random horizontal flips of the real images")
     conditional: bool = _opt(False, "class-conditional G and D, labels from the data set")
+    mode_seeking: float = _opt(0.0, "weight of the mode-seeking term (Mao et al. 2019): G's "
+                                    "loss adds weight / (mean |G(z1) - G(z2)| / mean |z1 - z2|) "
+                                    "over pairs of its samples, of one class when conditional "
+                                    "(0 = off)")
     mtct: bool = _opt(False, "multi-task co-training with super-resolution")
     mtct_weight: float = _opt(50.0, "MT-CT loss weight lambda")
     mtct_until: int | None = _opt(None, "switch MT-CT off after this many images (default never)")
@@ -255,7 +259,8 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
                            f"got {opts.checkpoint_minutes}")
     if opts.max_rollbacks < 0:
         raise OptionsError("--max-rollbacks must be >= 0")
-    for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight"):
+    for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight",
+                 "mode_seeking"):
         if getattr(opts, name) < 0:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
     if not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1):
@@ -267,6 +272,10 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
                 f"{label} {size} is not divisible by {world_size} process(es) x "
                 f"{opts.accum} accumulation step(s)"
             )
+    if opts.mode_seeking and g_batch % (2 * world_size * opts.accum):
+        raise OptionsError(f"--mode-seeking pairs G's samples: --g-batch {g_batch} must be "
+                           f"divisible by 2 x {world_size} process(es) x {opts.accum} "
+                           "accumulation step(s)")
     if opts.workers is not None and opts.workers < 0:
         raise OptionsError("--workers must be >= 0")
     if opts.mtct_until is not None and opts.mtct_until < 0:

@@ -23,7 +23,12 @@ from transgan.train.ada import ADAPTIVE, AdaController, AdaSettings
 from transgan.train.augment import DiffAugment, parse_policy
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import ema_beta, make_ema, update_ema
-from transgan.train.losses import GANLoss, make_loss, super_resolution_loss
+from transgan.train.losses import (
+    GANLoss,
+    make_loss,
+    mode_seeking_loss,
+    super_resolution_loss,
+)
 from transgan.train.options import TrainOptions, augment_probability
 from transgan.train.schedules import mtct_active
 from transgan.train.state import Counters, StatSums
@@ -278,6 +283,10 @@ class GANStep:
         sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
         z = self.latents(opts.g_batch or opts.batch)
         labels = self.class_labels(opts.g_batch or opts.batch)
+        if opts.mode_seeking and labels is not None:
+            # Each accumulation chunk's two halves share their classes: pairs of one class.
+            halves = labels.view(accum, 2, -1)[:, :1]
+            labels = halves.expand(accum, 2, halves.shape[-1]).reshape(-1)
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         chunks = StatSums()
@@ -286,6 +295,10 @@ class GANStep:
             with self.autocast():
                 fake = self.G_fwd(z_c) if y_c is None else self.G_fwd(z_c, y_c)
                 loss, stats = self.loss.g_main(with_labels(self.D, y_c), fake, self.augment)
+                if opts.mode_seeking:
+                    ms = mode_seeking_loss(fake, z_c)
+                    loss = loss + opts.mode_seeking * ms
+                    stats["mode_seeking"] = ms.detach()
                 if sr_on:
                     sr = super_resolution_loss(self.G, real.chunk(accum)[i])
                     loss = loss + opts.mtct_weight * sr
