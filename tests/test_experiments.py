@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from transgan.cli import main
-from transgan.experiments import experiment_arms, run_experiment, scaled_width
+from transgan.experiments import experiment_arms, run_experiment, run_options, scaled_width
 from transgan.models import generator_config
 from transgan.train import loop
+from transgan.train.options import OPTION_NAMES
 
 TINY = {
     "generator": {"width": 32, "depths": [1, 1], "latent_dim": 16},
@@ -128,3 +129,14 @@ def test_paper_numbers_for_cifar(tmp_path: Path) -> None:
         {"experiment": "tricks", "data": "cifar10", "budget": 10, "seeds": 1, "arms": arms}))
     report = report_experiment(tmp_path).read_text()
     assert "19.85 (paper)" in report and "8.22 (paper)" in report
+
+
+def test_augment_arms_differ_only_in_the_augmentation_probability(tmp_path: Path) -> None:
+    arms = experiment_arms("augment", "digits")
+    opts = {arm.name: run_options(arm, "digits", 20_000, 0, tmp_path / arm.name, {})
+            for arm in arms}
+    assert (opts["fixed"].augment_p, opts["adaptive"].augment_p) == (None, "adaptive")
+    differing = {f for f in OPTION_NAMES
+                 if getattr(opts["fixed"], f) != getattr(opts["adaptive"], f)}
+    assert differing == {"augment_p", "out"}
+    assert opts["adaptive"].ada_speed == 20_000  # the digits recipe's: p can reach 1 early

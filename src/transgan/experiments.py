@@ -58,6 +58,13 @@ def _tricks(data: str, width_scale: float) -> list[Arm]:
     return arms
 
 
+def _augment(data: str, width_scale: float) -> list[Arm]:
+    preset = "digits" if is_digits_spec(data) else "transgan-s"
+    return [Arm("fixed", "DiffAugment on every sample (official)", {"preset": preset}),
+            Arm("adaptive", "DiffAugment with adaptive p (ADA heuristic)",
+                {"preset": preset, "augment_p": "adaptive"})]
+
+
 def scaled_width(width: int, scale: float, stages: int) -> int:
     """``width * scale`` rounded to a multiple that every stage's heads can split."""
     quantum = HEADS * 4 ** (stages - 1)
@@ -86,6 +93,7 @@ EXPERIMENTS: dict[str, tuple[str, Callable[[str, float], list[Arm]]]] = {
     "tricks": ("cumulative training tricks: DiffAugment, MT-CT, locality init (v1 Table 3)",
                _tricks),
     "sizes": ("generator sizes S, M, L, XL (v1 Table 4)", _sizes),
+    "augment": ("DiffAugment on every sample against adaptive augmentation", _augment),
 }
 
 

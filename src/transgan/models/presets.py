@@ -90,6 +90,8 @@ HQ256_G = GeneratorConfig(
 DIGITS_RECIPE: dict[str, Any] = {
     "batch": 32, "n_critic": 1, "lr_g": 2e-4, "lr_d": 2e-4, "images": 60_000, "precision": "fp32",
     "log_every": 1_000, "sample_every": 5_000, "checkpoint_every": 10_000,
+    # --augment-p adaptive can take p from 0 to 1 within a third of the run.
+    "ada_speed": 20_000,
 }
 
 
