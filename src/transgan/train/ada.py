@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor
+
+from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 ADAPTIVE = "adaptive"
 
@@ -30,8 +31,10 @@ class AdaSettings:
 class AdaController:
     """Keeps the running sum of sign(D(x_real)) and moves ``p`` (a device tensor) in place."""
 
-    def __init__(self, settings: AdaSettings, batch: int, device: torch.device) -> None:
+    def __init__(self, settings: AdaSettings, batch: int, device: torch.device,
+                 share: BatchShare = WHOLE_BATCH) -> None:
         self.settings = settings
+        self.share = share
         self.batch = batch
         self.p = torch.zeros((), device=device)
         self.rt = torch.zeros((), device=device)
@@ -44,7 +47,7 @@ class AdaController:
         self._steps += 1
         if self._steps < self.settings.interval:
             return
-        signs = _mean_over_processes(self._signs / self._steps)
+        signs = self.share.mean(self._signs / self._steps)
         self.rt.copy_(signs)
         step = self.settings.interval * self.batch / self.settings.speed
         self.p.copy_((self.p + torch.sign(signs - self.settings.target) * step).clamp(0.0, 1.0))
@@ -61,11 +64,3 @@ class AdaController:
         self._signs.copy_(state["signs"])
         self._steps = int(state["steps"])
 
-
-def _mean_over_processes(value: Tensor) -> Tensor:
-    """The mean of ``value`` over all processes (itself when training in one process)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    total = value.clone()
-    dist.all_reduce(total)
-    return total / dist.get_world_size()

@@ -88,7 +88,7 @@ class GANStep:
         self.G_ema = G_ema if G_ema is not None else make_ema(G)
         share = dist.share
         self.ada = (AdaController(AdaSettings(opts.ada_target, opts.ada_interval, opts.ada_speed),
-                                  opts.batch, self.device)
+                                  opts.batch, self.device, share)
                     if opts.augment_p == ADAPTIVE else None)
         p = self.ada.p if self.ada is not None else augment_probability(opts.augment_p)
         self.augment = (DiffAugment(opts.augment, opts.augment_params, share, p=p)
@@ -246,7 +246,7 @@ class GANStep:
             D = with_labels(self.D, y_c)
             # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
             with torch.no_grad(), self.autocast():
-                fake = self.G_fwd(z_c) if y_c is None else self.G_fwd(z_c, y_c)
+                fake = self.G_fwd(z_c, y_c)
             with self.autocast():
                 loss, stats = self.loss.d_main(D, real_c, fake, self.augment)
             pending: Tensor | None = loss
@@ -293,7 +293,7 @@ class GANStep:
         label_chunks = [None] * accum if labels is None else labels.chunk(accum)
         for i, (z_c, y_c) in enumerate(zip(z.chunk(accum), label_chunks, strict=True)):
             with self.autocast():
-                fake = self.G_fwd(z_c) if y_c is None else self.G_fwd(z_c, y_c)
+                fake = self.G_fwd(z_c, y_c)
                 loss, stats = self.loss.g_main(with_labels(self.D, y_c), fake, self.augment)
                 if opts.mode_seeking:
                     ms = mode_seeking_loss(fake, z_c)
