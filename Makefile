@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## train the default preset on the embedded digits, then write samples
+demo: $(STAMP)  ## train the default (class-conditional) preset on the embedded digits, then a 10 x 10 grid, a row per digit
 	$(BIN)/transgan train --out runs/demo
-	$(BIN)/transgan sample runs/demo --num 64 --grid --out runs/demo/final-samples
+	$(BIN)/transgan sample runs/demo --num 100 --grid --out runs/demo/final-samples
 
 test: $(STAMP)  ## the test suite (CPU)
 	$(BIN)/ruff check .

@@ -146,3 +146,18 @@ def test_mode_seeking_needs_pairs_in_every_chunk(tmp_path: Path, capsys) -> None
     assert _train(TINY_RUN, tmp_path / "run", 64, "--mode-seeking", "1", "--g-batch", "6",
                   "--accum", "2") == 2
     assert "--mode-seeking pairs G's samples" in capsys.readouterr().err
+
+
+def test_a_plain_train_is_the_conditional_demo_and_its_grid_has_a_row_per_digit(
+        tmp_path: Path) -> None:
+    tiny = [arg for arg in TINY_RUN if arg not in ("--preset", "digits")]
+    run = tmp_path / "run"
+    assert _train(tiny, run, 64) == 0
+    saved = load_checkpoint(run / "checkpoints" / "latest.pt")
+    assert saved["options"]["preset"] == "digits-conditional"
+    assert saved["generator_config"]["num_classes"] == 10
+    assert saved["discriminator_config"]["num_classes"] == 10
+    assert (saved["options"]["augment"], saved["options"]["mode_seeking"]) == ("none", 0.25)
+    assert main(["sample", str(run), "--num", "100", "--grid", "--out",
+                 str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").size == (10 * TILE + 2, 10 * TILE + 2)

@@ -93,6 +93,11 @@ DIGITS_RECIPE: dict[str, Any] = {
     # --augment-p adaptive can take p from 0 to 1 within a third of the run.
     "ada_speed": 20_000,
 }
+# The default demo: one class embedding per digit, no augmentation, and a mode-seeking term
+# at 0.25 that keeps each class from collapsing to one stroke (docs/results/conditional.md).
+DIGITS_CONDITIONAL_RECIPE: dict[str, Any] = {
+    **DIGITS_RECIPE, "conditional": True, "augment": "none", "mode_seeking": 0.25,
+}
 
 
 # Generator width and stage depths of TransGAN-S/M/L/XL (v1 Table 4).
@@ -123,6 +128,7 @@ DIGITS_G = GeneratorConfig(
     output_act="tanh",
 )
 DIGITS_D = DiscriminatorConfig(img_size=16, channels=1, patch=4, width=128, depth=3)
+DIGITS = Architecture(DIGITS_G, DIGITS_D)
 DIGITS_CNN_G = CNNGeneratorConfig(img_size=16, channels=1, latent_dim=64, width=128)
 DIGITS_CNN_D = CNNDiscriminatorConfig(img_size=16, channels=1, width=64)
 
@@ -226,13 +232,17 @@ _PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         name="digits",
-        description="small transformer GAN for scikit-learn digits, 16 px gray (CPU demo)",
-        architecture=Architecture(
-            generator=DIGITS_G,
-            discriminator=DIGITS_D,
-        ),
+        description="small transformer GAN for scikit-learn digits, 16 px gray",
+        architecture=DIGITS,
         data="digits",
         recipe=DIGITS_RECIPE,
+    ),
+    Preset(
+        name="digits-conditional",
+        description="the digits models drawing a requested digit (CPU demo, the default)",
+        architecture=DIGITS,
+        data="digits",
+        recipe=DIGITS_CONDITIONAL_RECIPE,
     ),
     Preset(
         name="digits-32",
@@ -311,7 +321,7 @@ _PRESETS: tuple[Preset, ...] = (
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
-DEFAULT_PRESET = "digits"
+DEFAULT_PRESET = "digits-conditional"
 
 
 def list_presets() -> list[str]:

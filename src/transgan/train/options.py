@@ -19,6 +19,7 @@ import yaml
 
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models import (
+    DEFAULT_PRESET,
     Architecture,
     config_has_locality,
     config_has_super_resolution,
@@ -50,7 +51,7 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
 class TrainOptions:
     """Everything that defines a training run; saved in the run directory and checkpoints."""
 
-    preset: str = _opt("digits", "model preset (see `transgan models`)")
+    preset: str = _opt(DEFAULT_PRESET, "model preset (see `transgan models`)")
     data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
                                   "(a `transgan prepare` archive is held in memory; default: "
                                   "the preset's)")
