@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 import torch
 
+from transgan.data import build_dataset
 from transgan.models import (
+    Preset,
     count_parameters,
     discriminator_from_config,
     generator_from_config,
@@ -22,14 +25,25 @@ def add_parser(sub: Any) -> None:
     models.set_defaults(func=cmd_models)
 
 
+def preset_classes(preset: Preset) -> int:
+    """Classes a class-conditional preset trains with on its own data (0 for the others)."""
+    if not preset.recipe.get("conditional"):
+        return 0
+    arch = preset.architecture
+    return build_dataset(preset.data, arch.img_size, arch.channels, download=False).num_classes
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rows = []
-    with torch.device("meta"):
-        for name in list_presets():
-            preset = get_preset(name)
-            arch = preset.architecture
-            g = count_parameters(generator_from_config(arch.generator))
-            d = count_parameters(discriminator_from_config(arch.discriminator))
+    for name in list_presets():
+        preset = get_preset(name)
+        arch = preset.architecture
+        classes = preset_classes(preset)
+        with torch.device("meta"):
+            g = count_parameters(generator_from_config(
+                dataclasses.replace(arch.generator, num_classes=classes)))
+            d = count_parameters(discriminator_from_config(
+                dataclasses.replace(arch.discriminator, num_classes=classes)))
             rows.append((name, f"{arch.img_size} px", str(arch.channels),
                          f"{g / 1e6:.2f}M", f"{d / 1e6:.2f}M", preset.data, preset.description))
     header = ("preset", "resolution", "ch", "G params", "D params", "data", "description")
