@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from transgan.cli import main
-from transgan.experiments import experiment_arms, run_experiment, run_options, scaled_width
+from transgan.experiments import (
+    ExperimentFailed,
+    ExperimentStopped,
+    experiment_arms,
+    run_experiment,
+    run_options,
+    scaled_width,
+)
 from transgan.models import generator_config
 from transgan.train import loop
 from transgan.train.options import OPTION_NAMES
+from transgan.train.state import RunLock
 
 TINY = {
     "generator": {"width": 32, "depths": [1, 1], "latent_dim": 16},
@@ -100,6 +113,7 @@ def test_report_of_a_full_run_has_metrics_and_samples(gd_combos: Path) -> None:
     (["experiment", "nope", "--budget", "64"], "unknown experiment 'nope'"),
     (["experiment", "tricks", "--budget", "0"], "--budget must be positive"),
     (["experiment", "sizes", "--budget", "64", "--width-scale", "0"], "--width-scale"),
+    (["experiment", "tricks", "--budget", "64", "--jobs", "0"], "--jobs must be at least 1"),
     (["report", "."], "neither an experiment"),
 ])
 def test_bad_input_is_a_one_line_error(argv: list[str], message: str, capsys) -> None:
@@ -140,3 +154,92 @@ def test_augment_arms_differ_only_in_the_augmentation_probability(tmp_path: Path
                  if getattr(opts["fixed"], f) != getattr(opts["adaptive"], f)}
     assert differing == {"augment_p", "out"}
     assert opts["adaptive"].ada_speed == 20_000  # the digits recipe's: p can reach 1 early
+
+
+TRICKS_ARMS = ("baseline", "diffaug", "mtct", "locality")
+
+
+def test_a_signal_stops_the_experiment_not_just_its_current_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    original = loop.Trainer.apply_locality
+
+    def signalled(self: loop.Trainer) -> None:
+        self._handle_signal(signal.SIGINT, None)  # as Ctrl-C during the first cycle
+        original(self)
+
+    monkeypatch.setattr(loop.Trainer, "apply_locality", signalled)
+    argv = ["experiment", "tricks", "--budget", "100000", "--out", str(tmp_path)]
+    assert main(argv) == 130
+    assert capsys.readouterr().err.endswith("Run the same command again to resume\n")
+    assert (tmp_path / "baseline" / "seed0" / "checkpoints" / "latest.pt").exists()
+    assert not (tmp_path / "diffaug").exists()  # the next run never started
+
+
+def _g_ema(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["G_ema"]
+
+
+def test_parallel_jobs_train_the_same_runs_as_one_after_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+    monkeypatch.setenv("TRANSGAN_CACHE", str(session_cache))
+    options = {**TINY, "eval_every": 0}
+    threads = torch.get_num_threads()
+    said: list[str] = []
+    try:
+        torch.set_num_threads(2)  # two jobs: one thread each, as the sequential runs below
+        run_experiment("tricks", "digits", 32, 1, tmp_path / "parallel", dict(options),
+                       progress=said.append, jobs=2)
+        torch.set_num_threads(1)
+        run_experiment("tricks", "digits", 32, 1, tmp_path / "sequential", dict(options))
+    finally:
+        torch.set_num_threads(threads)
+    assert said[0] == "training 4 runs, 2 at a time, 1 CPU thread(s) each"
+    assert "[4/4] tricks locality seed 0: training from 0 of 32 images" in said
+    assert (tmp_path / "parallel" / "report.md").exists()
+    for arm in TRICKS_ARMS:
+        parallel = _g_ema(tmp_path / "parallel" / arm / "seed0")
+        sequential = _g_ema(tmp_path / "sequential" / arm / "seed0")
+        assert all(torch.equal(parallel[k], sequential[k]) for k in sequential), arm
+
+
+def test_a_signal_stops_every_parallel_run_at_a_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+    monkeypatch.setenv("TRANSGAN_CACHE", str(session_cache))
+    logs = [tmp_path / arm / "seed0" / "log.txt" for arm in TRICKS_ARMS[:2]]
+
+    def interrupt_once_both_train() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(
+                log.exists() and "training digits" in log.read_text() for log in logs):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)  # to the parent only: it passes the stop on
+
+    killer = threading.Thread(target=interrupt_once_both_train)
+    killer.start()
+    try:
+        with pytest.raises(ExperimentStopped):
+            run_experiment("tricks", "digits", 10_000_000, 1, tmp_path,
+                           {**TINY, "eval_every": 0}, jobs=2)
+    finally:
+        killer.join()
+    for log in logs:
+        assert "stopped by signal" in log.read_text()
+        assert (log.parent / "checkpoints" / "latest.pt").exists()
+    assert not (tmp_path / "mtct").exists()
+
+
+def test_a_failing_parallel_run_is_a_one_line_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_cache: Path) -> None:
+    monkeypatch.setenv("TRANSGAN_CACHE", str(session_cache))
+    busy = tmp_path / "diffaug" / "seed0"
+    busy.mkdir(parents=True)
+    lock = RunLock(busy)
+    lock.acquire()  # as another training of the same run
+    try:
+        with pytest.raises(ExperimentFailed, match=r"^\[2/4\] tricks diffaug seed 0 failed: "
+                           r"RunDirectoryBusy: .* the other runs stopped"):
+            run_experiment("tricks", "digits", 32, 1, tmp_path, {**TINY, "eval_every": 0},
+                           jobs=2)
+    finally:
+        lock.release()

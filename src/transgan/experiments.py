@@ -144,23 +144,65 @@ def run_options(arm: Arm, data: str, budget: int, seed: int, run_dir: Path,
     return options_for(updates["preset"], {**schedule, **updates}, f"experiment arm {arm.name}")
 
 
+STOPPED_MESSAGE = ("experiment stopped by a signal; its runs kept their checkpoints. Run the "
+                   "same command again to resume")
+
+
+class ExperimentStopped(Exception):
+    """A signal stopped the experiment; its runs kept their checkpoints."""
+
+
+class ExperimentFailed(Exception):
+    """A run of a parallel experiment failed; the other runs stopped with their checkpoints."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One arm x seed of an experiment: where it stands in the list and its options."""
+
+    where: str
+    opts: Any
+
+
+def train_plan(plan: Plan, budget_images: int, say: Callable[[str], None]) -> str:
+    """Train (or finish) one run: "done", "skipped" (already finished) or "stopped" (signal)."""
+    opts, state = resolve_resume(plan.opts, set(OPTION_NAMES), require=False)
+    done = int(state["counters"]["images"]) if state is not None else 0
+    if done >= budget_images:
+        say(f"{plan.where}: finished ({done:,} images), skipped")
+        return "skipped"
+    say(f"{plan.where}: {'resuming at' if done else 'training from'} {done:,} of "
+        f"{budget_images:,} images")
+    trainer = Trainer(opts, resume_state=state)
+    trainer.run()
+    return "done" if trainer.stop_signal is None else "stopped"
+
+
 def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir: str | Path,
                    extra: dict[str, Any] | None = None,
                    progress: Callable[[str], None] | None = None,
-                   width_scale: float = 1.0) -> Path:
-    """Train (or finish) every arm x seed of experiment ``name``; returns the report path."""
+                   width_scale: float = 1.0, jobs: int = 1) -> Path:
+    """Train (or finish) every arm x seed of experiment ``name``; returns the report path.
+
+    ``jobs`` > 1 trains that many runs at once in worker processes that split the CPU threads.
+    A signal stops every run at a checkpoint and raises ExperimentStopped.
+    """
 
     if budget_images <= 0:
         raise OptionsError(f"--budget must be positive, got {budget_images}")
     if seeds < 1:
         raise OptionsError(f"--seeds must be at least 1, got {seeds}")
+    if jobs < 1:
+        raise OptionsError(f"--jobs must be at least 1, got {jobs}")
     arms = experiment_arms(name, data, width_scale)
     extra = dict(extra or {})
     out = Path(out_dir)
     say = progress or (lambda _text: None)
-    plans = [(arm, seed, run_options(arm, data, budget_images, seed,
-                                     out / arm.name / f"seed{seed}", extra))
-             for arm in arms for seed in range(seeds)]
+    pairs = [(arm, seed) for arm in arms for seed in range(seeds)]
+    plans = [Plan(f"[{index}/{len(pairs)}] {name} {arm.name} seed {seed}",
+                  run_options(arm, data, budget_images, seed, out / arm.name / f"seed{seed}",
+                              extra))
+             for index, (arm, seed) in enumerate(pairs, 1)]
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "experiment": name, "description": EXPERIMENTS[name][0], "data": data,
@@ -168,16 +210,14 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
         "arms": [{"name": a.name, "label": a.label, "updates": a.updates} for a in arms],
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    for index, (arm, seed, opts) in enumerate(plans, 1):
-        where = f"[{index}/{len(plans)}] {name} {arm.name} seed {seed}"
-        opts, state = resolve_resume(opts, set(OPTION_NAMES), require=False)
-        done = int(state["counters"]["images"]) if state is not None else 0
-        if done >= budget_images:
-            say(f"{where}: finished ({done:,} images), skipped")
-            continue
-        say(f"{where}: {'resuming at' if done else 'training from'} {done:,} of "
-            f"{budget_images:,} images")
-        Trainer(opts, resume_state=state).run()
+    if jobs == 1:
+        for plan in plans:
+            if train_plan(plan, budget_images, say) == "stopped":
+                raise ExperimentStopped(STOPPED_MESSAGE)
+    else:
+        from transgan.experiment_workers import train_in_parallel
+
+        train_in_parallel(plans, budget_images, jobs, say)
     report = report_experiment(out)
     say(f"wrote {report}")
     return report

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import count
-from transgan.experiments import EXPERIMENTS, run_experiment
+from transgan.experiments import EXPERIMENTS, ExperimentStopped, run_experiment
 from transgan.report import MANIFEST, report_experiment, report_run
 from transgan.train.options import OptionsError
 
@@ -29,6 +30,9 @@ def add_parser(sub: Any) -> None:
     exp.add_argument("--width-scale", type=float, default=1.0,
                      help="sizes only: multiply generator widths by F (CPU budgets)")
     exp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    exp.add_argument("--jobs", type=int, default=1,
+                     help="runs trained at once, in processes that split the CPU threads "
+                     "(default 1)")
     exp.set_defaults(func=cmd_experiment)
 
     report = sub.add_parser("report", help="tables, plots and HTML of an experiment or a run")
@@ -41,8 +45,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.device:
         extra["device"] = args.device
     out = args.out or str(Path("experiments") / args.name)
-    run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
-                   progress=print, width_scale=args.width_scale)
+    try:
+        run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
+                       progress=print, width_scale=args.width_scale, jobs=args.jobs)
+    except ExperimentStopped as exc:
+        print(f"transgan: {exc}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -26,6 +26,7 @@ from transgan.cli import (
 from transgan.cli import eval as eval_command
 from transgan.cli.parsing import OneLineParser
 from transgan.data import DataError
+from transgan.experiments import ExperimentFailed
 from transgan.metrics.frechet import MetricError
 from transgan.models import ConfigError
 from transgan.train.augment import AugmentError
@@ -40,7 +41,7 @@ USER_ERRORS = (
     OptionsError, ConfigError, DataError, CheckpointError, AugmentError, LossError, ScheduleError,
     MetricError, DeviceError,
 )
-RUN_FAILURES = (TrainingDiverged, RunDirectoryError, BenchError)
+RUN_FAILURES = (TrainingDiverged, RunDirectoryError, BenchError, ExperimentFailed)
 # In the order `transgan --help` lists them.
 COMMANDS = (
     train, sample, interpolate, serve, bench, export, convert, experiment, prepare, eval_command,
