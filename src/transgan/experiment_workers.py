@@ -107,7 +107,8 @@ def train_in_parallel(plans: list[Plan], budget: int, jobs: int,
                 if threading.current_thread() is threading.main_thread() else {})
     try:
         for proc in workers:
-            proc.start()
+            if not stopped:  # a signal while starting: no new run begins
+                proc.start()
         while any(proc.is_alive() for proc in workers) or not events.empty():
             try:
                 event = events.get(timeout=0.2)
@@ -120,6 +121,9 @@ def train_in_parallel(plans: list[Plan], budget: int, jobs: int,
                 stop_all(signal.SIGTERM)
             elif event[0] in ("done", "skipped"):
                 finished.add(event[1])
+    except BaseException:
+        stop_all(signal.SIGTERM)  # the running trainings stop at a checkpoint first
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
