@@ -68,7 +68,7 @@ def _worker(plans: list[Plan], budget: int, threads: int, todo: Any, events: Any
         if index is None or stops:
             return
         plan = plans[index]
-        sys.stderr = LinePrefixer(sys.__stderr__, f"{plan.where.split('] ', 1)[1]} | ")
+        sys.stderr = LinePrefixer(sys.__stderr__, f"{plan.run} | ")
         try:
             status = train_plan(plan, budget, lambda text: events.put(("say", text)))
         except Exception as exc:  # reported to the parent, which stops the other runs

@@ -158,10 +158,15 @@ class ExperimentFailed(Exception):
 
 @dataclass(frozen=True)
 class Plan:
-    """One arm x seed of an experiment: where it stands in the list and its options."""
+    """One arm x seed of an experiment: its place in the list, its name and its options."""
 
-    where: str
+    place: str  # "[3/8]"
+    run: str  # "tricks mtct seed 0"
     opts: Any
+
+    @property
+    def where(self) -> str:
+        return f"{self.place} {self.run}"
 
 
 def train_plan(plan: Plan, budget_images: int, say: Callable[[str], None]) -> str:
@@ -199,7 +204,7 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
     out = Path(out_dir)
     say = progress or (lambda _text: None)
     pairs = [(arm, seed) for arm in arms for seed in range(seeds)]
-    plans = [Plan(f"[{index}/{len(pairs)}] {name} {arm.name} seed {seed}",
+    plans = [Plan(f"[{index}/{len(pairs)}]", f"{name} {arm.name} seed {seed}",
                   run_options(arm, data, budget_images, seed, out / arm.name / f"seed{seed}",
                               extra))
              for index, (arm, seed) in enumerate(pairs, 1)]
