@@ -100,7 +100,8 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
      "discriminator expects 32 px"),
     (["--preset", "digits-cnn", "--locality", "1k:2"], "--locality needs a transformer"),
     (["--preset", "digits-cnn-g", "--mtct"], "--mtct needs a transformer generator"),
-    (["--preset", "transgan-v2-celebahq256", "--mtct"], "without latent modulation"),
+    (["--preset", "transgan-v2-celebahq256", "--mtct", "--data", "digits-test"],
+     "without latent modulation"),
 ])
 def test_model_mistakes_are_one_line_errors_before_the_run_directory(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

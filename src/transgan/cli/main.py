@@ -67,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             resolve_device(args.device)  # checked before any work starts
         return args.func(args)
     except USER_ERRORS as exc:
+        problems = getattr(exc, "problems", [])
+        if len(problems) > 1:
+            print(f"transgan: error: {len(problems)} problems, nothing was started:",
+                  file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 2
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"transgan: error: {message}", file=sys.stderr)
         return 2

@@ -8,6 +8,10 @@ import sys
 from typing import Any
 
 from transgan.cli.parsing import count, key_value
+from transgan.data.profile import profile_data
+from transgan.models import DEFAULT_PRESET, PRESETS
+from transgan.train.data_choice import DataFit, choose, fit_preset
+from transgan.train.distributed import resolve_device
 from transgan.train.options import (
     OPTION_NAMES,
     OptionsError,
@@ -29,7 +33,10 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Defaults shown are the official CIFAR-10 recipe; each preset's recipe "
         "changes a few (the digits demo: 60k images, n_critic 1, lr 2e-4, batch 32, fp32). "
-        "A --config file overrides those, and the command line overrides the file.",
+        "A --config file overrides those, and the command line overrides the file. With --data "
+        "and no --preset the models are chosen for the data: its channels, and a resolution "
+        "from its pictures (tiny-32 or tiny-64 on a CPU, the paper's models on CUDA), "
+        "unconditional unless --conditional.",
     )
     train.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file")
     train.add_argument("--resume", action="store_true",
@@ -61,27 +68,63 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                                 metavar=f.name.upper())
 
 
-def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set[str]]:
-    """Defaults <- YAML config <- command line; also the names the user set explicitly."""
+def train_plan_from_args(args: argparse.Namespace
+                         ) -> tuple[TrainOptions, set[str], DataFit | None]:
+    """Defaults <- the preset's recipe <- YAML config <- command line; the names the user set
+    explicitly; and how the models were fitted to --data (None without --data).
+
+    With --data and no --preset the preset is chosen for the data; a named preset keeps its
+    models, built for the data's channels.
+    """
     given = {name: getattr(args, name) for name in OPTION_NAMES if hasattr(args, name)}
     for name in MODEL_OVERRIDES:
         if name in given:
             given[name] = dict(given[name])
     from_file = load_yaml(args.config) if args.config else {}
-    preset = given.get("preset", from_file.get("preset", TrainOptions().preset))
-    if not isinstance(preset, str):
+    chosen = {**from_file, **given}
+    preset = chosen.get("preset")
+    if preset is not None and not isinstance(preset, str):
         raise OptionsError(f"option 'preset' must be str, got {preset!r}")
-    opts = options_for(preset, from_file, f"config file {args.config}")
+    fit = _fit_to_data(chosen, preset)
+    opts = options_for(fit.preset if fit else preset or DEFAULT_PRESET, from_file,
+                       f"config file {args.config}")
     opts = merge(opts, given, "command line")
-    return opts, set(from_file) | set(given)
+    if fit and fit.channels is not None:
+        opts = dataclasses.replace(
+            opts, generator={"channels": fit.channels, **opts.generator},
+            discriminator={"channels": fit.channels, **opts.discriminator})
+    if fit and fit.problems:
+        # The data's choice already says what is wrong with --resolution, and the run stops.
+        opts = dataclasses.replace(opts, resolution=None)
+    return opts, set(from_file) | set(given), fit
+
+
+def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:
+    """How the models meet --data (None without --data, or with --init-from's models)."""
+    data, resolution = chosen.get("data"), chosen.get("resolution")
+    if not isinstance(data, str) or chosen.get("init_from"):
+        return None
+    profile = profile_data(data)
+    if preset is not None:
+        return fit_preset(preset, data, profile) if preset in PRESETS else None
+    device = str(chosen.get("device") or TrainOptions().device)
+    device_type = resolve_device(device).type if device != "cpu" else "cpu"
+    return choose(data, profile, device_type,
+                  resolution if isinstance(resolution, int) else None)
+
+
+def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set[str]]:
+    """The options of :func:`train_plan_from_args` and the names the user set explicitly."""
+    opts, explicit, _ = train_plan_from_args(args)
+    return opts, explicit
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from transgan.train.loop import Trainer
 
-    opts, explicit = train_options_from_args(args)
+    opts, explicit, fit = train_plan_from_args(args)
     opts, state = resolve_resume(opts, explicit, args.resume)
-    trainer = Trainer(opts, resume_state=state)
+    trainer = Trainer(opts, resume_state=state, fit=fit if state is None else None)
     if state is not None and trainer.counters.images >= opts.images:
         print(f"run in {trainer.run_dir} already finished ({trainer.counters.images:,} images); "
               "raise --images to train longer", file=sys.stderr)

@@ -312,7 +312,7 @@ def label_by_subfolder(dataset: ImageFilesDataset, root: Path) -> None:
     index = {name: i for i, name in enumerate(classes)}
     labels = [index.get(key.split("/", 1)[0], -1) if "/" in key else -1 for key in dataset.keys]
     if not classes:
-        dataset.unlabelled_reason = "no class subfolders (put each class's images in its own)"
+        dataset.unlabelled_reason = "has no class subfolders"
     elif -1 in labels:
         loose = dataset.keys[labels.index(-1)]
         dataset.unlabelled_reason = f"{loose} is not in a class subfolder"

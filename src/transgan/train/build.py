@@ -4,14 +4,18 @@ models, the locality schedule and the evaluation settings, each checked before t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from transgan.data import ImageDataset
-from transgan.loading import InitWeights, load_state
+from transgan.data import DataError, ImageDataset, build_dataset, is_digits_spec
+from transgan.loading import InitWeights, load_state, read_init_weights
 from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models import (
+    PRESETS,
     apply_overrides,
     config_from_dict,
     discriminator_config,
@@ -21,7 +25,7 @@ from transgan.models import (
     supports_locality,
     supports_super_resolution,
 )
-from transgan.train.options import OptionsError, TrainOptions
+from transgan.train.options import OptionsError, Problems, TrainOptions, validate
 from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule, ScheduleError
 
 
@@ -48,6 +52,71 @@ def model_configs(opts: TrainOptions, resume_state: dict[str, Any] | None,
     return g_cfg, d_cfg
 
 
+def check_data_size(dataset: ImageDataset, batch: int) -> None:
+    """OptionsError naming the fixes when the data set holds fewer images than one batch."""
+    if len(dataset) < batch:
+        fitting = 2 ** (len(dataset).bit_length() - 1)
+        raise OptionsError(f"the data holds {len(dataset)} usable images, fewer than one batch "
+                           f"of {batch}: add pictures or use --batch {fitting} or less")
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """What a run is built from, every part checked: G and D configs (for the data set's
+    classes), the data set and its spec, and the --init-from weights (None without)."""
+
+    generator: Any
+    discriminator: Any
+    dataset: ImageDataset
+    data_spec: str
+    init: InitWeights | None
+
+
+def checked_parts(opts: TrainOptions, world_size: int, resume_state: dict[str, Any] | None,
+                  root: str, known: Sequence[str] = ()) -> RunParts:
+    """The parts of a run after every check of options, models and data; RunProblems lists
+    all that fail (after the ``known`` ones), before any file is written."""
+    problems = Problems()
+    problems.found.extend(known)
+    with problems.check():
+        validate(opts, world_size)
+    init = None
+    if resume_state is None and opts.init_from and Path(opts.init_from).exists():
+        init = read_init_weights(opts.init_from)
+    configs = None
+    with problems.check():
+        configs = model_configs(opts, resume_state, init)
+    spec = opts.data or (PRESETS[opts.preset].data if opts.preset in PRESETS else None)
+    shape = _image_shape(opts, configs)
+    dataset = None
+    # A set that may need a download is read only when nothing else is wrong.
+    local = spec is not None and (is_digits_spec(spec) or spec.split(":")[0] in ("folder", "zip"))
+    if spec is not None and shape is not None and (local or not problems.found):
+        with problems.check():
+            dataset = build_dataset(spec, *shape, root=root)
+    if dataset is not None:
+        with problems.check():
+            check_data_size(dataset, opts.batch)
+        with problems.check():
+            locality_schedule(opts, len(dataset))
+        if configs is not None:
+            with problems.check():
+                configs = class_configs(opts, *configs, dataset)
+    problems.raise_any()
+    assert configs is not None and dataset is not None and spec is not None
+    return RunParts(configs[0], configs[1], dataset, spec, init)
+
+
+def _image_shape(opts: TrainOptions, configs: tuple[Any, Any] | None) -> tuple[int, int] | None:
+    """(resolution, channels) the data set is read at: the generator's, else the preset's."""
+    if configs is not None:
+        return configs[0].img_size, configs[0].channels
+    if opts.preset in PRESETS:
+        arch = PRESETS[opts.preset].architecture
+        return arch.img_size, arch.channels
+    return None
+
+
 def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
                   dataset: ImageDataset) -> tuple[Any, Any]:
     """G and D configs for the data set's classes with --conditional (its labels are checked
@@ -56,7 +125,12 @@ def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
         if g_cfg.num_classes or d_cfg.num_classes:
             raise OptionsError("the models are class-conditional; train them with --conditional")
         return g_cfg, d_cfg
-    dataset.require_labels()
+    try:
+        dataset.require_labels()
+    except DataError as exc:
+        raise OptionsError(f"--conditional needs class labels, but {exc}: put each class's "
+                           "pictures in a subfolder of its own (or `transgan prepare --labels`),"
+                           " or train without classes: --no-conditional") from None
     classes = dataset.num_classes
     for cfg, what in ((g_cfg, "generator"), (d_cfg, "discriminator")):
         if cfg.num_classes not in (0, classes):

@@ -17,18 +17,17 @@ from typing import Any
 
 import torch
 
-from transgan.data import build_dataset, default_data_root, default_num_workers
-from transgan.loading import load_state, read_init_weights
-from transgan.models import count_parameters, get_preset, supports_locality
+from transgan.data import default_data_root, default_num_workers
+from transgan.loading import load_state
+from transgan.models import count_parameters, supports_locality
 from transgan.sampling import class_labels, generate, grid_columns, save_grid
 from transgan.train import distributed
 from transgan.train.batches import batch_stream
 from transgan.train.build import (
     build_models,
-    class_configs,
+    checked_parts,
     eval_settings,
     locality_schedule,
-    model_configs,
 )
 from transgan.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -36,9 +35,10 @@ from transgan.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from transgan.train.data_choice import DataFit
 from transgan.train.ema import make_ema
 from transgan.train.monitor import LOGGER_NAME, Monitor, format_duration, setup_logging
-from transgan.train.options import OptionsError, TrainOptions, parse_stages, validate
+from transgan.train.options import TrainOptions, parse_stages
 from transgan.train.state import (
     Counters,
     RunDirectoryBusy,
@@ -78,10 +78,14 @@ class Trainer:
     """Builds data, the GAN step and the run directory from options, then trains."""
 
     def __init__(self, opts: TrainOptions, resume_state: dict[str, Any] | None = None,
-                 impl: StepImpl | None = None) -> None:
+                 impl: StepImpl | None = None, fit: DataFit | None = None) -> None:
         self.dist = distributed.setup(opts.device)
-        validate(opts, self.dist.world_size)
+        parts = checked_parts(opts, self.dist.world_size, resume_state,
+                              opts.data_root or default_data_root(),
+                              fit.problems if fit else ())
         self.opts, self.run_dir, self.is_main = opts, default_run_dir(opts), self.dist.is_main
+        # How the models were fitted to the data, said at the start of the run.
+        self.notes = fit.notes if fit else ()
         self.precision = distributed.resolve_precision(opts.precision, self.dist.device)
         self.device = self.dist.device
         if opts.deterministic:
@@ -93,16 +97,8 @@ class Trainer:
         # The same seed on every rank: random draws are made for the global batch and sliced.
         torch.manual_seed(opts.seed)
 
-        init = read_init_weights(opts.init_from) if (
-            resume_state is None and opts.init_from) else None
-        g_cfg, d_cfg = model_configs(opts, resume_state, init)
-        self.data_spec = opts.data or get_preset(opts.preset).data
-        self.dataset = build_dataset(self.data_spec, g_cfg.img_size, g_cfg.channels,
-                                     root=opts.data_root or default_data_root())
-        if len(self.dataset) < opts.batch:
-            raise OptionsError(
-                f"data set has {len(self.dataset)} images, fewer than one batch of {opts.batch}")
-        g_cfg, d_cfg = class_configs(opts, g_cfg, d_cfg, self.dataset)
+        init, g_cfg, d_cfg = parts.init, parts.generator, parts.discriminator
+        self.data_spec, self.dataset = parts.data_spec, parts.dataset
         if self.is_main:
             check_writable(self.run_dir)
         self.schedule = locality_schedule(opts, len(self.dataset))
@@ -321,9 +317,15 @@ class Trainer:
             prepare_run_dir(self.run_dir, opts, c.images)
             self.log = setup_logging(self.run_dir / "log.txt")
             g_params, d_params = count_parameters(self.G), count_parameters(self.D)
+            for note in self.notes:
+                self.log.info(note)
+            g = self.G.config
+            classes = (f"{self.G.num_classes} classes" if self.G.num_classes
+                       else "unconditional")
             self.log.info(
                 f"{'resuming' if c.images else 'training'} {opts.preset} on {self.data_spec} "
                 f"({len(self.dataset)} images, {self.dataset.skipped} unreadable skipped) | "
+                f"{g.img_size} px {'RGB' if g.channels == 3 else 'grayscale'}, {classes} | "
                 f"G {g_params / 1e6:.2f}M D {d_params / 1e6:.2f}M params | "
                 f"{self.dist.world_size} process(es) on {self.device}, {self.precision} | "
                 f"run dir {self.run_dir}"

@@ -11,21 +11,26 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from transgan.data import DataError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models import (
     DEFAULT_PRESET,
     Architecture,
+    ConfigError,
     config_has_locality,
     config_has_super_resolution,
     discriminator_config,
     generator_config,
     get_preset,
+    list_presets,
 )
 from transgan.models.generator import LOCALITY_BLOCKS
 from transgan.nn.attention import LOCALITY_KINDS
@@ -37,6 +42,39 @@ from transgan.train.losses import LOSSES
 
 class OptionsError(ValueError):
     """An invalid training option or config file; one line, shown without a traceback."""
+
+
+class RunProblems(OptionsError):
+    """Every problem found in a run's options and data before it starts, each one line
+    that names its fix; ``problems`` lists them."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        super().__init__(self.problems[0] if count == 1
+                         else f"{count} problems: " + " | ".join(self.problems))
+
+
+class Problems:
+    """Collects the user mistakes of independent checks, so that all are reported at once."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run the block; a user mistake it raises is recorded instead of propagated."""
+        try:
+            yield
+        except (OptionsError, ConfigError, DataError) as exc:
+            for problem in getattr(exc, "problems", [str(exc)]):
+                if problem not in self.found:
+                    self.found.append(problem)
+
+    def raise_any(self) -> None:
+        """RunProblems listing everything found, if anything was."""
+        if self.found:
+            raise RunProblems(self.found)
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -51,10 +89,14 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
 class TrainOptions:
     """Everything that defines a training run; saved in the run directory and checkpoints."""
 
-    preset: str = _opt(DEFAULT_PRESET, "model preset (see `transgan models`)")
+    preset: str = _opt(DEFAULT_PRESET, "model preset (see `transgan models`); with --data and "
+                                       "no --preset, the models are chosen for the data")
     data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
                                   "(a `transgan prepare` archive is held in memory; default: "
                                   "the preset's)")
+    resolution: int | None = _opt(None, "image side in pixels: picks the model of that size "
+                                        "for --data without --preset (default: from the data, "
+                                        "at most 32 on a CPU); else must match the preset")
     init_from: str | None = _opt(None, "start a new run from saved weights (fine-tuning): a "
                                        "'transgan convert' folder, an exported .safetensors, a "
                                        "run directory or a checkpoint; G, EMA and D (where "
@@ -243,16 +285,32 @@ def _positive(opts: TrainOptions, *names: str) -> None:
 
 
 def validate(opts: TrainOptions, world_size: int = 1) -> None:
-    """Check option values and combinations; one-line OptionsError on the first problem."""
+    """Check option values and combinations; RunProblems lists every problem found."""
+    problems = Problems()
+    for check in (_check_choices, _check_numbers, _check_batches, _check_schedules,
+                  _check_augment_p, _check_models):
+        with problems.check():
+            check(opts, world_size)
+    problems.raise_any()
+
+
+def _check_choices(opts: TrainOptions, world_size: int) -> None:
     for name, choices in CHOICES.items():
         if getattr(opts, name) not in choices:
             raise OptionsError(
                 f"unknown {name.replace('_', ' ')} '{getattr(opts, name)}'; "
                 f"choose from {', '.join(choices)}"
             )
+    if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
+        raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
+    if opts.init_from is not None and not Path(opts.init_from).exists():
+        raise OptionsError(f"--init-from: {opts.init_from} does not exist")
+
+
+def _check_numbers(opts: TrainOptions, world_size: int) -> None:
     _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
               "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-              "num_samples", "ema_half_life", "nonfinite_limit")
+              "num_samples", "ema_half_life", "nonfinite_limit", "resolution")
     if opts.eval_every < 0 or opts.eval_num < 2:
         raise OptionsError("--eval-every must be >= 0 and --eval-num at least 2")
     if not opts.checkpoint_minutes >= 0:
@@ -266,6 +324,13 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
     if not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1):
         raise OptionsError("Adam betas must be in [0, 1)")
+    if opts.workers is not None and opts.workers < 0:
+        raise OptionsError("--workers must be >= 0")
+    if opts.ema_rampup is not None and opts.ema_rampup <= 0:
+        raise OptionsError("--ema-rampup must be positive")
+
+
+def _check_batches(opts: TrainOptions, world_size: int) -> None:
     g_batch = opts.g_batch or opts.batch
     for label, size in (("--batch", opts.batch), ("--g-batch", g_batch)):
         if size % (world_size * opts.accum):
@@ -277,20 +342,12 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
         raise OptionsError(f"--mode-seeking pairs G's samples: --g-batch {g_batch} must be "
                            f"divisible by 2 x {world_size} process(es) x {opts.accum} "
                            "accumulation step(s)")
-    if opts.workers is not None and opts.workers < 0:
-        raise OptionsError("--workers must be >= 0")
+
+
+def _check_schedules(opts: TrainOptions, world_size: int) -> None:
     if opts.mtct_until is not None and opts.mtct_until < 0:
         raise OptionsError("--mtct-until must be >= 0")
-    if opts.ema_rampup is not None and opts.ema_rampup <= 0:
-        raise OptionsError("--ema-rampup must be positive")
-    if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
-        raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
     parse_stages(opts.locality_stages)
-    if opts.init_from is not None and not Path(opts.init_from).exists():
-        raise OptionsError(f"--init-from: {opts.init_from} does not exist")
-    _check_augment_p(opts)
-    if opts.init_from is None:
-        _check_models(opts)
 
 
 def augment_probability(text: str | None) -> float | None:
@@ -306,7 +363,7 @@ def augment_probability(text: str | None) -> float | None:
     return value
 
 
-def _check_augment_p(opts: TrainOptions) -> None:
+def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
     augment_probability(opts.augment_p)
     if opts.augment_p is not None and opts.augment.strip().lower() in ("", "none"):
         raise OptionsError("--augment-p needs a DiffAugment policy (--augment is none)")
@@ -315,12 +372,24 @@ def _check_augment_p(opts: TrainOptions) -> None:
     _positive(opts, "ada_interval", "ada_speed")
 
 
-def _check_models(opts: TrainOptions) -> None:
+def _check_models(opts: TrainOptions, world_size: int = 1) -> None:
     """Build the preset's model configs with the overrides: ConfigError before any work starts.
 
     (With --init-from the architecture comes from the saved weights, read later.)
     """
+    if opts.init_from is not None:
+        return
     g_cfg = generator_config(opts.preset, **opts.generator)
+    if opts.resolution is not None and opts.resolution != g_cfg.img_size:
+        others = [name for name in list_presets()
+                  if get_preset(name).architecture.img_size == opts.resolution]
+        fix = (f"presets of {opts.resolution} px: {', '.join(others)}" if others else
+               "sizes on offer: " + ", ".join(
+                   str(s) for s in sorted({get_preset(n).architecture.img_size
+                                           for n in list_presets()})))
+        raise OptionsError(f"--resolution {opts.resolution} does not match preset "
+                           f"{opts.preset} ({g_cfg.img_size} px): drop --resolution or "
+                           f"--preset ({fix})")
     Architecture(g_cfg, discriminator_config(opts.preset, **opts.discriminator))
     if opts.mtct and not config_has_super_resolution(g_cfg):
         raise OptionsError("--mtct needs a transformer generator without latent modulation")
