@@ -311,9 +311,24 @@ def test_folder_conversions(tmp_path: Path) -> None:
     assert single[0].shape == (1, 16, 16)
 
 
-def test_folder_substitutes_file_broken_after_scan(tmp_path: Path) -> None:
+def test_small_folder_is_held_in_memory(tmp_path: Path) -> None:
     root = write_files(tmp_path / "images", _image_files())
     data = build_dataset(f"folder:{root}", 32, 3)
+    assert data.in_memory and default_num_workers(data) == 0
+    assert data.images.dtype == torch.uint8 and data.images.shape == (len(data), 3, 32, 32)
+    before = data[0]
+    (root / data.keys[0]).write_bytes(b"gone")  # the files are not read again
+    assert torch.equal(data[0], before)
+
+
+def test_folder_substitutes_file_broken_after_scan(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from transgan.data import images
+
+    monkeypatch.setattr(images, "IN_MEMORY_BYTES", 0)  # read file by file, as large sets are
+    root = write_files(tmp_path / "images", _image_files())
+    data = build_dataset(f"folder:{root}", 32, 3)
+    assert not data.in_memory and data.images is None
     index = data.keys.index("photo.jpg")
     (root / "photo.jpg").write_bytes(b"gone")
     with warnings.catch_warnings(record=True) as caught:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
@@ -42,7 +43,7 @@ def _class_folders(root: Path) -> Path:
         "cats/b_copy.png": photo,  # duplicate of a.png: dropped
         "cats/grey.png": _png(Image.new("L", (12, 12), 200)),
         "cats/rgba.png": _png(Image.fromarray(rgba, "RGBA")),
-        "cats/tiny.png": _png(_solid(50, 5)),  # smaller than RES: skipped
+        "cats/tiny.png": _png(_solid(50, 5)),  # smaller than RES: upscaled
         "cats/wide.png": _png(_solid(90, 10).resize((20, 10))),
         "dogs/deep.png": _png(sixteen),
         "dogs/truncated.png": _png(_solid(120, 40))[:60],  # cut off: unreadable
@@ -62,34 +63,60 @@ def test_prepare_counts_converts_and_labels(tmp_path: Path, capsys: pytest.Captu
     assert _prepare(str(src), "--out", str(out), "--resolution", str(RES),
                     "--labels", "subfolders") == 0
     summary = capsys.readouterr().out.strip()
-    assert summary == (f"wrote 6 images ({RES} px RGB, 2 classes) to {out}; skipped 2 "
-                       f"unreadable, 1 smaller than {RES}; dropped 1 duplicates; converted "
-                       "1 16-bit, 1 grayscale, 1 transparent")
+    assert summary == (f"wrote 7 images ({RES} px RGB, 2 classes) to {out}; skipped 2 "
+                       f"unreadable; dropped 1 duplicates; upscaled 1 smaller than {RES} px; "
+                       "converted 1 16-bit, 1 grayscale, 1 transparent")
     with zipfile.ZipFile(out) as archive:
         names = sorted(archive.namelist())
         meta = json.loads(archive.read("dataset.json"))
         images = {n: Image.open(io.BytesIO(archive.read(n))) for n in names if n.endswith(".png")}
-    assert names == ["00000/img00000000.png", "00000/img00000001.png", "00000/img00000002.png",
-                     "00000/img00000003.png", "00000/img00000004.png", "00000/img00000005.png",
-                     "dataset.json"]
-    # Sorted source order: cats/a, grey, rgba, wide, then dogs/deep, z.
+    assert names == [f"00000/img0000000{i}.png" for i in range(7)] + ["dataset.json"]
+    # Sorted source order: cats/a, grey, rgba, tiny, wide, then dogs/deep, z.
     assert meta["labels"] == [[f"00000/img0000000{i}.png", c] for i, c in
-                              enumerate([0, 0, 0, 0, 1, 1])]
+                              enumerate([0, 0, 0, 0, 0, 1, 1])]
     assert meta["class_names"] == ["cats", "dogs"]
     assert all(img.size == (RES, RES) and img.mode == "RGB" for img in images.values())
     rgba = np.asarray(images["00000/img00000002.png"])
     assert (rgba[:, 0] == 255).all() and tuple(rgba[4, -1]) == (255, 0, 0)
 
+    # The 5 px picture is upscaled to RES, its solid colour kept.
+    tiny = np.asarray(images["00000/img00000003.png"], dtype=np.int16)
+    assert np.abs(tiny - np.array([50, 205, 7])).max() <= 1
+
     data = build_dataset(f"zip:{out}", RES, 3)
     assert isinstance(data, PreparedZipDataset)
-    assert data.labels == [0, 0, 0, 0, 1, 1] and data.num_classes == 2
+    assert data.labels == [0, 0, 0, 0, 0, 1, 1] and data.num_classes == 2
     assert data.class_names == ["cats", "dogs"]
     assert default_num_workers(data) == 0
     # Pixel values survive: the solid colour (10, 245, 7) of a.png, 16-bit 1/4 grey -> 64.
     expected = torch.tensor([10, 245, 7], dtype=torch.float32) / 127.5 - 1
     assert torch.allclose(data[0][:, 3, 3], expected)
-    assert torch.allclose(data[4], torch.full((3, RES, RES), 64 / 127.5 - 1))
-    assert data.description == f"zip:{out}: 6 images, 2 classes"
+    assert torch.allclose(data[5], torch.full((3, RES, RES), 64 / 127.5 - 1))
+    assert data.description == f"zip:{out}: 7 images, 2 classes"
+
+
+def test_prepare_min_size_skips_and_the_report_lists_every_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _class_folders(tmp_path / "src")
+    out, report = tmp_path / "data.zip", tmp_path / "report.csv"
+    assert _prepare(str(src), "--out", str(out), "--resolution", "16", "--min-size", "8",
+                    "--report", str(report)) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    # 12 and 10 px pictures are upscaled to 16; the 5 px one is below --min-size 8.
+    assert lines[0] == (f"wrote 6 images (16 px RGB) to {out}; skipped 2 unreadable, "
+                        "1 smaller than 8; dropped 1 duplicates; upscaled 5 smaller than 16 px; "
+                        "converted 1 16-bit, 1 grayscale, 1 transparent")
+    assert lines[1] == f"12 files not written as they were are listed in {report}"
+    with report.open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["file", "outcome", "detail"]
+    listed = {(name, outcome): detail for name, outcome, detail in rows[1:]}
+    assert listed[("cats/tiny.png", "skipped")] == "5x5, smaller than --min-size 8"
+    assert listed[("cats/b_copy.png", "dropped")] == "duplicate of an earlier file"
+    assert listed[("dogs/text.jpg", "skipped")] == "unreadable or truncated"
+    assert listed[("cats/grey.png", "converted")] == "grayscale to RGB"
+    assert listed[("cats/wide.png", "upscaled")] == "20x10 to 16x16"
+    assert len(rows) == 13 and ("cats/a.png", "upscaled") not in listed  # 16 px already
 
 
 def test_prepare_crop_none_channels_one_and_unlabelled(tmp_path: Path) -> None:
@@ -100,7 +127,7 @@ def test_prepare_crop_none_channels_one_and_unlabelled(tmp_path: Path) -> None:
     with zipfile.ZipFile(out) as archive:
         assert json.loads(archive.read("dataset.json")) == {"labels": None}
     data = build_dataset(f"zip:{out}", RES, 1)
-    assert len(data) == 5  # wide.png is not square
+    assert len(data) == 6  # wide.png is not square; tiny.png is upscaled
     assert data.labels is None and data.num_classes == 0
     assert data[0].shape == (1, RES, RES)
     # A prepared archive read at another size or channel count is converted once at load.

@@ -18,8 +18,10 @@ from transgan.data.prepare import (
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Run prepare with the parsed options and print its one-line summary."""
     report = prepare(args.source, args.out, args.resolution, crop=args.crop, labels=args.labels,
-                     channels=args.channels)
+                     channels=args.channels, min_size=args.min_size, report_path=args.report)
     print(report.summary(args.out, args.resolution, args.channels))
+    if args.report:
+        print(f"{len(report.files)} files not written as they were are listed in {args.report}")
     return 0
 
 
@@ -29,9 +31,10 @@ def add_parser(subparsers: Any) -> None:
         "prepare", help="pack a folder or zip of images into a training zip (zip:PATH)",
         description="Writes same-size PNGs and a dataset.json (labels as StyleGAN2-ADA's dataset "
         "tool writes them) into one zip that training reads into memory with --data zip:OUT. "
-        "Grayscale, palette, transparent and 16-bit images are converted; unreadable, truncated "
-        "and too small images are skipped and duplicates (same file bytes) dropped; each is "
-        "counted in the summary line.",
+        "Grayscale, palette, transparent and 16-bit images are converted and smaller images "
+        "upscaled; unreadable and truncated images (and with --min-size, small ones) are skipped "
+        "and duplicates (same file bytes) dropped; each is counted in the summary line and "
+        "--report lists the files.",
     )
     parser.add_argument("source", metavar="SRC", help="folder (searched recursively) or zip")
     parser.add_argument("--out", required=True, metavar="DATA.zip", help="archive to write")
@@ -47,4 +50,10 @@ def add_parser(subparsers: Any) -> None:
                         f"(default: {DEFAULT_LABELS})")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=DEFAULT_CHANNELS,
                         help=f"3: RGB, 1: grayscale (default: {DEFAULT_CHANNELS})")
+    parser.add_argument("--min-size", type=int, default=0, metavar="PX",
+                        help="skip images whose shorter side is below PX instead of upscaling "
+                        "them (default: 0, every image smaller than R is upscaled)")
+    parser.add_argument("--report", metavar="FILE.csv",
+                        help="list every file skipped, dropped, converted or upscaled, with "
+                        "why, as CSV (file, outcome, detail)")
     parser.set_defaults(func=cmd_prepare)

@@ -2,9 +2,9 @@
 
 Readability is decided once, at construction: every candidate file is fully decoded (with
 PIL's truncated-image tolerance left off), in a thread pool with a progress bar on large sets,
-and unreadable ones are skipped and counted. Should a file still fail later (changed on disk),
-`__getitem__` warns and deterministically returns the next readable item of the same class
-instead of raising.
+and unreadable ones are skipped and counted. Sets small enough keep the decoded images in
+memory; for larger ones, should a file still fail later (changed on disk), `__getitem__` warns
+and deterministically returns the next readable item of the same class instead of raising.
 
 A folder whose images all lie in first-level subfolders is labelled: each subfolder is a
 class, in sorted order of names (hidden ones left out).
@@ -39,6 +39,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 # Below this many files the scan is quick enough not to need a progress bar.
 PROGRESS_MIN_FILES = 1000
 SCAN_CHUNK = 64
+# Folders and archives whose decoded images take at most this many bytes are held in memory.
+IN_MEMORY_BYTES = 512 * 2**20
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 DECODE_THREADS = min(8, os.cpu_count() or 1)
 T = TypeVar("T")
@@ -248,7 +250,11 @@ def map_files(keys: Sequence[str], work: Callable[[str], T], desc: str) -> list[
 
 
 class ImageFilesDataset(ImageDataset):
-    """Readable images of a folder or zip source; `unreadable` lists the skipped file keys."""
+    """Readable images of a folder or zip source; `unreadable` lists the skipped file keys.
+
+    When the decoded images fit in IN_MEMORY_BYTES they are kept from the readability scan,
+    so training decodes nothing and needs no loader workers (``in_memory``).
+    """
 
     def __init__(self, source: Source, resolution: int, channels: int, hflip: bool) -> None:
         super().__init__(resolution, channels, hflip)
@@ -259,9 +265,13 @@ class ImageFilesDataset(ImageDataset):
                 f"{source.label}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)}, "
                 "any letter case)"
             )
-        readable = map_files(candidates, self._readable, f"checking {source.label}")
+        self.in_memory = len(candidates) * channels * resolution**2 <= IN_MEMORY_BYTES
+        decoded = map_files(candidates, self._try_decode, f"checking {source.label}")
         source.close()
+        readable = [image is not None for image in decoded]
         self.keys = [key for key, ok in zip(candidates, readable, strict=True) if ok]
+        self.images = (torch.stack([image for image in decoded if image is not None])
+                       if self.in_memory and self.keys else None)
         self.unreadable = [key for key, ok in zip(candidates, readable, strict=True) if not ok]
         self.skipped = len(self.unreadable)
         if not self.keys:
@@ -271,12 +281,13 @@ class ImageFilesDataset(ImageDataset):
             self.description += f" ({self.skipped} unreadable skipped)"
         self._warned = False
 
-    def _readable(self, key: str) -> bool:
+    def _try_decode(self, key: str) -> Tensor | None:
+        """The uint8 image (an empty tensor unless kept in memory), None when unreadable."""
         try:
-            self._decode(key)
+            image = decode_uint8(self.source.open(key), self.resolution, self.channels)
         except Exception:  # decoders raise many types: OSError, ValueError, SyntaxError, ...
-            return False
-        return True
+            return None
+        return image if self.in_memory else torch.empty(0, dtype=torch.uint8)
 
     def _decode(self, key: str) -> Tensor:
         return decode_image(self.source.open(key), self.resolution, self.channels)
@@ -285,6 +296,8 @@ class ImageFilesDataset(ImageDataset):
         return len(self.keys)
 
     def _image(self, index: int) -> Tensor:
+        if self.images is not None:
+            return uint8_to_unit(self.images[index])
         count = len(self.keys)
         for offset in range(count):
             other = (index + offset) % count

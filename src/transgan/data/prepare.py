@@ -7,14 +7,17 @@ class folders also add ``"class_names"``. Every check of the options, the source
 labels runs before any image is decoded.
 
 Per image: EXIF orientation is applied; grayscale, palette, transparent (composited on white)
-and 16-bit images are converted and counted; unreadable or truncated files, images whose
-shorter side is below the resolution and, with crop "none", non-square images are skipped and
-counted; a file whose bytes repeat an earlier written one is dropped as a duplicate. The centre
-square (crop "center") or the whole square image (crop "none") is resized with Lanczos.
+and 16-bit images are converted and counted; images smaller than the resolution are upscaled
+and counted, unless their shorter side is below ``min_size`` (then skipped); unreadable or
+truncated files and, with crop "none", non-square images are skipped and counted; a file whose
+bytes repeat an earlier written one is dropped as a duplicate. The centre square (crop
+"center") or the whole square image (crop "none") is resized with Lanczos. Every file that was
+not written as it was (skipped, dropped, converted, upscaled) can be listed in a CSV report.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -57,6 +60,9 @@ PACK_CHUNK = 256
 # A fixed member timestamp, so that the same inputs give the same archive bytes.
 MEMBER_TIME = (1980, 1, 1, 0, 0, 0)
 MODE_NAMES = {"L": "grayscale", "1": "grayscale", "P": "palette", "RGB": "colour"}
+# The report's detail of each skip status.
+SKIP_REASONS = {"unreadable": "unreadable or truncated", "too_small": "{size}, smaller than "
+                "--min-size {min_size}", "not_square": "{size}, not square (--crop none)"}
 
 
 def archive_name(index: int) -> str:
@@ -64,21 +70,29 @@ def archive_name(index: int) -> str:
     return f"{index // IMAGES_PER_FOLDER:05d}/img{index:08d}.png"
 
 
+REPORT_HEADER = ("file", "outcome", "detail")
+
+
 @dataclass
 class PrepareReport:
-    """What a run of prepare wrote, skipped, dropped and converted."""
+    """What a run of prepare wrote, skipped, dropped, converted and upscaled; ``files`` holds
+    (source file, outcome, detail) for every file not written as it was."""
 
     written: int = 0
     classes: int = 0
+    min_size: int = 0
     unreadable: int = 0
     too_small: int = 0
     not_square: int = 0
     duplicates: int = 0
+    upscaled: int = 0
     converted: Counter[str] = field(default_factory=Counter)
+    files: list[tuple[str, str, str]] = field(default_factory=list)
 
-    def skipped(self, resolution: int) -> str:
+    def skipped(self) -> str:
         """The skipped files by reason, e.g. "2 unreadable, 1 smaller than 32"; "" if none."""
-        counts = [(self.unreadable, "unreadable"), (self.too_small, f"smaller than {resolution}"),
+        counts = [(self.unreadable, "unreadable"),
+                  (self.too_small, f"smaller than {self.min_size}"),
                   (self.not_square, "not square")]
         return ", ".join(f"{n} {why}" for n, why in counts if n)
 
@@ -87,23 +101,38 @@ class PrepareReport:
         kind = "RGB" if channels == 3 else "grayscale"
         classes = f", {self.classes} classes" if self.classes else ""
         text = f"wrote {self.written} images ({resolution} px {kind}{classes}) to {out}"
-        if self.skipped(resolution):
-            text += f"; skipped {self.skipped(resolution)}"
+        if self.skipped():
+            text += f"; skipped {self.skipped()}"
         if self.duplicates:
             text += f"; dropped {self.duplicates} duplicates"
+        if self.upscaled:
+            text += f"; upscaled {self.upscaled} smaller than {resolution} px"
         if self.converted:
             changes = sorted(self.converted.items())
             text += "; converted " + ", ".join(f"{n} {kind}" for kind, n in changes)
         return text
 
+    def write_csv(self, path: Path) -> None:
+        """The files not written as they were, one CSV row each (file, outcome, detail)."""
+        try:
+            with path.open("w", newline="") as handle:
+                rows = csv.writer(handle)
+                rows.writerow(REPORT_HEADER)
+                rows.writerows(self.files)
+        except OSError as exc:
+            raise DataError(f"cannot write report {path}: {exc.strerror or exc}") from None
+
 
 class Packed(NamedTuple):
-    """One source file's fate: status "ok" (with its PNG) or the reason it was skipped."""
+    """One source file's fate: status "ok" (with its PNG) or the reason it was skipped;
+    ``size`` is the source's width x height."""
 
     status: str
     digest: bytes = b""
     png: bytes = b""
     conversion: str | None = None
+    upscaled: bool = False
+    size: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -219,22 +248,25 @@ def conversion(img: Image.Image, channels: int) -> str | None:
     return MODE_NAMES.get(img.mode, img.mode)
 
 
-def pack_image(data: bytes, resolution: int, channels: int, crop: str) -> Packed:
-    """Decode one file's bytes and encode the output PNG, or say why it is skipped."""
+def pack_image(data: bytes, resolution: int, channels: int, crop: str,
+               min_size: int = 0) -> Packed:
+    """Decode one file's bytes and encode the output PNG (upscaling a smaller image), or say
+    why it is skipped."""
     try:
         img = open_oriented(io.BytesIO(data), resolution)
     except Exception:  # decoders raise many types: OSError, ValueError, SyntaxError, ...
         return Packed("unreadable")
-    width, height = img.size
-    if crop == "none" and width != height:
-        return Packed("not_square")
-    if min(width, height) < resolution:
-        return Packed("too_small")
+    size = img.size
+    if crop == "none" and size[0] != size[1]:
+        return Packed("not_square", size=size)
+    if min(size) < min_size:
+        return Packed("too_small", size=size)
     changed = conversion(img, channels)
     out = centre_square(to_rgb_or_gray(img, channels), resolution, RESAMPLE)
     buffer = io.BytesIO()
     out.save(buffer, format="PNG")
-    return Packed("ok", hashlib.sha256(data).digest(), buffer.getvalue(), changed)
+    return Packed("ok", hashlib.sha256(data).digest(), buffer.getvalue(), changed,
+                  min(size) < resolution, size)
 
 
 def check_out(out: Path) -> Path:
@@ -265,24 +297,32 @@ def prepare(
     crop: str = DEFAULT_CROP,
     labels: str = DEFAULT_LABELS,
     channels: int = DEFAULT_CHANNELS,
+    min_size: int = 0,
+    report_path: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
 ) -> PrepareReport:
     """Write the archive out from the images of source; see the module docstring for the rules.
 
-    progress: a bar on stderr (default: when stderr is a terminal).
+    min_size: skip images whose shorter side is below it (0: upscale every smaller image);
+    report_path: a CSV of the files not written as they were; progress: a bar on stderr
+    (default: when stderr is a terminal).
     """
     check_image_args(resolution, channels)
     if crop not in CROPS:
         raise DataError(f"--crop {crop!r}: expected one of {', '.join(CROPS)}")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 0:
+        raise DataError(f"--min-size must be a whole number of pixels >= 0, got {min_size!r}")
     work = plan(Path(source).expanduser(), labels)
     out_path = Path(out).expanduser()
     try:
         partial = check_out(out_path)
         try:
-            report = _pack(work, partial, resolution, channels, crop, progress)
+            report = _pack(work, partial, resolution, channels, crop, min_size, progress)
+            if report_path is not None:
+                report.write_csv(Path(report_path).expanduser())
             if not report.written:
                 raise DataError(f"{work.source.label}: no usable image among {len(work.keys)} "
-                                f"files ({report.skipped(resolution)})")
+                                f"files ({report.skipped()})")
             os.replace(partial, out_path)
         finally:
             partial.unlink(missing_ok=True)
@@ -292,16 +332,17 @@ def prepare(
 
 
 def _pack(
-    work: Plan, partial: Path, resolution: int, channels: int, crop: str, progress: bool | None
+    work: Plan, partial: Path, resolution: int, channels: int, crop: str, min_size: int,
+    progress: bool | None
 ) -> PrepareReport:
     classes = work.class_names or sorted(set(work.labels or []))
-    report = PrepareReport(classes=len(classes))
+    report = PrepareReport(classes=len(classes), min_size=min_size)
     labels = work.labels or [-1] * len(work.keys)
     labelled: list[tuple[str, int]] = []
     seen: set[bytes] = set()
 
     def pack(key: str) -> Packed:
-        return pack_image(work.source.read(key), resolution, channels, crop)
+        return pack_image(work.source.read(key), resolution, channels, crop, min_size)
 
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(work.keys), desc="packing", unit="img", file=sys.stderr,
@@ -311,17 +352,27 @@ def _pack(
         for start in range(0, len(work.keys), PACK_CHUNK):
             chunk = work.keys[start : start + PACK_CHUNK]
             chunk_labels = labels[start : start + PACK_CHUNK]
-            for label, packed in zip(chunk_labels, pool.map(pack, chunk), strict=True):
+            packs = pool.map(pack, chunk)
+            for key, label, packed in zip(chunk, chunk_labels, packs, strict=True):
                 bar.update(1)
                 if packed.status != "ok":  # the statuses name the report's skip counters
                     setattr(report, packed.status, getattr(report, packed.status) + 1)
+                    report.files.append((key, "skipped", SKIP_REASONS[packed.status].format(
+                        size="x".join(map(str, packed.size)), min_size=min_size)))
                     continue
                 if packed.digest in seen:
                     report.duplicates += 1
+                    report.files.append((key, "dropped", "duplicate of an earlier file"))
                     continue
                 seen.add(packed.digest)
                 if packed.conversion:
                     report.converted[packed.conversion] += 1
+                    report.files.append((key, "converted", f"{packed.conversion} to "
+                                         f"{'RGB' if channels == 3 else 'grayscale'}"))
+                if packed.upscaled:
+                    report.upscaled += 1
+                    report.files.append((key, "upscaled", f"{'x'.join(map(str, packed.size))} "
+                                         f"to {resolution}x{resolution}"))
                 name = archive_name(report.written)
                 _write_member(archive, name, packed.png)
                 labelled.append((name, label))
