@@ -406,7 +406,10 @@ def test_hflip_flips_some_items() -> None:
 # ---------------------------------------------------------------- loaders
 
 
-def test_file_datasets_default_to_workers(tmp_path: Path) -> None:
+def test_file_datasets_default_to_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transgan.data import images
+
+    monkeypatch.setattr(images, "IN_MEMORY_BYTES", 3 * 32 * 32)  # room for one image only
     root = write_files(tmp_path / "images", _image_files())
     assert default_num_workers(build_dataset(f"folder:{root}", 32, 3)) >= 1
     assert default_num_workers(build_dataset("digits-test", 8, 1)) == 0
