@@ -36,6 +36,7 @@ from transgan.models.generator import LOCALITY_BLOCKS
 from transgan.nn.attention import LOCALITY_KINDS
 from transgan.train.ada import ADAPTIVE
 from transgan.train.augment import AUGMENT_PARAMS
+from transgan.train.data_choice import presets_of_size
 from transgan.train.distributed import PRECISIONS
 from transgan.train.losses import LOSSES
 
@@ -381,8 +382,7 @@ def _check_models(opts: TrainOptions, world_size: int = 1) -> None:
         return
     g_cfg = generator_config(opts.preset, **opts.generator)
     if opts.resolution is not None and opts.resolution != g_cfg.img_size:
-        others = [name for name in list_presets()
-                  if get_preset(name).architecture.img_size == opts.resolution]
+        others = presets_of_size(opts.resolution)
         fix = (f"presets of {opts.resolution} px: {', '.join(others)}" if others else
                "sizes on offer: " + ", ".join(
                    str(s) for s in sorted({get_preset(n).architecture.img_size
