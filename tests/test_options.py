@@ -113,3 +113,12 @@ def test_model_mistakes_are_one_line_errors_before_the_run_directory(
     err = capsys.readouterr().err
     assert err.startswith("transgan: error:") and message in err and err.count("\n") == 1
     assert not run.exists()
+
+
+def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    from transgan import __version__
+    from transgan.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out == f"transgan {__version__}\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from transgan import __version__
 from transgan.bench import BenchError
 from transgan.cli import (
     bench,
@@ -53,6 +54,7 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="transgan", description="Train and sample TransGAN (transformer GAN) models."
     )
+    parser.add_argument("--version", action="version", version=f"transgan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command in COMMANDS:
         command.add_parser(sub)

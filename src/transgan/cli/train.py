@@ -130,4 +130,6 @@ def cmd_train(args: argparse.Namespace) -> int:
               "raise --images to train longer", file=sys.stderr)
         return 0
     trainer.run()
-    return 0
+    # Stopped by a signal (after its checkpoint): 128 + signal, so that `train && export`
+    # and schedulers can tell a stopped run from a finished one.
+    return 0 if trainer.stop_signal is None else 128 + trainer.stop_signal
