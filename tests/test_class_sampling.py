@@ -49,6 +49,17 @@ def test_sample_class_draws_that_class(model_dir: Path, tmp_path: Path) -> None:
         assert same == (label == 7)
 
 
+def test_an_image_file_out_is_one_grid_and_other_files_are_refused(
+        model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "x.png"
+    assert main(["sample", str(model_dir), "--num", "20", "--out", str(out)]) == 0
+    assert out.is_file() and Image.open(out).size == (2 * TILE + 2, CLASSES * TILE + 2)
+    assert main(["sample", str(model_dir), "--num", "4", "--out", str(tmp_path / "x.tiff")]) == 2
+    err = capsys.readouterr().err
+    assert "a folder, or a file ending in .png, .jpg, .jpeg, .webp" in err
+    assert not (tmp_path / "x.tiff").exists()
+
+
 def test_grid_has_one_row_per_class(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "grid.png"
     assert main(["sample", str(model_dir), "--num", "20", "--grid", "--out", str(out)]) == 0

@@ -11,14 +11,22 @@ from transgan.loading import open_generator
 from transgan.sampling import class_labels, generate, grid_columns, latents, save_grid, save_images
 from transgan.train.options import OptionsError
 
+# An --out ending in one of these is one grid image, not a folder; other image files are
+# refused rather than made into folders of that name.
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+OTHER_IMAGE_SUFFIXES = (".tif", ".tiff", ".gif", ".bmp", ".svg", ".pdf")
+
 
 def add_parser(sub: Any) -> None:
     """Register ``sample`` on argparse sub-parsers."""
     sample = sub.add_parser("sample", help="write samples of a trained generator")
     sample.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     sample.add_argument("--num", type=int, default=64, help="number of samples")
-    sample.add_argument("--out", default="samples", help="folder (or .png with --grid)")
-    sample.add_argument("--grid", action="store_true", help="one grid image instead of files")
+    sample.add_argument("--out", default="samples",
+                        help="folder of PNG files, or a .png/.jpg file: one grid image "
+                        "(default: samples)")
+    sample.add_argument("--grid", action="store_true",
+                        help="one grid image instead of files (OUT/grid.png in a folder OUT)")
     sample.add_argument("--seed", type=int, default=0, help="latent seed")
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
     sample.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
@@ -31,16 +39,19 @@ def add_parser(sub: Any) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     if args.num <= 0:
         raise OptionsError("--num must be positive")
+    out = Path(args.out)
+    grid_file = out.suffix.lower() in GRID_SUFFIXES
+    if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        raise OptionsError(f"--out {out}: a folder, or a file ending in "
+                           f"{', '.join(GRID_SUFFIXES)} for one grid image")
     generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
     columns = grid_columns(args.num, generator.num_classes, args.classes)
     labels = class_labels(args.num, generator.num_classes, args.classes, repeat=columns,
                           device=args.device)
     z = latents(args.num, generator.latent_dim, args.seed, args.device)
     images = generate(generator, z, batch=args.batch, labels=labels)
-    out = Path(args.out)
-    if args.grid:
-        path = save_grid(images, out / "grid.png" if out.suffix != ".png" else out,
-                         nrow=columns)
+    if args.grid or grid_file:
+        path = save_grid(images, out if grid_file else out / "grid.png", nrow=columns)
         print(f"wrote a grid of {args.num} samples to {path}")
     else:
         save_images(images, out)
