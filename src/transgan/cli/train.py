@@ -108,8 +108,7 @@ def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:
     if preset is not None:
         return fit_preset(preset, data, profile) if preset in PRESETS else None
     device = str(chosen.get("device") or TrainOptions().device)
-    device_type = resolve_device(device).type if device != "cpu" else "cpu"
-    return choose(data, profile, device_type,
+    return choose(data, profile, resolve_device(device).type,
                   resolution if isinstance(resolution, int) else None)
 
 

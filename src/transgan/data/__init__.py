@@ -11,7 +11,7 @@ import os
 
 from torch.utils.data import Dataset
 
-from .base import DataError, ImageDataset, LabelledDataset, check_image_args
+from .base import DataError, ImageDataset, LabelledDataset, check_image_args, colour_name
 from .digits import DigitsDataset, load_digits_split
 from .images import IMAGE_EXTENSIONS, load_folder
 from .loader import default_num_workers
@@ -26,10 +26,12 @@ __all__ = [
     "LabelledDataset",
     "PreparedZipDataset",
     "build_dataset",
+    "colour_name",
     "default_data_root",
     "default_num_workers",
     "is_digits_spec",
     "load_digits_split",
+    "may_download",
 ]
 
 DATA_SPECS_HELP = (
@@ -45,6 +47,11 @@ def is_digits_spec(spec: str) -> bool:
     return spec.strip().lower() in DIGITS_SPECS
 CIFAR10_SPECS = {"cifar10": True, "cifar10-test": False}
 STL10_SPECS = {"stl10": "unlabeled", "stl10-train": "train"}
+
+
+def may_download(spec: str) -> bool:
+    """Whether building ``spec`` may download it (the torchvision sets)."""
+    return spec.strip().lower() in {**CIFAR10_SPECS, **STL10_SPECS}
 
 
 def build_dataset(

@@ -38,6 +38,11 @@ def check_image_args(resolution: int, channels: int) -> None:
         raise DataError(f"channels must be 1 or 3, got {channels!r}")
 
 
+def colour_name(channels: int) -> str:
+    """How images of ``channels`` channels are called in messages: RGB or grayscale."""
+    return "RGB" if channels == 3 else "grayscale"
+
+
 def uint8_to_unit(images: Tensor) -> Tensor:
     """Map uint8 values 0..255 to float32 in [-1, 1]."""
     return images.to(torch.float32).div_(127.5).sub_(1.0)

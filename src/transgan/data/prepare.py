@@ -34,7 +34,7 @@ from typing import NamedTuple
 from PIL import Image
 from tqdm import tqdm
 
-from .base import DataError, check_image_args
+from .base import DataError, check_image_args, colour_name
 from .images import (
     DECODE_THREADS,
     SIXTEEN_BIT_MODES,
@@ -98,7 +98,7 @@ class PrepareReport:
 
     def summary(self, out: Path, resolution: int, channels: int) -> str:
         """One line for the user: what went into out and what did not."""
-        kind = "RGB" if channels == 3 else "grayscale"
+        kind = colour_name(channels)
         classes = f", {self.classes} classes" if self.classes else ""
         text = f"wrote {self.written} images ({resolution} px {kind}{classes}) to {out}"
         if self.skipped():
@@ -368,7 +368,7 @@ def _pack(
                 if packed.conversion:
                     report.converted[packed.conversion] += 1
                     report.files.append((key, "converted", f"{packed.conversion} to "
-                                         f"{'RGB' if channels == 3 else 'grayscale'}"))
+                                         f"{colour_name(channels)}"))
                 if packed.upscaled:
                     report.upscaled += 1
                     report.files.append((key, "upscaled", f"{'x'.join(map(str, packed.size))} "

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .base import DataError
 from .images import FolderSource, Source, ZipSource, check_zip_path
-from .prepare import DATASET_JSON, label_table
+from .prepare import DATASET_JSON, label_table, subfolder_labels
 
 # Files looked at to judge a folder or archive.
 PROFILE_SAMPLE = 64
@@ -43,7 +44,7 @@ class DataProfile:
         return "colour" if self.channels == 3 else "grayscale"
 
     def describe(self) -> str:
-        """e.g. '400 colour images, median shorter side 56 px, no class labels'."""
+        """e.g. '400 colour images of 50 px (median side), no class labels'."""
         labels = "class labels" if self.labelled else "no class labels"
         return f"{self.count} {self.colour} images of {self.side} px (median side), {labels}"
 
@@ -80,40 +81,38 @@ def _sample(keys: list[str], count: int) -> list[str]:
 
 def _labelled(source: Source, keys: list[str]) -> bool:
     """Whether the trainer would find class labels: a prepared archive's dataset.json, or
-    every image in a first-level subfolder of a folder."""
-    if isinstance(source, ZipSource):
-        try:
-            text = source.read(DATASET_JSON)
-        except KeyError:
-            return False
-        try:
-            return label_table(text, DATASET_JSON) is not None
-        except ValueError:
-            return False
-    folders = set(source.top_folders())
-    return bool(folders) and all("/" in k and k.split("/", 1)[0] in folders for k in keys)
+    every image in a first-level subfolder of a folder, none of them empty."""
+    try:
+        if isinstance(source, ZipSource):
+            return label_table(source.read(DATASET_JSON), DATASET_JSON) is not None
+        subfolder_labels(source, keys)
+    except (KeyError, DataError):  # KeyError: an archive without dataset.json
+        return False
+    return True
 
 
 def profile_files(source: Source) -> DataProfile | None:
     """The profile of a folder or archive from a sample of its files; None when it has no
     readable image (the data set's own checks then say why)."""
-    keys = source.list_images()
-    sides, colour = [], False
-    for key in _sample(keys, PROFILE_SAMPLE):
-        try:
-            with Image.open(source.open(key)) as img:
-                side = min(img.size)
-                img.draft("RGB", (COLOUR_CHECK_SIDE, COLOUR_CHECK_SIDE))
-                img.load()
-                colour = colour or is_colour(img)
-        except Exception:  # decoders raise many types; unreadable files are the data set's
-            continue
-        sides.append(side)
-    if not sides:
-        return None
-    labelled = _labelled(source, keys)
-    source.close()
-    return DataProfile(len(keys), 3 if colour else 1, int(statistics.median(sides)), labelled)
+    try:
+        keys = source.list_images()
+        sides, colour = [], False
+        for key in _sample(keys, PROFILE_SAMPLE):
+            try:
+                with Image.open(source.open(key)) as img:
+                    side = min(img.size)
+                    img.draft("RGB", (COLOUR_CHECK_SIDE, COLOUR_CHECK_SIDE))
+                    img.load()
+                    colour = colour or is_colour(img)
+            except Exception:  # decoders raise many types; unreadable files are the data set's
+                continue
+            sides.append(side)
+        if not sides:
+            return None
+        median = int(statistics.median(sides))
+        return DataProfile(len(keys), 3 if colour else 1, median, _labelled(source, keys))
+    finally:
+        source.close()
 
 
 def profile_data(spec: str) -> DataProfile | None:

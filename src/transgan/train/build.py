@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from transgan.data import DataError, ImageDataset, build_dataset, is_digits_spec
+from transgan.data import DataError, ImageDataset, build_dataset, may_download
 from transgan.loading import InitWeights, load_state, read_init_weights
 from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models import (
@@ -63,12 +63,14 @@ def check_data_size(dataset: ImageDataset, batch: int) -> None:
 @dataclass(frozen=True)
 class RunParts:
     """What a run is built from, every part checked: G and D configs (for the data set's
-    classes), the data set and its spec, and the --init-from weights (None without)."""
+    classes), the data set and its spec, the locality schedule and the --init-from weights
+    (None without)."""
 
     generator: Any
     discriminator: Any
     dataset: ImageDataset
     data_spec: str
+    schedule: LocalitySchedule
     init: InitWeights | None
 
 
@@ -76,8 +78,7 @@ def checked_parts(opts: TrainOptions, world_size: int, resume_state: dict[str, A
                   root: str, known: Sequence[str] = ()) -> RunParts:
     """The parts of a run after every check of options, models and data; RunProblems lists
     all that fail (after the ``known`` ones), before any file is written."""
-    problems = Problems()
-    problems.found.extend(known)
+    problems = Problems(known)
     with problems.check():
         validate(opts, world_size)
     init = None
@@ -88,23 +89,23 @@ def checked_parts(opts: TrainOptions, world_size: int, resume_state: dict[str, A
         configs = model_configs(opts, resume_state, init)
     spec = opts.data or (PRESETS[opts.preset].data if opts.preset in PRESETS else None)
     shape = _image_shape(opts, configs)
-    dataset = None
+    dataset = schedule = None
     # A set that may need a download is read only when nothing else is wrong.
-    local = spec is not None and (is_digits_spec(spec) or spec.split(":")[0] in ("folder", "zip"))
-    if spec is not None and shape is not None and (local or not problems.found):
+    if spec is not None and shape is not None and not (may_download(spec) and problems.found):
         with problems.check():
             dataset = build_dataset(spec, *shape, root=root)
     if dataset is not None:
         with problems.check():
             check_data_size(dataset, opts.batch)
         with problems.check():
-            locality_schedule(opts, len(dataset))
+            schedule = locality_schedule(opts, len(dataset))
         if configs is not None:
             with problems.check():
                 configs = class_configs(opts, *configs, dataset)
     problems.raise_any()
     assert configs is not None and dataset is not None and spec is not None
-    return RunParts(configs[0], configs[1], dataset, spec, init)
+    assert schedule is not None
+    return RunParts(configs[0], configs[1], dataset, spec, schedule, init)
 
 
 def _image_shape(opts: TrainOptions, configs: tuple[Any, Any] | None) -> tuple[int, int] | None:

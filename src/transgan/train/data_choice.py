@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transgan.data import is_digits_spec
+from transgan.data import colour_name, is_digits_spec
 from transgan.data.profile import DataProfile
 from transgan.models import get_preset, list_presets
 from transgan.models.presets import TINY_SIZES
@@ -87,7 +87,7 @@ def choose(spec: str, profile: DataProfile | None, device_type: str,
             if device_type != "cuda" and resolution is None and size < max(CPU_FAMILY) else "")
     notes = ((f"{spec}: {profile.describe()}",) if profile else ()) + (
         f"model chosen for the data: {preset}, {size} px "
-        f"{'RGB' if channels == 3 else 'grayscale'} ({how}, on {device}){more}; "
+        f"{colour_name(channels)} ({how}, on {device}){more}; "
         "--preset to choose another",)
     return DataFit(preset, channels if channels != arch.channels else None, notes, problems)
 
@@ -101,7 +101,7 @@ def fit_preset(preset: str, spec: str, profile: DataProfile | None) -> DataFit:
     channels = None
     if profile.channels != arch.channels:
         channels = profile.channels
-        notes.append(f"preset {preset} makes {'RGB' if arch.channels == 3 else 'grayscale'} "
+        notes.append(f"preset {preset} makes {colour_name(arch.channels)} "
                      f"images; built for {spec}'s {profile.colour} images instead "
                      f"({channels} channel{'s' if channels > 1 else ''})")
     if profile.side != arch.img_size:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from transgan.data import default_data_root, default_num_workers
+from transgan.data import colour_name, default_data_root, default_num_workers
 from transgan.loading import load_state
 from transgan.models import count_parameters, supports_locality
 from transgan.sampling import class_labels, generate, grid_columns, save_grid
@@ -27,7 +27,6 @@ from transgan.train.build import (
     build_models,
     checked_parts,
     eval_settings,
-    locality_schedule,
 )
 from transgan.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -101,7 +100,7 @@ class Trainer:
         self.data_spec, self.dataset = parts.data_spec, parts.dataset
         if self.is_main:
             check_writable(self.run_dir)
-        self.schedule = locality_schedule(opts, len(self.dataset))
+        self.schedule = parts.schedule
         self.locality_stages = parse_stages(opts.locality_stages)
         G, D = build_models(opts, g_cfg, d_cfg, init, self.schedule)
         G.to(self.device)
@@ -325,7 +324,7 @@ class Trainer:
             self.log.info(
                 f"{'resuming' if c.images else 'training'} {opts.preset} on {self.data_spec} "
                 f"({len(self.dataset)} images, {self.dataset.skipped} unreadable skipped) | "
-                f"{g.img_size} px {'RGB' if g.channels == 3 else 'grayscale'}, {classes} | "
+                f"{g.img_size} px {colour_name(g.channels)}, {classes} | "
                 f"G {g_params / 1e6:.2f}M D {d_params / 1e6:.2f}M params | "
                 f"{self.dist.world_size} process(es) on {self.device}, {self.precision} | "
                 f"run dir {self.run_dir}"

@@ -59,8 +59,8 @@ class RunProblems(OptionsError):
 class Problems:
     """Collects the user mistakes of independent checks, so that all are reported at once."""
 
-    def __init__(self) -> None:
-        self.found: list[str] = []
+    def __init__(self, known: Sequence[str] = ()) -> None:
+        self.found: list[str] = list(known)
 
     @contextmanager
     def check(self) -> Iterator[None]:
