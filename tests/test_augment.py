@@ -3,13 +3,8 @@
 import pytest
 import torch
 
-from transgan.train.augment import (
-    AUGMENT_PARAMS,
-    AugmentError,
-    AugmentParams,
-    DiffAugment,
-    parse_policy,
-)
+from transgan.errors import AugmentError
+from transgan.train.augment import AUGMENT_PARAMS, AugmentParams, DiffAugment, parse_policy
 
 POLICIES = ["color", "translation", "cutout", "translation,cutout,color"]
 

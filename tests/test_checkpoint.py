@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from transgan.errors import CheckpointError
 from transgan.train.checkpoint import (
     CHECKPOINT_FORMAT,
-    CheckpointError,
     atomic_save,
     find_checkpoint,
     load_checkpoint,

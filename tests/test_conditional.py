@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from transgan.data import DataError, build_dataset
+from transgan.data import build_dataset
+from transgan.errors import ConfigError, DataError
 from transgan.loading import load_generator
 from transgan.models import (
     CNNDiscriminator,
     CNNDiscriminatorConfig,
     CNNGenerator,
     CNNGeneratorConfig,
-    ConfigError,
     DiscriminatorConfig,
     GeneratorConfig,
     TransformerDiscriminator,

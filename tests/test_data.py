@@ -17,13 +17,8 @@ from conftest import write_files
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from transgan.data import (
-    DATA_SPECS_HELP,
-    DataError,
-    build_dataset,
-    default_num_workers,
-    load_digits_split,
-)
+from transgan.data import DATA_SPECS_HELP, build_dataset, default_num_workers, load_digits_split
+from transgan.errors import DataError
 
 # ---------------------------------------------------------------- digits
 

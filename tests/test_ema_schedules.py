@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from transgan.errors import ScheduleError
 from transgan.train.ema import ema_beta, make_ema, update_ema
-from transgan.train.schedules import LocalitySchedule, ScheduleError, mtct_active
+from transgan.train.schedules import LocalitySchedule, mtct_active
 
 
 def test_ema_beta_values() -> None:

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from transgan.cli import main
+from transgan.errors import ExperimentFailed
 from transgan.experiments import (
-    ExperimentFailed,
     ExperimentStopped,
     experiment_arms,
     run_experiment,

@@ -18,7 +18,7 @@ from conftest import TINY_RUN, free_port
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
 from transgan.train.checkpoint import load_checkpoint
-from transgan.train.loop import Trainer
+from transgan.train.loop import Trainer, planned_end
 from transgan.train.monitor import Monitor, format_duration, progress_line, setup_logging
 
 # Checkpoints by time only; the fake clocks below count one second per image.
@@ -121,7 +121,7 @@ def test_stderr_to_a_file_gets_plain_lines(tmp_path: Path, monkeypatch) -> None:
     with open(err, "w") as handle:
         monkeypatch.setattr(sys, "stderr", handle)
         assert main(["train", *TINY_RUN, "--progress", "--log-every", "32",
-                     "--out", str(tmp_path / "run"), "--images", "64"]) == 0
+                     "--out", str(tmp_path / "run"), "--images", "48"]) == 0
         setup_logging(None, verbose=False)  # the logger lets go of the file
     text = err.read_text()
     assert "\r" not in text
@@ -132,7 +132,16 @@ def test_stderr_to_a_file_gets_plain_lines(tmp_path: Path, monkeypatch) -> None:
     assert all("loss_d " in line and "loss_g " in line and " | ETA " in line
                for line in progress)
     assert progress[-1].endswith("ETA 0:00:00")
+    # 48 asked, trained in whole cycles of 16 x 2: the total shown is what is trained.
+    assert "training to 64 images: --images 48 rounded up to whole cycles of 32" in lines
     assert lines[-1].startswith("done: 64 images in 0:0")
+
+
+def test_planned_end_rounds_up_to_whole_cycles() -> None:
+    assert planned_end(0, 1000, 32) == 1024
+    assert planned_end(0, 1024, 32) == 1024
+    assert planned_end(96, 100, 64) == 160  # a resumed run continues from where it is
+    assert planned_end(2048, 1000, 32) == 2048  # finished already
 
 
 class _Terminal(io.StringIO):

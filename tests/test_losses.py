@@ -7,12 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transgan.errors import LossError
 from transgan.train.losses import (
+    LOSS_TYPES,
     LOSSES,
     GANLoss,
     Hinge,
     LogisticR1,
-    LossError,
     WGANGPEps,
     make_loss,
     mode_seeking_loss,
@@ -140,6 +141,11 @@ def test_g_term_gradient_raises_d_of_fake(setup) -> None:
     # Lowering the loss means raising D(fake): the step -grad points along +w.
     expected = -D.w.detach().expand(SHAPE[0], -1) / SHAPE[0]
     assert torch.allclose(fake.grad.flatten(1), expected)
+
+
+def test_registry_matches_the_names_the_command_line_lists() -> None:
+    assert tuple(LOSS_TYPES) == LOSSES
+    assert all(LOSS_TYPES[name].name == name for name in LOSSES)
 
 
 @pytest.mark.parametrize("name", LOSSES)

@@ -12,6 +12,7 @@ import scipy.linalg
 import torch
 
 import transgan.cli
+from transgan.errors import MetricError
 from transgan.metrics import digits as digits_mod
 from transgan.metrics import references as references_mod
 from transgan.metrics.digits import (
@@ -23,7 +24,6 @@ from transgan.metrics.digits import (
 from transgan.metrics.evaluate import evaluate_generator, parse_metrics
 from transgan.metrics.extractors import build_extractors
 from transgan.metrics.frechet import (
-    MetricError,
     feature_statistics,
     frechet_distance,
     frechet_distance_features,

@@ -20,9 +20,9 @@ import torch
 from PIL import Image
 from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 
+from transgan.errors import MetricError
 from transgan.metrics import inception as inception_mod
 from transgan.metrics.evaluate import evaluate_generator
-from transgan.metrics.frechet import MetricError
 from transgan.metrics.inception import (
     INCEPTION_FILE,
     PYTORCH_FID_FILE,

@@ -8,8 +8,8 @@ from torch import nn
 
 import transgan
 from transgan.cli import build_parser, main, train_options_from_args
+from transgan.errors import ConfigError
 from transgan.models import (
-    ConfigError,
     DiscriminatorConfig,
     GeneratorConfig,
     TransformerDiscriminator,

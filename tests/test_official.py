@@ -15,7 +15,8 @@ import torch
 
 import transgan
 from transgan.cli import main
-from transgan.official import ConversionError, convert_checkpoint, convert_generator
+from transgan.errors import ConversionError
+from transgan.official import convert_checkpoint, convert_generator
 from transgan.train.schedules import LocalitySchedule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official-transgan"
@@ -206,7 +207,8 @@ def test_paper_presets_have_the_official_parameter_counts(name: str) -> None:
 def test_v2_presets_use_the_official_scripts_augmentation(
     name: str, policy: str, rampup: float
 ) -> None:
-    from transgan.train.options import options_for, validate
+    from transgan.train.options import options_for
+    from transgan.train.validation import validate
 
     opts = options_for(name)
     validate(opts)

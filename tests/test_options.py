@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from transgan.train.options import (
-    OptionsError,
-    TrainOptions,
-    load_yaml,
-    merge,
-    parse_stages,
-    save_yaml,
-    validate,
-)
+from transgan.errors import OptionsError
+from transgan.train.options import TrainOptions, load_yaml, merge, save_yaml
+from transgan.train.validation import parse_stages, validate
 
 
 def test_defaults_are_valid() -> None:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from transgan.data.digits import DigitsDataset
 from transgan.data.digits import load_digits_split as split
-from transgan.metrics.frechet import MetricError
+from transgan.errors import MetricError
 from transgan.metrics.per_class import per_class_digits
 
 

@@ -15,8 +15,9 @@ from conftest import TINY_RUN, free_port
 
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
+from transgan.errors import TrainingDiverged
 from transgan.train.checkpoint import load_checkpoint
-from transgan.train.loop import Trainer, TrainingDiverged
+from transgan.train.loop import Trainer
 
 
 def _trainer(tmp_path: Path, images: int, *extra: str) -> Trainer:

@@ -13,10 +13,10 @@ from conftest import TINY_RUN
 
 import transgan
 from transgan.cli import main
+from transgan.errors import CheckpointError, OnnxExportError
 from transgan.models import CNNGenerator, TransformerGenerator, build_generator
-from transgan.onnx_export import ONNX_OPSET, OnnxExportError, export_onnx
+from transgan.onnx_export import ONNX_OPSET, export_onnx
 from transgan.sampling import latents
-from transgan.train.checkpoint import CheckpointError
 
 METRICS = {
     "images_trained": 64, "metrics": {"digits-fid": 12.5, "digits-is": 3.25},

@@ -15,8 +15,9 @@ from conftest import TINY_RUN
 from torch import nn
 
 from transgan.cli import build_parser, main, train_options_from_args
+from transgan.errors import RunDirectoryBusy
 from transgan.train.loop import Trainer
-from transgan.train.state import LOCK_NAME, RunDirectoryBusy, RunLock
+from transgan.train.state import LOCK_NAME, RunLock
 from transgan.train.step import GANStep
 
 

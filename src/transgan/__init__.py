@@ -1,16 +1,28 @@
-"""transgan: GANs whose generator and discriminator are pure transformers."""
+"""transgan: GANs whose generator and discriminator are pure transformers.
 
-from transgan.loading import load_discriminator, load_generator
-from transgan.models import (
-    ConfigError,
-    build_discriminator,
-    build_generator,
-    count_parameters,
-    get_preset,
-    list_presets,
-)
+The public names load their modules on first use, so that the command line can parse its
+arguments and print help without importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from transgan.lazy import lazy_attributes
 
 __version__ = "0.1.0"
+
+# Public name -> module that defines it.
+_EXPORTS = {
+    "ConfigError": "transgan.errors",
+    "build_discriminator": "transgan.models.build",
+    "build_generator": "transgan.models.build",
+    "count_parameters": "transgan.models.build",
+    "get_preset": "transgan.models.presets",
+    "list_presets": "transgan.models.presets",
+    "load_discriminator": "transgan.loading",
+    "load_generator": "transgan.loading",
+}
 
 __all__ = [
     "ConfigError",
@@ -23,3 +35,12 @@ __all__ = [
     "load_discriminator",
     "load_generator",
 ]
+
+if TYPE_CHECKING:
+    from transgan.errors import ConfigError
+    from transgan.loading import load_discriminator, load_generator
+    from transgan.models.build import build_discriminator, build_generator, count_parameters
+    from transgan.models.presets import get_preset, list_presets
+
+
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

@@ -29,14 +29,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from transgan.errors import BenchError
 from transgan.train.distributed import resolve_device, resolve_precision
 from transgan.train.loop import Trainer
 from transgan.train.options import options_for
 from transgan.train.step import StepImpl
-
-
-class BenchError(RuntimeError):
-    """A measured configuration failed in its worker process."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from transgan.errors import CheckpointError, ForeignCheckpointError
 from transgan.model_folder import (
     GENERATOR_FORMAT,
     WEIGHTS_FILE,
@@ -35,12 +36,7 @@ from transgan.official import (
     GENERATOR_FILE,
     convert_checkpoint,
 )
-from transgan.train.checkpoint import (
-    CheckpointError,
-    ForeignCheckpointError,
-    find_checkpoint,
-    load_checkpoint,
-)
+from transgan.train.checkpoint import find_checkpoint, load_checkpoint
 
 
 def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:

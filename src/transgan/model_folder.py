@@ -12,10 +12,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from transgan.errors import CheckpointError
 from transgan.model_card import render_card
 from transgan.models.build import config_to_dict, count_parameters
 from transgan.sampling import class_labels, generate, latents, save_grid
-from transgan.train.checkpoint import CheckpointError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

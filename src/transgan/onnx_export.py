@@ -9,17 +9,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from transgan.errors import OnnxExportError
 from transgan.sampling import class_labels, latents
-from transgan.train.checkpoint import CheckpointError
 
 ONNX_OPSET = 17
 # Largest |ONNX - PyTorch| difference the export check accepts, and the batch sizes it tries.
 ONNX_TOLERANCE = 1e-4
 CHECK_BATCHES = (1, 3)
-
-
-class OnnxExportError(CheckpointError):
-    """A generator that cannot be exported to ONNX, or whose export does not match PyTorch."""
 
 
 def _first_line(exc: BaseException) -> str:

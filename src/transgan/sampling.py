@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from transgan.errors import ConfigError
 from transgan.models.conditioning import check_class_range
-from transgan.models.configs import ConfigError
 
 # Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
 GRID_MIN_TILE = 64

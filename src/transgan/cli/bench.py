@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transgan.bench import format_table, run_bench, write_json
-from transgan.models import get_preset
-from transgan.train.distributed import PRECISIONS
-from transgan.train.options import OptionsError
+from transgan.errors import OptionsError
+from transgan.models.presets import get_preset
+from transgan.train.choices import PRECISIONS
 
 
 def add_parser(sub: Any) -> None:
@@ -28,6 +27,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from transgan.bench import format_table, run_bench, write_json
+
     get_preset(args.preset)
     if args.batch <= 0 or args.lazy < 1:
         raise OptionsError("--batch and --lazy must be positive")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import key_value
-from transgan.official import WEIGHTS, convert_checkpoint, describe, save_converted
+from transgan.official import WEIGHTS
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from transgan.official.checkpoint import convert_checkpoint, describe, save_converted
+
     out = Path(args.out)
     converted = convert_checkpoint(
         args.checkpoint, args.weights, dict(args.gen or []), dict(args.disc or [])

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transgan.data import is_digits_spec
-from transgan.loading import open_generator, source_file
+from transgan.data.specs import is_digits_spec
+from transgan.errors import MetricError
 from transgan.metrics.defaults import (
     DEFAULT_NUM,
     DEFAULT_NUM_DIGITS,
+    DIGITS_METRICS,
+    METRICS,
     PER_CLASS_NUM,
     REFERENCES_HELP,
     default_metrics,
@@ -19,8 +21,6 @@ from transgan.metrics.defaults import (
     default_reference,
     run_data,
 )
-from transgan.metrics.evaluate import DIGITS_METRICS, METRICS, evaluate_generator, parse_metrics
-from transgan.metrics.frechet import MetricError
 
 
 def add_parser(subparsers: Any) -> None:
@@ -80,6 +80,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from transgan.loading import open_generator, source_file
+    from transgan.metrics.evaluate import evaluate_generator, parse_metrics
+
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
     if args.num is not None and args.num < 2:
         raise MetricError("--num must be at least 2")

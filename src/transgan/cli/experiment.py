@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import count
-from transgan.experiments import EXPERIMENTS, ExperimentStopped, run_experiment
-from transgan.report import MANIFEST, report_experiment, report_run
-from transgan.train.options import OptionsError
+from transgan.errors import OptionsError
+from transgan.experiments.arms import EXPERIMENTS
 
 
 def add_parser(sub: Any) -> None:
@@ -41,6 +40,9 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    from transgan.experiments.plan import ExperimentStopped
+    from transgan.experiments.run import run_experiment
+
     extra: dict[str, Any] = {}
     if args.device:
         extra["device"] = args.device
@@ -55,6 +57,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from transgan.report import MANIFEST, report_experiment, report_run
+
     folder = Path(args.directory)
     if (folder / MANIFEST).exists():
         path = report_experiment(folder)

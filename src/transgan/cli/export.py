@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import GENERATOR_SOURCE_HELP
-from transgan.loading import export_folder, export_generator, open_generator
-from transgan.onnx_export import ONNX_OPSET, export_onnx
-from transgan.train.options import OptionsError
+from transgan.errors import OptionsError
 
 EXPORT_FORMATS = ("safetensors", "onnx")
 
@@ -32,6 +30,9 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from transgan.loading import export_folder, export_generator, open_generator
+    from transgan.onnx_export import ONNX_OPSET, export_onnx
+
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
     which = "raw" if args.raw else "EMA"

@@ -7,16 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import GENERATOR_SOURCE_HELP, class_list
-from transgan.loading import open_generator
-from transgan.sampling import (
-    class_labels,
-    generate,
-    grid_tensor,
-    interpolation_latents,
-    save_gif,
-    save_grid,
-)
-from transgan.train.options import OptionsError
+from transgan.errors import OptionsError
 
 
 def add_parser(sub: Any) -> None:
@@ -40,6 +31,16 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
         raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
+    from transgan.loading import open_generator
+    from transgan.sampling import (
+        class_labels,
+        generate,
+        grid_tensor,
+        interpolation_latents,
+        save_gif,
+        save_grid,
+    )
+
     generator, _ = open_generator(args.checkpoint, args.device)
     z = interpolation_latents(args.rows, args.steps, generator.latent_dim, args.seed)
     labels = class_labels(args.rows * args.steps, generator.num_classes, args.classes,

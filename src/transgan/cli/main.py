@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from transgan import __version__
-from transgan.bench import BenchError
 from transgan.cli import (
     bench,
     convert,
@@ -26,23 +25,8 @@ from transgan.cli import (
 )
 from transgan.cli import eval as eval_command
 from transgan.cli.parsing import OneLineParser
-from transgan.data import DataError
-from transgan.experiments import ExperimentFailed
-from transgan.metrics.frechet import MetricError
-from transgan.models import ConfigError
-from transgan.train.augment import AugmentError
-from transgan.train.checkpoint import CheckpointError
-from transgan.train.distributed import DeviceError, resolve_device
-from transgan.train.loop import RunDirectoryError, TrainingDiverged
-from transgan.train.losses import LossError
-from transgan.train.options import OptionsError
-from transgan.train.schedules import ScheduleError
+from transgan.errors import RunFailure, UserError
 
-USER_ERRORS = (
-    OptionsError, ConfigError, DataError, CheckpointError, AugmentError, LossError, ScheduleError,
-    MetricError, DeviceError,
-)
-RUN_FAILURES = (TrainingDiverged, RunDirectoryError, BenchError, ExperimentFailed)
 # In the order `transgan --help` lists them.
 COMMANDS = (
     train, sample, interpolate, serve, bench, export, convert, experiment, prepare, eval_command,
@@ -66,9 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if getattr(args, "device", None):
+            from transgan.train.distributed import resolve_device
+
             resolve_device(args.device)  # checked before any work starts
         return args.func(args)
-    except USER_ERRORS as exc:
+    except UserError as exc:
         problems = getattr(exc, "problems", [])
         if len(problems) > 1:
             print(f"transgan: error: {len(problems)} problems, nothing was started:",
@@ -79,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"transgan: error: {message}", file=sys.stderr)
         return 2
-    except RUN_FAILURES as exc:
+    except RunFailure as exc:
         print(f"transgan: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -6,17 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-import torch
-
-from transgan.data import build_dataset
-from transgan.models import (
-    Preset,
-    count_parameters,
-    discriminator_from_config,
-    generator_from_config,
-    get_preset,
-    list_presets,
-)
+from transgan.models.presets import Preset, get_preset, list_presets
 
 
 def add_parser(sub: Any) -> None:
@@ -27,6 +17,8 @@ def add_parser(sub: Any) -> None:
 
 def preset_classes(preset: Preset) -> int:
     """Classes a class-conditional preset trains with on its own data (0 for the others)."""
+    from transgan.data.build import build_dataset
+
     if not preset.recipe.get("conditional"):
         return 0
     arch = preset.architecture
@@ -34,6 +26,14 @@ def preset_classes(preset: Preset) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    import torch
+
+    from transgan.models.build import (
+        count_parameters,
+        discriminator_from_config,
+        generator_from_config,
+    )
+
     rows = []
     for name in list_presets():
         preset = get_preset(name)

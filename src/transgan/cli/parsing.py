@@ -14,8 +14,27 @@ GENERATOR_SOURCE_HELP = ("run directory, checkpoint (this library's or the offic
                          "exported .safetensors, model folder or converted folder")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its default, unless the option's help already says it
+    (or there is none to say: no value, a plain switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        switch = action.nargs == 0  # store_true and the like: present or not
+        if ("default" in text or default is None or default is argparse.SUPPRESS or switch
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors are one ``transgan: error:`` line, exit status 2."""
+    """ArgumentParser whose usage errors are one ``transgan: error:`` line, exit status 2, and
+    whose help shows every option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"transgan: error: {message} (see '{self.prog} --help')\n")

@@ -5,18 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from transgan.data.prepare import (
-    CROPS,
-    DEFAULT_CHANNELS,
-    DEFAULT_CROP,
-    DEFAULT_LABELS,
-    LABEL_MODES,
-    prepare,
-)
+from transgan.data.specs import CROPS, DEFAULT_CHANNELS, DEFAULT_CROP, DEFAULT_LABELS, LABEL_MODES
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Run prepare with the parsed options and print its one-line summary."""
+    from transgan.data.prepare import prepare
+
     report = prepare(args.source, args.out, args.resolution, crop=args.crop, labels=args.labels,
                      channels=args.channels, min_size=args.min_size, report_path=args.report)
     print(report.summary(args.out, args.resolution, args.channels))

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import CLASS_HELP, GENERATOR_SOURCE_HELP, class_list
-from transgan.loading import open_generator
-from transgan.sampling import class_labels, generate, grid_columns, latents, save_grid, save_images
-from transgan.train.options import OptionsError
+from transgan.errors import OptionsError
 
 # An --out ending in one of these is one grid image, not a folder; other image files are
 # refused rather than made into folders of that name.
@@ -44,6 +42,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
         raise OptionsError(f"--out {out}: a folder, or a file ending in "
                            f"{', '.join(GRID_SUFFIXES)} for one grid image")
+    from transgan.loading import open_generator
+    from transgan.sampling import (
+        class_labels,
+        generate,
+        grid_columns,
+        latents,
+        save_grid,
+        save_images,
+    )
+
     generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
     columns = grid_columns(args.num, generator.num_classes, args.classes)
     labels = class_labels(args.num, generator.num_classes, args.classes, repeat=columns,

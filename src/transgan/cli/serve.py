@@ -7,9 +7,7 @@ import sys
 from typing import Any
 
 from transgan.cli.parsing import GENERATOR_SOURCE_HELP
-from transgan.loading import open_generator
-from transgan.serve import SampleServer
-from transgan.train.options import OptionsError
+from transgan.errors import OptionsError
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +29,9 @@ def add_parser(sub: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise OptionsError("--port must be between 0 and 65535")
+    from transgan.loading import open_generator
+    from transgan.serve import SampleServer
+
     generator, _ = open_generator(args.checkpoint, args.device)
     try:
         server = SampleServer(generator, args.host, args.port, args.device, log=True)

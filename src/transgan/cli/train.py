@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transgan.cli.parsing import count, key_value
-from transgan.data.profile import profile_data
-from transgan.models import DEFAULT_PRESET, PRESETS
-from transgan.train.data_choice import DataFit, choose, fit_preset
-from transgan.train.distributed import resolve_device
+from transgan.errors import OptionsError
+from transgan.models.presets import DEFAULT_PRESET, PRESETS, get_preset
 from transgan.train.options import (
     OPTION_NAMES,
-    OptionsError,
     TrainOptions,
     field_type,
     load_yaml,
     merge,
     options_for,
 )
-from transgan.train.state import resolve_resume
+
+if TYPE_CHECKING:
+    from transgan.train.data_choice import DataFit
 
 MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
 
@@ -29,20 +28,37 @@ MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
 def add_parser(sub: Any) -> None:
     """Register ``train`` on argparse sub-parsers."""
     train = sub.add_parser(
-        "train", help="train a model (default: digits preset on the CPU)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Defaults shown are the official CIFAR-10 recipe; each preset's recipe "
-        "changes a few (the digits demo: 60k images, n_critic 1, lr 2e-4, batch 32, fp32). "
-        "A --config file overrides those, and the command line overrides the file. With --data "
-        "and no --preset the models are chosen for the data: its channels, and a resolution "
-        "from its pictures (tiny-32 or tiny-64 on a CPU, the paper's models on CUDA), "
-        "unconditional unless --conditional.",
+        "train", help=f"train a model (default: preset {DEFAULT_PRESET} on the embedded digits)",
+        description=f"Each default shown is what `transgan train` with no options uses: the "
+        f"general defaults (the official CIFAR-10 recipe) under the recipe of the default preset "
+        f"{DEFAULT_PRESET}; those the recipe sets say so, and another --preset brings its own "
+        "recipe. A --config file overrides the recipe, and the command line overrides the file. "
+        "With --data and no --preset the models are chosen for the data: its channels, and a "
+        "resolution from its pictures (tiny-32 or tiny-64 on a CPU, the paper's models on "
+        "CUDA), unconditional unless --conditional.",
     )
     train.add_argument("--config", metavar="FILE.yaml", help="options from a YAML file")
     train.add_argument("--resume", action="store_true",
                        help="require an existing checkpoint in --out (re-running resumes anyway)")
     _add_train_options(train)
     train.set_defaults(func=cmd_train)
+
+
+def default_text(name: str) -> str | None:
+    """The help's note on option ``name``'s default: the value a run with no options uses,
+    and whether the default preset's recipe sets it (None when there is no value to show)."""
+    value = getattr(options_for(DEFAULT_PRESET), name)
+    if value is None or name in MODEL_OVERRIDES:
+        return None
+    if name in get_preset(DEFAULT_PRESET).recipe:
+        general = _shown(getattr(TrainOptions(), name))
+        return (f"default: {_shown(value)}, set by preset {DEFAULT_PRESET}'s recipe; "
+                f"general default {general}")
+    return f"default: {_shown(value)}"
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +73,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
             continue
         kind = field_type(f.name)
         flag = f"--{f.name.replace('_', '-')}"
-        default_text = f"default: {f.default}" if f.default is not None else None
-        full_help = f"{help_text} ({default_text})" if default_text else help_text
+        note = default_text(f.name)
+        full_help = f"{help_text} ({note})" if note else help_text
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=full_help)
@@ -101,6 +117,10 @@ def train_plan_from_args(args: argparse.Namespace
 
 def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:
     """How the models meet --data (None without --data, or with --init-from's models)."""
+    from transgan.data.profile import profile_data
+    from transgan.train.data_choice import choose, fit_preset
+    from transgan.train.distributed import resolve_device
+
     data, resolution = chosen.get("data"), chosen.get("resolution")
     if not isinstance(data, str) or chosen.get("init_from"):
         return None
@@ -120,6 +140,7 @@ def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set
 
 def cmd_train(args: argparse.Namespace) -> int:
     from transgan.train.loop import Trainer
+    from transgan.train.state import resolve_resume
 
     opts, explicit, fit = train_plan_from_args(args)
     opts, state = resolve_resume(opts, explicit, args.resume)

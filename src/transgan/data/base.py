@@ -14,20 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from transgan.errors import DataError
+
 # ITU-R BT.601 luma weights, the same ones PIL uses for RGB -> L.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-
-
-class DataError(ValueError):
-    """User-facing problem with a data spec or files; str() is one line, shown without traceback."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(one_line(message))
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace (newlines included) so a message prints as a single line."""
-    return " ".join(text.split())
 
 
 def check_image_args(resolution: int, channels: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 import warnings
 import zipfile
@@ -31,7 +30,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from tqdm import tqdm
+
+from transgan.progress import Progress
 
 from .base import DataError, ImageDataset, uint8_to_unit
 
@@ -236,12 +236,11 @@ Source = FolderSource | ZipSource
 def map_files(keys: Sequence[str], work: Callable[[str], T], desc: str) -> list[T]:
     """work(key) for every key, in order, on a thread pool (PIL decodes without the GIL).
 
-    A progress bar labelled desc shows on a terminal when there are many keys.
+    Progress labelled desc shows when there are many keys.
     """
     chunks = [keys[i : i + SCAN_CHUNK] for i in range(0, len(keys), SCAN_CHUNK)]
-    show = len(keys) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
     results: list[T] = []
-    progress = tqdm(total=len(keys), desc=desc, unit="file", file=sys.stderr, disable=not show)
+    progress = Progress(len(keys), desc, "file", enabled=len(keys) >= PROGRESS_MIN_FILES)
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool, progress:
         for done in pool.map(lambda chunk: [work(key) for key in chunk], chunks):
             results.extend(done)

@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import sys
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -32,7 +31,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from PIL import Image
-from tqdm import tqdm
+
+from transgan.progress import Progress
 
 from .base import DataError, check_image_args, colour_name
 from .images import (
@@ -46,12 +46,8 @@ from .images import (
     open_oriented,
     to_rgb_or_gray,
 )
+from .specs import CROPS, DEFAULT_CHANNELS, DEFAULT_CROP, DEFAULT_LABELS, LABEL_MODES
 
-CROPS = ("center", "none")
-DEFAULT_CROP = "center"
-LABEL_MODES = ("none", "subfolders")
-DEFAULT_LABELS = "none"
-DEFAULT_CHANNELS = 3
 DATASET_JSON = "dataset.json"
 IMAGES_PER_FOLDER = 1000
 RESAMPLE = Image.Resampling.LANCZOS
@@ -299,13 +295,13 @@ def prepare(
     channels: int = DEFAULT_CHANNELS,
     min_size: int = 0,
     report_path: str | os.PathLike[str] | None = None,
-    progress: bool | None = None,
+    progress: bool = True,
 ) -> PrepareReport:
     """Write the archive out from the images of source; see the module docstring for the rules.
 
     min_size: skip images whose shorter side is below it (0: upscale every smaller image);
-    report_path: a CSV of the files not written as they were; progress: a bar on stderr
-    (default: when stderr is a terminal).
+    report_path: a CSV of the files not written as they were; progress: a bar on a
+    terminal stderr, else a plain line at every tenth.
     """
     check_image_args(resolution, channels)
     if crop not in CROPS:
@@ -333,7 +329,7 @@ def prepare(
 
 def _pack(
     work: Plan, partial: Path, resolution: int, channels: int, crop: str, min_size: int,
-    progress: bool | None
+    progress: bool
 ) -> PrepareReport:
     classes = work.class_names or sorted(set(work.labels or []))
     report = PrepareReport(classes=len(classes), min_size=min_size)
@@ -344,9 +340,7 @@ def _pack(
     def pack(key: str) -> Packed:
         return pack_image(work.source.read(key), resolution, channels, crop, min_size)
 
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=len(work.keys), desc="packing", unit="img", file=sys.stderr,
-               disable=not show)
+    bar = Progress(len(work.keys), "packing", "img", enabled=progress)
     with (zipfile.ZipFile(partial, "w") as archive,
           ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool, bar):
         for start in range(0, len(work.keys), PACK_CHUNK):

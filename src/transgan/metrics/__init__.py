@@ -5,8 +5,7 @@ Submodules load on first use, so importing the package (e.g. for the CLI parser)
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from transgan.lazy import lazy_attributes
 
 # Public name -> submodule that defines it.
 _EXPORTS = {
@@ -37,7 +36,5 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_attributes(
+    __name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})

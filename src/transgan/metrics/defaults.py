@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from transgan.data import is_digits_spec
-from transgan.models import ConfigError, get_preset
+from transgan.data.specs import is_digits_spec
+from transgan.errors import ConfigError
+from transgan.models.presets import get_preset
+
+# The metrics `transgan eval --metrics` and --eval-metrics take.
+INCEPTION_METRICS = ("fid", "is", "kid")
+DIGITS_METRICS = ("digits-fid", "digits-is", "digits-kid")
+METRICS = INCEPTION_METRICS + DIGITS_METRICS
 
 # Samples of a standard FID/IS/KID evaluation (`transgan eval`).
 DEFAULT_NUM = 50_000

@@ -21,7 +21,7 @@ from torch import nn
 
 from transgan.sampling import class_labels, generate, latents, to_uint8
 
-from .defaults import REFERENCES_HELP
+from .defaults import DIGITS_METRICS, INCEPTION_METRICS, METRICS, REFERENCES_HELP
 from .extractors import Extractor, build_extractors, extract_features
 from .frechet import (
     MetricError,
@@ -50,9 +50,6 @@ __all__ = [
     "resolve_reference",
 ]
 
-INCEPTION_METRICS = ("fid", "is", "kid")
-DIGITS_METRICS = ("digits-fid", "digits-is", "digits-kid")
-METRICS = INCEPTION_METRICS + DIGITS_METRICS
 IS_SPLITS = 10
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000

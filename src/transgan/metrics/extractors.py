@@ -7,14 +7,14 @@ torch-fidelity feature extractors; :class:`Extractor` adds what the protocol rec
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch_fidelity import FeatureExtractorBase
-from tqdm import tqdm
+
+from transgan.progress import Progress
 
 from .digits import DIGITS_FEATURES, DIGITS_NAME, DIGITS_RESIZE, digits_extractor
 from .inception import (
@@ -85,7 +85,7 @@ def extract_features(
 ) -> dict[str, tuple[Tensor, Tensor]]:
     """(features, logits) of all uint8 image batches, per extractor."""
     parts: dict[str, list[tuple[Tensor, Tensor]]] = {family: [] for family in extractors}
-    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=not progress) as bar:
+    with Progress(total, desc, "img", enabled=progress) as bar:
         for images in batches:
             for family, extractor in extractors.items():
                 parts[family].append(extractor(images))

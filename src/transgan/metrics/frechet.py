@@ -25,12 +25,7 @@ from torch_fidelity.metric_kid import (
     kid_features_to_metric,
 )
 
-
-class MetricError(ValueError):
-    """User-facing problem with an evaluation request; str() is one line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
+from transgan.errors import MetricError
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,8 @@ from torch_fidelity.utils import (
     cache_lookup_one_recompute_on_miss,
 )
 
-from transgan.data import DataError, build_dataset, is_digits_spec
+from transgan.data import build_dataset, is_digits_spec
+from transgan.errors import DataError
 from transgan.sampling import to_uint8
 
 from .defaults import REFERENCES_HELP

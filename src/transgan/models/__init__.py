@@ -1,71 +1,48 @@
-"""Network definitions: transformer generator and discriminator, CNN baselines, presets."""
+"""Network definitions: transformer generator and discriminator, CNN baselines, presets.
 
-from transgan.models.build import (
-    apply_overrides,
-    build_discriminator,
-    build_generator,
-    config_from_dict,
-    config_to_dict,
-    count_parameters,
-    discriminator_config,
-    discriminator_from_config,
-    generator_config,
-    generator_from_config,
-)
-from transgan.models.capabilities import (
-    config_has_locality,
-    config_has_super_resolution,
-    supports_locality,
-    supports_super_resolution,
-)
-from transgan.models.cnn import (
-    CNNDiscriminator,
-    CNNDiscriminatorConfig,
-    CNNGenerator,
-    CNNGeneratorConfig,
-)
-from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
-from transgan.models.discriminator import TransformerDiscriminator
-from transgan.models.generator import TransformerGenerator
-from transgan.models.presets import (
-    DEFAULT_PRESET,
-    PRESETS,
-    V1_SIZES,
-    Architecture,
-    Preset,
-    get_preset,
-    list_presets,
-)
+Public names load their modules on first use: configs and presets are free of torch, so the
+command line can read them without loading it.
+"""
 
-__all__ = [
-    "Architecture",
-    "apply_overrides",
-    "CNNDiscriminator",
-    "CNNDiscriminatorConfig",
-    "CNNGenerator",
-    "CNNGeneratorConfig",
-    "ConfigError",
-    "DEFAULT_PRESET",
-    "DiscriminatorConfig",
-    "GeneratorConfig",
-    "PRESETS",
-    "Preset",
-    "TransformerDiscriminator",
-    "TransformerGenerator",
-    "V1_SIZES",
-    "build_discriminator",
-    "build_generator",
-    "config_from_dict",
-    "config_has_locality",
-    "config_has_super_resolution",
-    "config_to_dict",
-    "count_parameters",
-    "discriminator_config",
-    "discriminator_from_config",
-    "generator_config",
-    "generator_from_config",
-    "get_preset",
-    "list_presets",
-    "supports_locality",
-    "supports_super_resolution",
-]
+from __future__ import annotations
+
+from transgan.lazy import lazy_attributes
+
+# Public name -> module that defines it.
+_EXPORTS = {
+    "apply_overrides": "transgan.models.build",
+    "Architecture": "transgan.models.presets",
+    "build_discriminator": "transgan.models.build",
+    "build_generator": "transgan.models.build",
+    "CNNDiscriminator": "transgan.models.cnn",
+    "CNNDiscriminatorConfig": "transgan.models.configs",
+    "CNNGenerator": "transgan.models.cnn",
+    "CNNGeneratorConfig": "transgan.models.configs",
+    "config_from_dict": "transgan.models.build",
+    "config_has_locality": "transgan.models.capabilities",
+    "config_has_super_resolution": "transgan.models.capabilities",
+    "config_to_dict": "transgan.models.build",
+    "ConfigError": "transgan.errors",
+    "count_parameters": "transgan.models.build",
+    "DEFAULT_PRESET": "transgan.models.presets",
+    "discriminator_config": "transgan.models.build",
+    "discriminator_from_config": "transgan.models.build",
+    "DiscriminatorConfig": "transgan.models.configs",
+    "generator_config": "transgan.models.build",
+    "generator_from_config": "transgan.models.build",
+    "GeneratorConfig": "transgan.models.configs",
+    "get_preset": "transgan.models.presets",
+    "list_presets": "transgan.models.presets",
+    "Preset": "transgan.models.presets",
+    "PRESETS": "transgan.models.presets",
+    "supports_locality": "transgan.models.capabilities",
+    "supports_super_resolution": "transgan.models.capabilities",
+    "TransformerDiscriminator": "transgan.models.discriminator",
+    "TransformerGenerator": "transgan.models.generator",
+    "V1_SIZES": "transgan.models.presets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

@@ -7,13 +7,14 @@ from typing import Any
 
 from torch import nn
 
+from transgan.errors import ConfigError
 from transgan.models.cnn import (
     CNNDiscriminator,
     CNNDiscriminatorConfig,
     CNNGenerator,
     CNNGeneratorConfig,
 )
-from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
+from transgan.models.configs import DiscriminatorConfig, GeneratorConfig
 from transgan.models.discriminator import TransformerDiscriminator
 from transgan.models.generator import TransformerGenerator
 from transgan.models.presets import AnyDiscriminatorConfig, AnyGeneratorConfig, get_preset

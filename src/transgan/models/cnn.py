@@ -14,7 +14,6 @@ convolutions, linear layers and the generator's output convolution; all biases s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +21,12 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from transgan.models.conditioning import class_embed_dim, join_class, project_class
-from transgan.models.configs import ConfigError, check_num_classes
+from transgan.models.configs import (
+    CNNDiscriminatorConfig,
+    CNNGeneratorConfig,
+    num_down_blocks,
+    num_up_blocks,
+)
 from transgan.models.pretrained import PretrainedMixin
 
 __all__ = [
@@ -32,31 +36,7 @@ __all__ = [
     "CNNGeneratorConfig",
 ]
 
-# The discriminator keeps down-sampling until the feature map side is at most this.
-_D_TARGET_SIDE = 8
-_D_MIN_IMG_SIZE = 8
 _RESIDUAL_GAIN = math.sqrt(2.0)
-
-
-def _num_up_blocks(img_size: int, bottom: int) -> int:
-    """Number of x2 up-blocks taking a ``bottom`` grid to ``img_size``; raises ConfigError."""
-    ratio = img_size // bottom if bottom >= 1 else 0
-    if ratio < 2 or ratio * bottom != img_size or ratio & (ratio - 1) != 0:
-        raise ConfigError(
-            f"CNN generator needs img_size = bottom * 2**n with n >= 1; got img_size={img_size}, "
-            f"bottom={bottom} (e.g. bottom=4 for 16/32/64 px, bottom=6 for 48 px)"
-        )
-    return ratio.bit_length() - 1
-
-
-def _num_down_blocks(img_size: int) -> int:
-    """Down-blocks after the optimized block: halve (floor) until the side is <= 8."""
-    side = img_size // 2
-    count = 0
-    while side > _D_TARGET_SIDE:
-        side //= 2
-        count += 1
-    return count
 
 
 def _init_layer(layer: nn.Conv2d | nn.Linear, gain: float) -> None:
@@ -76,49 +56,6 @@ def _conv(c_in: int, c_out: int, kernel: int, gain: float, sn: bool = False) -> 
 
 def _upsample(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
-
-
-@dataclass(frozen=True)
-class CNNGeneratorConfig:
-    """Hyper-parameters of the ResNet generator (defaults: SNGAN CIFAR-10, 32 px)."""
-
-    img_size: int = 32
-    channels: int = 3
-    latent_dim: int = 128
-    width: int = 256
-    bottom: int = 4
-    num_classes: int = 0
-
-    def __post_init__(self) -> None:
-        check_num_classes(self.num_classes)
-        for name in ("channels", "latent_dim", "width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"CNNGeneratorConfig.{name} must be >= 1, got {getattr(self, name)}"
-                )
-        _num_up_blocks(self.img_size, self.bottom)
-
-
-@dataclass(frozen=True)
-class CNNDiscriminatorConfig:
-    """Hyper-parameters of the ResNet discriminator (defaults: SNGAN CIFAR-10, 32 px)."""
-
-    img_size: int = 32
-    channels: int = 3
-    width: int = 128
-    num_classes: int = 0
-
-    def __post_init__(self) -> None:
-        check_num_classes(self.num_classes)
-        if self.img_size < _D_MIN_IMG_SIZE:
-            raise ConfigError(
-                f"CNN discriminator needs img_size >= {_D_MIN_IMG_SIZE}, got {self.img_size}"
-            )
-        for name in ("channels", "width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"CNNDiscriminatorConfig.{name} must be >= 1, got {getattr(self, name)}"
-                )
 
 
 class GeneratorBlock(nn.Module):
@@ -183,7 +120,7 @@ class CNNGenerator(PretrainedMixin, nn.Module):
         embed_dim = class_embed_dim(cfg.latent_dim, cfg.num_classes)
         self.fc = nn.Linear(cfg.latent_dim + embed_dim, cfg.bottom * cfg.bottom * cfg.width)
         _init_layer(self.fc, 1.0)
-        n_up = _num_up_blocks(cfg.img_size, cfg.bottom)
+        n_up = num_up_blocks(cfg.img_size, cfg.bottom)
         self.blocks = nn.Sequential(*(GeneratorBlock(cfg.width, cfg.width) for _ in range(n_up)))
         self.bn_out = nn.BatchNorm2d(cfg.width)
         self.conv_out = _conv(cfg.width, cfg.channels, 3, 1.0)
@@ -219,7 +156,7 @@ class CNNDiscriminator(nn.Module):
         blocks = [DiscriminatorBlock(cfg.channels, width, downsample=True, optimized=True)]
         blocks += [
             DiscriminatorBlock(width, width, downsample=True)
-            for _ in range(_num_down_blocks(cfg.img_size))
+            for _ in range(num_down_blocks(cfg.img_size))
         ]
         blocks += [DiscriminatorBlock(width, width, downsample=False) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)

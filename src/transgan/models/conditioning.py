@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from transgan.models.configs import ConfigError
+from transgan.errors import ConfigError
 
 # Width of a generator's class embedding: the latent's own width for small latents, capped
 # so that the first linear layer of a large generator grows by little.

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transgan.nn.attention import ATTENTION_IMPLS
-from transgan.nn.blocks import ACTIVATIONS, NORMS
+from transgan.errors import ConfigError
+from transgan.nn.choices import ACTIVATIONS, ATTENTION_IMPLS, NORMS
 
 # "none" is the official generators' output: the last 1x1 convolution, clamped only when
 # images are saved or evaluated.
 OUTPUT_ACTIVATIONS = ("none", "tanh")
-
-
-class ConfigError(ValueError):
-    """An invalid model option; its message is one line meant for the user."""
+# Generator blocks of the chosen stages that get a locality mask.
+LOCALITY_BLOCKS = ("last", "all")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -245,3 +243,72 @@ class DiscriminatorConfig:
         """Token grid side of each scale."""
         first = self.img_size // self.patch
         return tuple(first // 2**i for i in range(len(self.branch_widths)))
+
+
+# The discriminator keeps down-sampling until the feature map side is at most this.
+_D_TARGET_SIDE = 8
+_D_MIN_IMG_SIZE = 8
+
+
+def num_up_blocks(img_size: int, bottom: int) -> int:
+    """Number of x2 up-blocks taking a ``bottom`` grid to ``img_size``; raises ConfigError."""
+    ratio = img_size // bottom if bottom >= 1 else 0
+    if ratio < 2 or ratio * bottom != img_size or ratio & (ratio - 1) != 0:
+        raise ConfigError(
+            f"CNN generator needs img_size = bottom * 2**n with n >= 1; got img_size={img_size}, "
+            f"bottom={bottom} (e.g. bottom=4 for 16/32/64 px, bottom=6 for 48 px)"
+        )
+    return ratio.bit_length() - 1
+
+
+def num_down_blocks(img_size: int) -> int:
+    """Down-blocks after the optimized block: halve (floor) until the side is <= 8."""
+    side = img_size // 2
+    count = 0
+    while side > _D_TARGET_SIDE:
+        side //= 2
+        count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class CNNGeneratorConfig:
+    """Hyper-parameters of the ResNet generator (defaults: SNGAN CIFAR-10, 32 px)."""
+
+    img_size: int = 32
+    channels: int = 3
+    latent_dim: int = 128
+    width: int = 256
+    bottom: int = 4
+    num_classes: int = 0
+
+    def __post_init__(self) -> None:
+        check_num_classes(self.num_classes)
+        for name in ("channels", "latent_dim", "width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"CNNGeneratorConfig.{name} must be >= 1, got {getattr(self, name)}"
+                )
+        num_up_blocks(self.img_size, self.bottom)
+
+
+@dataclass(frozen=True)
+class CNNDiscriminatorConfig:
+    """Hyper-parameters of the ResNet discriminator (defaults: SNGAN CIFAR-10, 32 px)."""
+
+    img_size: int = 32
+    channels: int = 3
+    width: int = 128
+    num_classes: int = 0
+
+    def __post_init__(self) -> None:
+        check_num_classes(self.num_classes)
+        if self.img_size < _D_MIN_IMG_SIZE:
+            raise ConfigError(
+                f"CNN discriminator needs img_size >= {_D_MIN_IMG_SIZE}, got {self.img_size}"
+            )
+        for name in ("channels", "width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"CNNDiscriminatorConfig.{name} must be >= 1, got {getattr(self, name)}"
+                )

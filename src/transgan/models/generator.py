@@ -10,12 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.models.conditioning import class_embed_dim, join_class
-from transgan.models.configs import GeneratorConfig
+from transgan.models.configs import LOCALITY_BLOCKS, GeneratorConfig
 from transgan.models.pretrained import PretrainedMixin
 from transgan.nn.attention import set_attention_impl
 from transgan.nn.blocks import init_official_weights, transformer_blocks
-
-LOCALITY_BLOCKS = ("last", "all")
 
 
 def tokens_to_image(x: Tensor, side: int) -> Tensor:

@@ -10,8 +10,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from transgan.models.cnn import CNNDiscriminatorConfig, CNNGeneratorConfig
-from transgan.models.configs import ConfigError, DiscriminatorConfig, GeneratorConfig
+from transgan.errors import ConfigError
+from transgan.models.configs import (
+    CNNDiscriminatorConfig,
+    CNNGeneratorConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+)
 
 AnyGeneratorConfig = GeneratorConfig | CNNGeneratorConfig
 AnyDiscriminatorConfig = DiscriminatorConfig | CNNDiscriminatorConfig

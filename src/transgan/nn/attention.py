@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-ATTENTION_IMPLS = ("sdpa", "naive")
-LOCALITY_KINDS = ("band", "square")
+from transgan.nn.choices import ATTENTION_IMPLS, LOCALITY_KINDS
+
 # On the CPU, head dims below this are zero-padded up to it before the fused kernel.
 CPU_MIN_HEAD_DIM = 16
 

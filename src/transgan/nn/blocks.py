@@ -8,9 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from transgan.nn.attention import Attention, fused_attention
-
-NORMS = ("layernorm", "pixelnorm")
-ACTIVATIONS = ("gelu", "leakyrelu")
+from transgan.nn.choices import ACTIVATIONS, NORMS
 
 
 class PixelNorm(nn.Module):

@@ -12,21 +12,17 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from transgan.errors import ConversionError
 from transgan.model_folder import write_model_folder
 from transgan.models import PRESETS, config_to_dict, generator_from_config
-from transgan.official.mapping import (
-    ConversionError,
-    Converted,
-    convert_discriminator,
-    convert_generator,
-)
+from transgan.official import WEIGHTS
+from transgan.official.mapping import Converted, convert_discriminator, convert_generator
 from transgan.train.checkpoint import safe_torch_load
 
 # Older convert folders held the generator as this file; they still load.
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 DISCRIMINATOR_FORMAT = "transgan-discriminator-v1"
-WEIGHTS = ("ema", "raw")
 # Top-level entries of an official training checkpoint that hold no model weights.
 _NON_MODEL_ENTRIES = (
     "epoch", "best_fid", "gen_model", "dis_model", "gen_optimizer", "dis_optimizer",

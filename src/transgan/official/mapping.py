@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from transgan.errors import ConversionError
 from transgan.models import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -27,17 +28,12 @@ from transgan.models import (
 )
 from transgan.models.build import apply_overrides
 from transgan.nn.attention import relative_position_index
-from transgan.train.checkpoint import CheckpointError
 
 # Stage blocks: v1 "blocks.J.x" / "upsample_blocks.S.J.x"; v2 adds ".block." before J; the
 # 256 px files number their stages "blocks_K.block.J.x" from K = 1.
 _G_BLOCK = re.compile(
     r"^(?:blocks|upsample_blocks\.(\d+)|blocks_(\d+))\.(?:block\.)?(\d+)\.(.+)$"
 )
-
-
-class ConversionError(CheckpointError):
-    """An official checkpoint that cannot be converted; one line naming the reason."""
 
 
 @dataclass

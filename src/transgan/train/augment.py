@@ -8,15 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transgan.errors import AugmentError
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 # erase_ratio and stl_erase_ratio are the official TransGAN v2 rectangles (church / STL-10).
 POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout", "erase_ratio", "stl_erase_ratio")
 _ERASERS = ("cutout", "erase_ratio", "stl_erase_ratio")
-
-
-class AugmentError(ValueError):
-    """Bad augmentation policy or parameter set."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from transgan.data import DataError, ImageDataset, build_dataset, may_download
+from transgan.data import ImageDataset, build_dataset, may_download
+from transgan.errors import DataError, OptionsError, ScheduleError
 from transgan.loading import InitWeights, load_state, read_init_weights
 from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models import (
@@ -25,8 +26,9 @@ from transgan.models import (
     supports_locality,
     supports_super_resolution,
 )
-from transgan.train.options import OptionsError, Problems, TrainOptions, validate
-from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule, ScheduleError
+from transgan.train.options import TrainOptions
+from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule
+from transgan.train.validation import Problems, validate
 
 
 def model_configs(opts: TrainOptions, resume_state: dict[str, Any] | None,

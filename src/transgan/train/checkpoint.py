@@ -9,16 +9,10 @@ from typing import Any
 
 import torch
 
+from transgan.errors import CheckpointError, ForeignCheckpointError
+
 CHECKPOINT_FORMAT = "transgan-checkpoint-v1"
 REQUIRED_KEYS = ("format", "options", "generator_config", "discriminator_config", "G", "G_ema")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; one line naming the file and the reason."""
-
-
-class ForeignCheckpointError(CheckpointError):
-    """A readable file that is not a transgan checkpoint (e.g. one of the official code)."""
 
 
 def atomic_save(obj: Any, path: Path) -> None:

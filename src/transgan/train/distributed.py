@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from transgan.errors import DeviceError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -75,10 +77,6 @@ class BatchShare:
 WHOLE_BATCH = BatchShare()
 
 
-class DeviceError(ValueError):
-    """A device name that does not parse, or names a device this machine lacks."""
-
-
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' picks CUDA when present; under torchrun each rank takes its own GPU."""
     if name == "auto":
@@ -108,7 +106,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 # --precision choices; "auto" is resolved per device by resolve_precision.
-PRECISIONS = ("auto", "fp32", "bf16")
+
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

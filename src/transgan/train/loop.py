@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from transgan.data import colour_name, default_data_root, default_num_workers
+from transgan.errors import RunDirectoryBusy, RunDirectoryError, TrainingDiverged
 from transgan.loading import load_state
 from transgan.models import count_parameters, supports_locality
 from transgan.sampling import class_labels, generate, grid_columns, save_grid
@@ -37,11 +38,9 @@ from transgan.train.checkpoint import (
 from transgan.train.data_choice import DataFit
 from transgan.train.ema import make_ema
 from transgan.train.monitor import LOGGER_NAME, Monitor, format_duration, setup_logging
-from transgan.train.options import TrainOptions, parse_stages
+from transgan.train.options import TrainOptions
 from transgan.train.state import (
     Counters,
-    RunDirectoryBusy,
-    RunDirectoryError,
     RunLock,
     StatSums,
     check_writable,
@@ -54,6 +53,7 @@ from transgan.train.state import (
     rng_state,
 )
 from transgan.train.step import GANStep, StepImpl
+from transgan.train.validation import parse_stages
 
 __all__ = ["RunDirectoryError", "StepImpl", "Trainer", "TrainingDiverged", "crossed"]
 
@@ -64,8 +64,12 @@ HEALTH_CHECK_EVERY = 100
 SECONDS_PER_MINUTE = 60.0
 
 
-class TrainingDiverged(RuntimeError):
-    """Training cannot continue: non-finite values persisted; one line for the user."""
+def planned_end(images: int, target: int, per_cycle: int) -> int:
+    """Where a run at ``images`` stops: the first whole cycle of ``per_cycle`` images (D batch x
+    n_critic) that reaches ``target``; what the progress shows as its total."""
+    if images >= target:
+        return images
+    return images + -(-(target - images) // per_cycle) * per_cycle
 
 
 def crossed(before: int, after: int, every: int) -> bool:
@@ -334,7 +338,11 @@ class Trainer:
             else:
                 save_grid(next(iter(torch.utils.data.DataLoader(self.dataset, batch_size=64))),
                           self.run_dir / "samples" / "reals.png")
-            self.monitor = Monitor(self.run_dir, opts.images, c.images, opts.progress)
+            end = planned_end(c.images, opts.images, opts.batch * opts.n_critic)
+            if end != opts.images:
+                self.log.info(f"training to {end:,} images: --images {opts.images:,} rounded "
+                              f"up to whole cycles of {opts.batch * opts.n_critic:,}")
+            self.monitor = Monitor(self.run_dir, end, c.images, opts.progress)
         distributed.share_rng(self.device)
 
     def _train(self) -> Path:

@@ -18,14 +18,12 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import record_function
 
+from transgan.errors import LossError
+from transgan.train.choices import LOSSES
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 Augment = Callable[[Tensor], Tensor]
 Stats = dict[str, Tensor]
-
-
-class LossError(ValueError):
-    """Unknown loss name or invalid loss weight."""
 
 
 def logits(D: nn.Module, x: Tensor, augment: Augment | None = None) -> Tensor:
@@ -212,7 +210,6 @@ class LogisticR1(GANLoss):
 
 
 LOSS_TYPES: dict[str, type[GANLoss]] = {cls.name: cls for cls in (WGANGPEps, Hinge, LogisticR1)}
-LOSSES: tuple[str, ...] = tuple(LOSS_TYPES)
 
 
 def make_loss(name: str, **settings: float | BatchShare) -> GANLoss:

@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from transgan.progress import format_duration, format_rate, is_terminal
+
 LOGGER_NAME = "transgan"
 
 
@@ -38,28 +40,11 @@ def setup_logging(log_file: Path | None, verbose: bool = True) -> logging.Logger
     return logger
 
 
-def is_terminal(stream: TextIO) -> bool:
-    """Whether ``stream`` is an interactive terminal (False for files, pipes, closed streams)."""
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as H:MM:SS, hours unbounded: 3725 -> '1:02:05'; '?' when not finite."""
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, secs = divmod(max(0, round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
 def progress_line(images: int, total: int, speed: float, eta: float,
                   stats: dict[str, float]) -> str:
     """One plain progress line: images, img/s, losses and the estimated time left."""
     losses = " ".join(f"{k} {stats[k]:.3f}" for k in ("loss_d", "loss_g") if k in stats)
-    rate = f"{speed:,.0f}" if speed >= 100 else f"{speed:.3g}"
+    rate = format_rate(speed)
     parts = [f"{images:,}/{total:,} images ({100 * images / total:.1f}%)", f"{rate} img/s",
              losses, f"ETA {format_duration(eta)}"]
     return " | ".join(part for part in parts if part)

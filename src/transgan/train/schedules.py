@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transgan.counts import parse_count
+from transgan.errors import ScheduleError
 from transgan.nn.attention import LOCALITY_KINDS
 
 # Official TransGAN v1 schedules: (epoch at which the window stops applying, window).
@@ -14,10 +15,6 @@ OFFICIAL_LOCALITY_EPOCHS: dict[str, tuple[tuple[int, int], ...]] = {
     "official": ((22, 4), (32, 6), (42, 8), (60, 10)),
     "official-celeba64": ((5, 8), (10, 12), (15, 16), (20, 20)),
 }
-
-
-class ScheduleError(ValueError):
-    """Invalid schedule definition or text."""
 
 
 @dataclass(frozen=True)

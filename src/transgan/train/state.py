@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from transgan.errors import OptionsError, RunDirectoryBusy
 from transgan.train.checkpoint import load_checkpoint, remove_stale_temporaries
-from transgan.train.options import RESUMABLE, OptionsError, TrainOptions, merge, save_yaml
+from transgan.train.options import RESUMABLE, TrainOptions, merge, save_yaml
 
 LOCK_NAME = ".lock"
 
@@ -118,14 +119,6 @@ def restore_progress(state: dict[str, Any], counters: Counters,
 
 
 # ---------------------------------------------------------------------------- run directory
-class RunDirectoryError(RuntimeError):
-    """The run directory cannot be written (full disk, permissions); one line for the user."""
-
-
-class RunDirectoryBusy(OptionsError):
-    """Another live process trains in the run directory."""
-
-
 def default_run_dir(opts: TrainOptions) -> Path:
     return Path(opts.out) if opts.out else Path("runs") / opts.preset
 

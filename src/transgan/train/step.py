@@ -29,9 +29,10 @@ from transgan.train.losses import (
     mode_seeking_loss,
     super_resolution_loss,
 )
-from transgan.train.options import TrainOptions, augment_probability
+from transgan.train.options import TrainOptions
 from transgan.train.schedules import mtct_active
 from transgan.train.state import Counters, StatSums
+from transgan.train.validation import augment_probability
 
 # Devices with fused Adam kernels (torch >= 2.4) that take the found_inf input.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")

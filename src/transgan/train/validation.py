@@ -1,0 +1,187 @@
+"""Checks of a run's options, each group independent so that every problem is reported at
+once, before any work starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from transgan.errors import ConfigError, DataError, OptionsError, RunProblems
+from transgan.models.build import discriminator_config, generator_config
+from transgan.models.capabilities import config_has_locality, config_has_super_resolution
+from transgan.models.configs import LOCALITY_BLOCKS
+from transgan.models.presets import Architecture, get_preset, list_presets
+from transgan.nn.choices import LOCALITY_KINDS
+from transgan.train.ada import ADAPTIVE
+from transgan.train.augment import AUGMENT_PARAMS
+from transgan.train.choices import LOSSES, PRECISIONS
+from transgan.train.data_choice import presets_of_size
+from transgan.train.options import TrainOptions
+
+CHOICES = {
+    "loss": LOSSES,
+    "augment_params": tuple(AUGMENT_PARAMS),
+    "locality_kind": LOCALITY_KINDS,
+    "locality_blocks": LOCALITY_BLOCKS,
+    "precision": PRECISIONS,
+}
+
+
+
+class Problems:
+    """Collects the user mistakes of independent checks, so that all are reported at once."""
+
+    def __init__(self, known: Sequence[str] = ()) -> None:
+        self.found: list[str] = list(known)
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """Run the block; a user mistake it raises is recorded instead of propagated."""
+        try:
+            yield
+        except (OptionsError, ConfigError, DataError) as exc:
+            for problem in getattr(exc, "problems", [str(exc)]):
+                if problem not in self.found:
+                    self.found.append(problem)
+
+    def raise_any(self) -> None:
+        """RunProblems listing everything found, if anything was."""
+        if self.found:
+            raise RunProblems(self.found)
+
+
+def _positive(opts: TrainOptions, *names: str) -> None:
+    for name in names:
+        value = getattr(opts, name)
+        if value is not None and value <= 0:
+            raise OptionsError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
+def validate(opts: TrainOptions, world_size: int = 1) -> None:
+    """Check option values and combinations; RunProblems lists every problem found."""
+    problems = Problems()
+    for check in (_check_choices, _check_numbers, _check_batches, _check_schedules,
+                  _check_augment_p, _check_models):
+        with problems.check():
+            check(opts, world_size)
+    problems.raise_any()
+
+
+def _check_choices(opts: TrainOptions, world_size: int) -> None:
+    for name, choices in CHOICES.items():
+        if getattr(opts, name) not in choices:
+            raise OptionsError(
+                f"unknown {name.replace('_', ' ')} '{getattr(opts, name)}'; "
+                f"choose from {', '.join(choices)}"
+            )
+    if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
+        raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
+    if opts.init_from is not None and not Path(opts.init_from).exists():
+        raise OptionsError(f"--init-from: {opts.init_from} does not exist")
+
+
+def _check_numbers(opts: TrainOptions, world_size: int) -> None:
+    _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
+              "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+              "num_samples", "ema_half_life", "nonfinite_limit", "resolution")
+    if opts.eval_every < 0 or opts.eval_num < 2:
+        raise OptionsError("--eval-every must be >= 0 and --eval-num at least 2")
+    if not opts.checkpoint_minutes >= 0:
+        raise OptionsError(f"--checkpoint-minutes must be >= 0 (0 = off), "
+                           f"got {opts.checkpoint_minutes}")
+    if opts.max_rollbacks < 0:
+        raise OptionsError("--max-rollbacks must be >= 0")
+    for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight",
+                 "mode_seeking"):
+        if getattr(opts, name) < 0:
+            raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
+    if not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1):
+        raise OptionsError("Adam betas must be in [0, 1)")
+    if opts.workers is not None and opts.workers < 0:
+        raise OptionsError("--workers must be >= 0")
+    if opts.ema_rampup is not None and opts.ema_rampup <= 0:
+        raise OptionsError("--ema-rampup must be positive")
+
+
+def _check_batches(opts: TrainOptions, world_size: int) -> None:
+    g_batch = opts.g_batch or opts.batch
+    for label, size in (("--batch", opts.batch), ("--g-batch", g_batch)):
+        if size % (world_size * opts.accum):
+            raise OptionsError(
+                f"{label} {size} is not divisible by {world_size} process(es) x "
+                f"{opts.accum} accumulation step(s)"
+            )
+    if opts.mode_seeking and g_batch % (2 * world_size * opts.accum):
+        raise OptionsError(f"--mode-seeking pairs G's samples: --g-batch {g_batch} must be "
+                           f"divisible by 2 x {world_size} process(es) x {opts.accum} "
+                           "accumulation step(s)")
+
+
+def _check_schedules(opts: TrainOptions, world_size: int) -> None:
+    if opts.mtct_until is not None and opts.mtct_until < 0:
+        raise OptionsError("--mtct-until must be >= 0")
+    parse_stages(opts.locality_stages)
+
+
+def augment_probability(text: str | None) -> float | None:
+    """--augment-p as a fixed probability (None: adaptive or unset); OptionsError if bad."""
+    if text is None or text == ADAPTIVE:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise OptionsError(f"--augment-p must be '{ADAPTIVE}' or a number in [0, 1], got {text!r}")
+    return value
+
+
+def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
+    augment_probability(opts.augment_p)
+    if opts.augment_p is not None and opts.augment.strip().lower() in ("", "none"):
+        raise OptionsError("--augment-p needs a DiffAugment policy (--augment is none)")
+    if not 0.0 <= opts.ada_target <= 1.0:
+        raise OptionsError(f"--ada-target must be in [0, 1], got {opts.ada_target}")
+    _positive(opts, "ada_interval", "ada_speed")
+
+
+def _check_models(opts: TrainOptions, world_size: int = 1) -> None:
+    """Build the preset's model configs with the overrides: ConfigError before any work starts.
+
+    (With --init-from the architecture comes from the saved weights, read later.)
+    """
+    if opts.init_from is not None:
+        return
+    g_cfg = generator_config(opts.preset, **opts.generator)
+    if opts.resolution is not None and opts.resolution != g_cfg.img_size:
+        others = presets_of_size(opts.resolution)
+        fix = (f"presets of {opts.resolution} px: {', '.join(others)}" if others else
+               "sizes on offer: " + ", ".join(
+                   str(s) for s in sorted({get_preset(n).architecture.img_size
+                                           for n in list_presets()})))
+        raise OptionsError(f"--resolution {opts.resolution} does not match preset "
+                           f"{opts.preset} ({g_cfg.img_size} px): drop --resolution or "
+                           f"--preset ({fix})")
+    Architecture(g_cfg, discriminator_config(opts.preset, **opts.discriminator))
+    if opts.mtct and not config_has_super_resolution(g_cfg):
+        raise OptionsError("--mtct needs a transformer generator without latent modulation")
+    if opts.locality.strip().lower() not in ("", "none") and not config_has_locality(g_cfg):
+        raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
+
+
+def parse_stages(text: str) -> list[int] | None:
+    """'all' -> None; 'last' -> [-1]; '0,-1' -> [0, -1]."""
+    if text == "all":
+        return None
+    if text == "last":
+        return [-1]
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise OptionsError(
+            f"--locality-stages must be 'last', 'all' or a comma list of stage indices, "
+            f"got '{text}'"
+        ) from None
+
+

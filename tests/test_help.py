@@ -1,0 +1,100 @@
+"""Help tells the truth and comes fast: the defaults shown are those a run uses, and help and
+argument errors never load torch (each command imports what it uses when it runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from transgan.cli.main import COMMANDS, build_parser
+from transgan.cli.train import default_text, train_options_from_args
+from transgan.models.presets import DEFAULT_PRESET, get_preset
+from transgan.train.options import TrainOptions
+
+# Runs every command's --help and a usage error in one fresh interpreter and reports, for
+# each, its exit status and whether torch had been imported by then.
+PROBE = """
+import json, sys
+from transgan.cli.main import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    results.append([argv, status, "torch" in sys.modules])
+print(json.dumps(results))
+"""
+
+
+def command_names() -> list[str]:
+    names = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
+    return [name for name in names if name != "eval"] + ["eval", "report"]
+
+
+def test_help_and_argument_errors_do_not_import_torch() -> None:
+    argvs = [["--help"], ["--version"], ["no-such-command"]]
+    argvs += [[name, "--help"] for name in command_names()]
+    argvs += [["train", "--no-such-option"], ["sample"], ["eval"], ["prepare", "x"],
+              ["train", "--images", "lots"], ["convert", "c.pth", "--out", "o", "--weights", "x"]]
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], capture_output=True,
+                          text=True, check=True)
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(results) == len(argvs)
+    for argv, status, torch_loaded in results:
+        expected = 0 if argv[-1] in ("--help", "--version") else 2
+        assert status == expected, argv
+        assert not torch_loaded, f"transgan {' '.join(argv)} imported torch"
+
+
+def test_running_a_command_still_finds_its_modules() -> None:
+    # The models listing imports torch inside the command; it must still run from the CLI.
+    done = subprocess.run([sys.executable, "-m", "transgan.cli", "models"], capture_output=True,
+                          text=True, check=True)
+    assert "transgan-s" in done.stdout and "tiny-32" in done.stdout
+
+
+def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_train_help_shows_the_defaults_a_run_without_options_uses() -> None:
+    used = train_options_from_args(build_parser().parse_args(["train"]))[0]
+    recipe = get_preset(DEFAULT_PRESET).recipe
+    for f in dataclasses.fields(TrainOptions):
+        note = default_text(f.name)
+        value = getattr(used, f.name)
+        if note is None:
+            assert value is None or f.name in ("generator", "discriminator"), f.name
+            continue
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        assert note.startswith(f"default: {shown}"), (f.name, note)
+        assert ("recipe" in note) == (f.name in recipe), (f.name, note)
+
+
+def test_train_help_says_which_defaults_the_preset_sets(capsys) -> None:
+    text = help_text(capsys, "train")
+    assert re.search(r"--images IMAGES .*?\(default: 60000, set by preset digits-conditional's "
+                     r"recipe; general default 128000000\)", text)
+    assert re.search(r"--conditional, --no-conditional .*?\(default: true, set by", text)
+    assert re.search(r"--loss LOSS .*?\(default: wgangp-eps\)", text)
+    assert "128000000)" not in text.split("--images")[0]
+
+
+@pytest.mark.parametrize("command", ["sample", "interpolate", "serve", "eval", "bench"])
+def test_every_option_with_a_value_shows_its_default(command: str, capsys) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    text = help_text(capsys, command).split(" options: ", 1)[1]
+    for action in sub._actions:
+        if action.option_strings and action.nargs != 0 and action.default is not None:
+            flag = action.option_strings[-1]
+            after = text.split(f"{flag} ", 1)[1].split(" --", 1)[0]
+            assert "default" in after, (command, flag, after)
