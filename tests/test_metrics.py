@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from PIL import Image
 
 import transgan.cli
 from transgan.errors import MetricError
@@ -317,6 +318,12 @@ def test_evaluate_rejects_bad_requests_before_sampling() -> None:
         with pytest.raises(MetricError, match=message) as info:
             evaluate_generator(Exploding(), num=10, progress=False, **kwargs)
         assert "\n" not in str(info.value)
+    with pytest.raises(MetricError, match="more than 3 samples"):
+        evaluate_generator(Exploding(), metrics="digits-prc", ref="digits-train", num=3,
+                           progress=False)
+    with pytest.raises(MetricError, match="truncation PSI must be a number > 0"):
+        evaluate_generator(Exploding(), metrics="digits-fid", ref="digits-train", num=10,
+                           truncation=-1.0, progress=False)
 
 
 # ---- transgan eval ---------------------------------------------------------------------------
@@ -341,6 +348,7 @@ def test_cmd_eval_writes_json_beside_the_checkpoint(
     assert protocol["feature_extractor"] == "transgan-digits"
     assert len(protocol["weights_sha256"]) == 16
     assert protocol["seed"] == 0
+    assert protocol["truncation"] is None and "per_truncation" not in record
     assert record["real_floor"]["digits-fid"] < record["metrics"]["digits-fid"]
     out = capsys.readouterr().out
     assert "digits-fid" in out and "real floor" in out and "N=300 vs digits-train" in out
@@ -364,3 +372,44 @@ def test_cmd_eval_unknown_metric_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("transgan: error:") and "unknown metric 'nope'" in err
     assert "\n" not in err
+
+
+def test_cmd_eval_truncations_give_metrics_per_psi_and_a_plot(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep.json"
+    argv = [str(tiny_run), "--metrics", "digits-fid,digits-prc", "--num", "200",
+            "--truncation", "0.5,1,none", "--out", str(out), "--no-progress"]
+    assert _eval(argv) == 0
+    record = json.loads(out.read_text())
+    sweep = record["per_truncation"]
+    assert [row["truncation"] for row in sweep] == [0.5, 1.0, None]
+    for row in sweep:
+        assert set(row["metrics"]) == {"digits-fid", "digits-precision", "digits-recall"}
+        assert 0 <= row["metrics"]["digits-precision"] <= 1
+        assert 0 <= row["metrics"]["digits-recall"] <= 1
+    assert len({row["metrics"]["digits-fid"] for row in sweep}) == 3
+    # The first truncation fills the fields of a single evaluation.
+    assert record["metrics"] == sweep[0]["metrics"]
+    assert record["protocol"]["truncation"] == 0.5
+    assert record["protocol"]["prc_neighbours"] == 3
+    floor = record["real_floor"]
+    assert 0.5 < floor["digits-precision"] <= 1 and 0.5 < floor["digits-recall"] <= 1
+    plot = out.with_suffix(".png")
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size[0] > image.size[1] > 100
+        image.verify()
+    printed = capsys.readouterr().out
+    for needle in ("truncation 0.5:", "truncation none:", "digits-precision", "digits-recall",
+                   "seed 0, truncation 1", f"wrote {plot}"):
+        assert needle in printed
+
+
+def test_cmd_eval_one_truncation_keeps_the_single_format(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "one.json"
+    argv = [str(tiny_run), "--metrics", "digits-fid", "--num", "100", "--truncation", "0.7",
+            "--out", str(out), "--no-progress"]
+    assert _eval(argv) == 0
+    record = json.loads(out.read_text())
+    assert record["protocol"]["truncation"] == 0.7 and "per_truncation" not in record
+    assert not out.with_suffix(".png").exists()

@@ -29,6 +29,7 @@ from transgan.metrics.inception import (
     WEIGHTS_ENV,
     resolve_inception_weights,
 )
+from transgan.metrics.precision_recall import precision_recall
 from transgan.sampling import generate, latents, to_uint8
 
 
@@ -145,6 +146,25 @@ def test_inception_metrics_end_to_end(random_weights: Path, tmp_path: Path) -> N
     assert protocol["weights_sha256"] == sha[:16]
     assert protocol["num_samples"] == 2 and protocol["reference_size"] == 2
     assert protocol["reference"] == f"folder:{brighter}"
+
+
+def test_inception_precision_recall(random_weights: Path, tmp_path: Path) -> None:
+    """prc on Inception pool features: 1 and 1 against the samples themselves, and against
+    a brightened copy the numbers of the features the protocol points at."""
+    generator = StubGenerator()
+    samples = to_uint8(generate(generator, latents(5, generator.latent_dim, 0)))
+    same = _save_pngs(samples, tmp_path / "same")
+    brighter = _save_pngs((samples.int() + 60).clamp(max=255).byte(), tmp_path / "brighter")
+    kwargs = {"metrics": "prc", "num": 5, "batch": 5, "inception_weights": random_weights,
+              "cache_dir": tmp_path / "stats", "progress": False}
+    to_self = evaluate_generator(generator, ref=f"folder:{same}", **kwargs)
+    assert to_self["metrics"] == {"precision": 1.0, "recall": 1.0}
+    shifted = evaluate_generator(generator, ref=f"folder:{brighter}", **kwargs)
+    features = [torch.load(result["protocol"]["reference_stats"]["inception-v3-compat"])
+                for result in (to_self, shifted)]
+    assert features[0].shape == (5, 2048)
+    expected = precision_recall(features[0].numpy(), features[1].numpy())
+    assert (shifted["metrics"]["precision"], shifted["metrics"]["recall"]) == expected
 
 
 @pytest.mark.parametrize("kind", ["missing", "garbage", "not-a-state-dict"])

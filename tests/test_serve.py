@@ -78,7 +78,8 @@ def test_page_and_info(url: str) -> None:
     status, kind, body = _get(url)
     assert status == 200 and kind.startswith("text/html")
     page = body.decode()
-    for needle in ("new seed", 'type="range"', "download", "sample.png", "interpolate.png"):
+    for needle in ("new seed", 'type="range"', "download", "sample.png", "interpolate.png",
+                   "truncation="):
         assert needle in page
     status, kind, body = _get(url + "info")
     assert status == 200 and kind == "application/json"
@@ -110,13 +111,33 @@ def test_interpolation_ends_at_the_seeds(url: str) -> None:
     assert Image.open(io.BytesIO(middle)).size == (_grid_side(9), _grid_side(9))
 
 
+def test_truncation_per_request_and_by_default(url: str, model_dir: Path) -> None:
+    plain = _get(f"{url}sample.png?seed=4&n=4")[2]
+    assert _get(f"{url}sample.png?seed=4&n=4&truncation=none")[2] == plain
+    tamed = _get(f"{url}sample.png?seed=4&n=4&truncation=0.5")[2]
+    assert tamed != plain
+    start = _get(f"{url}interpolate.png?a=4&b=5&t=0&n=4&truncation=0.5")[2]
+    assert start == tamed
+    assert b'"truncation": null' in _get(url + "info")[2]
+    # A server started with a truncation uses it unless a request says otherwise.
+    server = SampleServer(transgan.load_generator(model_dir), port=0, truncation=0.5)
+    thread = _start(server)
+    try:
+        assert _get(f"{server.url}sample.png?seed=4&n=4")[2] == tamed
+        assert _get(f"{server.url}sample.png?seed=4&n=4&truncation=none")[2] == plain
+        assert b'"truncation": 0.5' in _get(server.url + "info")[2]
+    finally:
+        _stop(server, thread)
+
+
 @pytest.mark.parametrize("query", [
     "sample.png?n=0", f"sample.png?n={MAX_SAMPLES + 1}", "sample.png?n=10000",
     "sample.png?seed=abc", "sample.png?seed=-1", "sample.png?seed=1.5", "sample.png?seed=",
     "sample.png?seed=99999999999999999999999", "sample.png?seed=1&seed=2",
     "sample.png?colour=red", "sample.png?class=3", "interpolate.png?t=2",
     "interpolate.png?t=-0.1", "interpolate.png?t=nan", "interpolate.png?t=x",
-    "interpolate.png?a=1&b=z", "info?x=1",
+    "interpolate.png?a=1&b=z", "info?x=1", "sample.png?truncation=0",
+    "sample.png?truncation=-1", "sample.png?truncation=x", "interpolate.png?truncation=inf",
 ])
 def test_bad_parameters_are_one_line_400s(url: str, query: str) -> None:
     status, kind, body = _get(url + query)
@@ -203,8 +224,9 @@ def test_cli_errors_are_one_line(model_dir: Path, tmp_path: Path,
         assert "cannot listen" in _one_line_error(capsys)
 
 
-def test_cli_stops_cleanly_on_ctrl_c(model_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def interrupted_servers(monkeypatch: pytest.MonkeyPatch) -> list[SampleServer]:
+    """Servers `transgan serve` starts, each stopped by Ctrl-C as it begins serving."""
     servers: list[SampleServer] = []
 
     def interrupted(self: SampleServer) -> None:
@@ -212,6 +234,12 @@ def test_cli_stops_cleanly_on_ctrl_c(model_dir: Path, monkeypatch: pytest.Monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(SampleServer, "serve_forever", interrupted)
+    return servers
+
+
+def test_cli_stops_cleanly_on_ctrl_c(model_dir: Path, interrupted_servers: list[SampleServer],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    servers = interrupted_servers
     assert main(["serve", str(model_dir), "--port", "0"]) == 0
     out, err = capsys.readouterr()
     assert "serving" in out and "http://127.0.0.1:" in out and "stopped" in err
@@ -261,3 +289,15 @@ def test_load_from_concurrent_clients(url: str) -> None:
     assert statuses == [200] * clients * per_client
     assert total < 60
     assert growth < 64
+
+
+def test_cli_truncation_is_the_servers_default(
+    model_dir: Path, interrupted_servers: list[SampleServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", str(model_dir), "--port", "0", "--truncation", "0.7"]) == 0
+    assert interrupted_servers[0].renderer.info()["truncation"] == 0.7
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", str(model_dir), "--truncation", "-1"])
+    assert exit_info.value.code == 2
+    assert "argument --truncation" in _one_line_error(capsys)

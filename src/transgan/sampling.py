@@ -1,4 +1,5 @@
-"""Sampling from trained generators: latents, image files, grids, latent walks."""
+"""Sampling from trained generators: latents (plain or truncated), image files, grids, latent
+walks."""
 
 from __future__ import annotations
 
@@ -17,10 +18,50 @@ from transgan.models.conditioning import check_class_range
 GRID_MIN_TILE = 64
 
 
-def latents(num: int, latent_dim: int, seed: int, device: str | torch.device = "cpu") -> Tensor:
-    """Standard normal latents that depend only on (seed, num, latent_dim)."""
+def latents(
+    num: int, latent_dim: int, seed: int, device: str | torch.device = "cpu",
+    truncation: float | None = None,
+) -> Tensor:
+    """Latents that depend only on (seed, num, latent_dim, truncation), drawn on the CPU:
+    standard normal, or with ``truncation`` PSI the same draws mapped by :func:`truncate`."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(num, latent_dim, generator=gen).to(device)
+    z = torch.randn(num, latent_dim, generator=gen)
+    return (z if truncation is None else truncate(z, truncation)).to(device)
+
+
+def seed_latents(
+    seeds: Sequence[int], latent_dim: int, device: str | torch.device = "cpu",
+    truncation: float | None = None,
+) -> Tensor:
+    """One latent per seed, each that of ``latents(1, ..., seed)``: an image depends on its
+    seed alone, whatever other seeds are asked for with it."""
+    if not seeds:
+        raise ConfigError("no seed given")
+    rows = [latents(1, latent_dim, seed, truncation=truncation) for seed in seeds]
+    return torch.cat(rows).to(device)
+
+
+def check_truncation(psi: float) -> None:
+    """ConfigError unless ``psi`` is a finite number above 0."""
+    if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 < psi < math.inf:
+        raise ConfigError(f"the truncation PSI must be a number > 0, got {psi!r}")
+
+
+def truncate(z: Tensor, psi: float) -> Tensor:
+    """Standard normal ``z`` mapped, component by component, to a normal truncated at
+    |z| <= ``psi`` (BigGAN's truncation trick; smaller psi, less variety).
+
+    The map z -> G^-1(Phi(z)), with Phi the normal CDF and G the truncated normal's, keeps
+    each draw's sign and rank and moves it inwards: the result has exactly the truncated
+    distribution (as redrawing the components beyond psi gives), and a seed's truncated
+    samples are tamer versions of its plain ones.
+    Computed on the lower tail in float64, so large |z| and small psi keep their precision.
+    """
+    check_truncation(psi)
+    z64 = z.double()
+    outside = torch.special.ndtr(torch.tensor(-float(psi), dtype=torch.float64))
+    tail = outside + torch.special.ndtr(-z64.abs()) * (1 - 2 * outside)  # in [outside, 0.5]
+    return (-torch.special.ndtri(tail) * z64.sign()).clamp(-psi, psi).to(z.dtype)
 
 
 def class_labels(
@@ -116,12 +157,22 @@ def save_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
     return path
 
 
-def save_images(images: Tensor, folder: Path, start: int = 0) -> list[Path]:
-    """Write each image as ``000000.png``, ``000001.png``, ... (lossless PNG)."""
+def seed_file_name(seed: int) -> str:
+    """The file name of the sample of ``seed``: ``seed0040.png``."""
+    return f"seed{seed:04d}.png"
+
+
+def save_images(
+    images: Tensor, folder: Path, start: int = 0, names: Sequence[str] | None = None
+) -> list[Path]:
+    """Write each image as ``names[i]``, else ``000000.png``, ``000001.png``, ... (lossless
+    PNG)."""
+    if names is not None and len(names) != len(images):
+        raise ConfigError(f"{len(names)} file names for {len(images)} images")
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for offset, image in enumerate(to_uint8(images)):
-        path = folder / f"{start + offset:06d}.png"
+        path = folder / (names[offset] if names is not None else f"{start + offset:06d}.png")
         _to_pil(image).save(path)
         paths.append(path)
     return paths
@@ -135,12 +186,36 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-def interpolation_latents(rows: int, steps: int, latent_dim: int, seed: int) -> Tensor:
+def walk_latents(
+    starts: Tensor, ends: Tensor, steps: int, truncation: float | None = None
+) -> Tensor:
+    """(rows * steps, latent) latents: row r walks (slerp) from ``starts[r]`` to ``ends[r]``.
+
+    With a ``truncation`` PSI the walk is clipped to |z| <= PSI, where its ends already lie.
+    """
+    rows, latent_dim = starts.shape
+    t = torch.linspace(0, 1, steps, device=starts.device).view(1, steps, 1)
+    walk = slerp(starts[:, None, :], ends[:, None, :], t).reshape(rows * steps, latent_dim)
+    return walk if truncation is None else walk.clamp(-truncation, truncation)
+
+
+def interpolation_latents(
+    rows: int, steps: int, latent_dim: int, seed: int, truncation: float | None = None
+) -> Tensor:
     """(rows * steps, latent) latents: each row walks from one random latent to another."""
-    ends = latents(2 * rows, latent_dim, seed)
-    t = torch.linspace(0, 1, steps).view(1, steps, 1)
-    walk = slerp(ends[:rows, None, :], ends[rows:, None, :], t)
-    return walk.reshape(rows * steps, latent_dim)
+    ends = latents(2 * rows, latent_dim, seed, truncation=truncation)
+    return walk_latents(ends[:rows], ends[rows:], steps, truncation)
+
+
+def seed_walk_latents(
+    seeds: Sequence[int], steps: int, latent_dim: int, truncation: float | None = None
+) -> Tensor:
+    """((len(seeds) - 1) * steps, latent) latents: row r walks from seed r's latent to seed
+    r + 1's, so the rows chain through the seeds in order."""
+    if len(seeds) < 2:
+        raise ConfigError("a walk between seeds needs at least 2 seeds")
+    ends = seed_latents(seeds, latent_dim, truncation=truncation)
+    return walk_latents(ends[:-1], ends[1:], steps, truncation)
 
 
 def save_gif(frames: list[Tensor], path: Path, duration_ms: int = 80) -> Path:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import torch
 from torch import Tensor, nn
 
-from transgan.sampling import class_labels, generate, grid_image, latents, slerp
+from transgan.sampling import check_truncation, class_labels, generate, grid_image, latents, slerp
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -95,9 +95,13 @@ def _png(images: Tensor) -> bytes:
 class SampleRenderer:
     """PNG grids from a generator; the functions the worker runs."""
 
-    def __init__(self, generator: nn.Module, device: str | torch.device = "cpu") -> None:
+    def __init__(self, generator: nn.Module, device: str | torch.device = "cpu",
+                 truncation: float | None = None) -> None:
+        if truncation is not None:
+            check_truncation(truncation)
         self.generator = generator
         self.device = device
+        self.truncation = truncation  # of requests that do not say
         self.latent_dim: int = generator.latent_dim
         self.num_classes: int = generator.num_classes
         self.classes = [str(k) for k in range(self.num_classes)]
@@ -112,16 +116,20 @@ class SampleRenderer:
         return class_labels(n, self.num_classes, repeat=math.ceil(math.sqrt(n)),
                             device=self.device)
 
-    def samples(self, seed: int, n: int, label: int | None = None) -> bytes:
-        """A grid of ``n`` samples from the latents of ``seed`` (no truncation)."""
-        z = latents(n, self.latent_dim, seed, self.device)
+    def samples(self, seed: int, n: int, label: int | None = None,
+                truncation: float | None = None) -> bytes:
+        """A grid of ``n`` samples from the latents of ``seed``, truncated at ``truncation``."""
+        z = latents(n, self.latent_dim, seed, self.device, truncation)
         return _png(generate(self.generator, z, labels=self._labels(n, label)))
 
-    def interpolation(self, a: int, b: int, t: float, n: int, label: int | None = None) -> bytes:
+    def interpolation(self, a: int, b: int, t: float, n: int, label: int | None = None,
+                      truncation: float | None = None) -> bytes:
         """A grid of ``n`` samples a fraction ``t`` of the way (slerp) from seed a to seed b."""
-        za = latents(n, self.latent_dim, a, self.device)
-        zb = latents(n, self.latent_dim, b, self.device)
+        za = latents(n, self.latent_dim, a, self.device, truncation)
+        zb = latents(n, self.latent_dim, b, self.device, truncation)
         z = za if t == 0 else zb if t == 1 else slerp(za, zb, torch.tensor(t, device=za.device))
+        if truncation is not None:
+            z = z.clamp(-truncation, truncation)
         return _png(generate(self.generator, z, labels=self._labels(n, label)))
 
     def info(self) -> dict[str, Any]:
@@ -130,6 +138,7 @@ class SampleRenderer:
             "latent_dim": self.latent_dim, "img_size": self.img_size, "channels": self.channels,
             "generator": type(self.generator).__name__, "conditional": bool(self.classes),
             "classes": self.classes, "max_n": MAX_SAMPLES, "max_queue": MAX_QUEUE,
+            "truncation": self.truncation,
         }
 
 
@@ -167,6 +176,23 @@ def _fraction(params: dict[str, list[str]], name: str) -> float:
     return value
 
 
+def _truncation(params: dict[str, list[str]], default: float | None) -> float | None:
+    """The ``truncation`` parameter: PSI > 0, ``none``, or ``default`` when not given."""
+    text = _one(params, "truncation")
+    if text is None:
+        return default
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ParameterError(f"parameter 'truncation' must be a number > 0 or 'none', "
+                             f"got {text[:40]!r}")
+    return value
+
+
 def _label(params: dict[str, list[str]], renderer: SampleRenderer) -> int | None:
     """The ``class`` parameter, kept in the API for conditional models."""
     text = _one(params, "class")
@@ -191,8 +217,8 @@ class SampleServer(ThreadingHTTPServer):
 
     def __init__(self, generator: nn.Module, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  device: str | torch.device = "cpu", max_queue: int = MAX_QUEUE,
-                 log: bool = False) -> None:
-        self.renderer = SampleRenderer(generator, device)
+                 log: bool = False, truncation: float | None = None) -> None:
+        self.renderer = SampleRenderer(generator, device, truncation)
         self.worker = GeneratorWorker(max_queue)
         self.log = log
         try:
@@ -218,19 +244,21 @@ class SampleServer(ThreadingHTTPServer):
             _check_names(params, set())
             return "application/json", json.dumps(r.info()).encode()
         if path == "/sample.png":
-            _check_names(params, {"seed", "n", "class"})
+            _check_names(params, {"seed", "n", "class", "truncation"})
             seed = _integer(params, "seed", 0, 0, MAX_SEED)
             n = _integer(params, "n", 16, 1, MAX_SAMPLES)
             label = _label(params, r)
-            return "image/png", self.worker.run(lambda: r.samples(seed, n, label))
+            psi = _truncation(params, r.truncation)
+            return "image/png", self.worker.run(lambda: r.samples(seed, n, label, psi))
         if path == "/interpolate.png":
-            _check_names(params, {"a", "b", "t", "n", "class"})
+            _check_names(params, {"a", "b", "t", "n", "class", "truncation"})
             a = _integer(params, "a", 0, 0, MAX_SEED)
             b = _integer(params, "b", 1, 0, MAX_SEED)
             t = _fraction(params, "t")
             n = _integer(params, "n", 16, 1, MAX_SAMPLES)
             label = _label(params, r)
-            return "image/png", self.worker.run(lambda: r.interpolation(a, b, t, n, label))
+            psi = _truncation(params, r.truncation)
+            return "image/png", self.worker.run(lambda: r.interpolation(a, b, t, n, label, psi))
         raise LookupError(path)
 
     def server_close(self) -> None:
@@ -302,6 +330,7 @@ img { image-rendering: pixelated; display: block; margin: 1em 0; max-width: 100%
  seed <input id="seed" type="number" min="0" value="0">
  <button id="new-seed">new seed</button>
  images <select id="n"></select>
+ truncation <input id="psi" type="number" min="0.05" step="0.1" placeholder="none">
 </fieldset>
 <fieldset id="class-box" hidden><legend>Class</legend>
  <select id="class"><option value="">all, one per row</option></select>
@@ -314,7 +343,9 @@ img { image-rendering: pixelated; display: block; margin: 1em 0; max-width: 100%
 <div><a id="download" download="samples.png" href="#">download PNG</a>
  <span id="status"></span></div>
 <img id="grid" alt="generated samples">
-<p>Latents are standard normal (no truncation); the walk is a spherical interpolation.</p>
+<p>Latents are standard normal; with a truncation PSI each component is drawn from a normal
+truncated at |z| &le; PSI (less variety, more typical samples; 1 is a real truncation, empty is
+none). The walk is a spherical interpolation.</p>
 <script>
 const $ = (id) => document.getElementById(id);
 const img = $("grid");
@@ -322,7 +353,8 @@ let loading = false, pending = null;
 function randomSeed() { return Math.floor(Math.random() * 2147483647); }
 function url() {
   const n = $("n").value, a = $("seed").value || "0", t = Number($("t").value);
-  const k = $("class").value === "" ? "" : `&class=${$("class").value}`;
+  const k = ($("class").value === "" ? "" : `&class=${$("class").value}`) +
+    `&truncation=${$("psi").value || "none"}`;
   $("t-value").textContent = t.toFixed(2);
   if (t === 0) return `sample.png?seed=${a}&n=${n}${k}`;
   return `interpolate.png?a=${a}&b=${$("seed-b").value || "0"}&t=${t}&n=${n}${k}`;
@@ -342,7 +374,7 @@ img.onload = () => settled(true);
 img.onerror = () => settled(false);
 $("new-seed").onclick = () => { $("seed").value = randomSeed(); show(); };
 $("new-seed-b").onclick = () => { $("seed-b").value = randomSeed(); show(); };
-for (const id of ["seed", "seed-b", "n", "class"]) $(id).onchange = show;
+for (const id of ["seed", "seed-b", "n", "class", "psi"]) $(id).onchange = show;
 $("t").oninput = show;
 fetch("info").then((r) => r.json()).then((info) => {
   $("model").textContent = `${info.generator}: ${info.img_size} px, ` +
@@ -354,6 +386,7 @@ fetch("info").then((r) => r.json()).then((info) => {
   }
   info.classes.forEach((name, k) => $("class").add(new Option(name, String(k))));
   $("class-box").hidden = !info.conditional;
+  if (info.truncation !== null) $("psi").value = info.truncation;
   show();
 });
 </script>

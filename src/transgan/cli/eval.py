@@ -1,4 +1,5 @@
-"""``transgan eval``: FID / IS / KID (or digits metrics) of a checkpoint, printed and as JSON."""
+"""``transgan eval``: FID / IS / KID / precision-recall (or digits metrics) of a checkpoint,
+printed and as JSON; with several truncations, per truncation and as a trade-off plot."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from transgan.cli.parsing import TRUNCATION_HELP, truncation_list
 from transgan.data.specs import is_digits_spec
 from transgan.errors import MetricError
 from transgan.metrics.defaults import (
@@ -27,9 +29,10 @@ def add_parser(subparsers: Any) -> None:
     """Register the ``eval`` sub-command on an argparse sub-parsers object."""
     parser = subparsers.add_parser(
         "eval",
-        help="FID / IS / KID of a trained generator",
+        help="FID / IS / KID / precision-recall of a trained generator",
         description="Evaluate a checkpoint's EMA generator by the standard FID/IS/KID protocol "
-        "(uint8-quantised samples, Inception features) or with the embedded digits classifier.",
+        "(uint8-quantised samples, Inception features) or with the embedded digits classifier; "
+        "prc is improved precision and recall (Kynkäänniemi et al. 2019, k=3).",
     )
     parser.add_argument("checkpoint", help="checkpoint file or run directory")
     parser.add_argument(
@@ -49,6 +52,12 @@ def add_parser(subparsers: Any) -> None:
         "--ref", default=None, help=f"reference: {REFERENCES_HELP} (default: the run's data set)"
     )
     parser.add_argument("--seed", type=int, default=0, help="latent seed (default: 0)")
+    parser.add_argument(
+        "--truncation", type=truncation_list, default=[None], metavar="PSI[,PSI...]",
+        help=f"{TRUNCATION_HELP}. A list (0.5,0.7,1,none) evaluates each in turn against the "
+        "same reference: a table each, all of them in the JSON (per_truncation) and a plot of "
+        "the trade-off beside it (.png)",
+    )
     parser.add_argument("--batch", type=int, default=100, help="images per batch (default: 100)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
     parser.add_argument(
@@ -81,11 +90,14 @@ def add_parser(subparsers: Any) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from transgan.loading import open_generator, source_file
-    from transgan.metrics.evaluate import evaluate_generator, parse_metrics
+    from transgan.metrics.evaluate import evaluate_truncations, parse_metrics
 
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
     if args.num is not None and args.num < 2:
         raise MetricError("--num must be at least 2")
+    truncations: list[float | None] = args.truncation
+    if args.per_class and len(truncations) > 1:
+        raise MetricError("--per-class takes one --truncation, not a list")
     ckpt_path = source_file(args.checkpoint)
     generator, ckpt = open_generator(ckpt_path, args.device)
     data = run_data(ckpt)
@@ -100,8 +112,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     only_digits = all(m in DIGITS_METRICS for m in metrics)
     num = args.num if args.num is not None else default_num(only_digits)
     options = ckpt.get("options") or {}
-    result = evaluate_generator(
+    results = evaluate_truncations(
         generator,
+        truncations,
         metrics=metrics,
         num=num,
         ref=ref,
@@ -120,27 +133,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
         floor = digits_real_floor(seed=args.seed)
     images = int((ckpt.get("counters") or {}).get("images", 0))
     out = Path(args.out) if args.out else ckpt_path.parent / f"metrics-{images}.json"
+    # The first truncation's result has the fields of a single evaluation; others follow it.
     record = {
         "checkpoint": str(ckpt_path),
         "images_trained": images,
         "preset": options.get("preset"),
         "data": data,
-        "metrics": result["metrics"],
-        "protocol": result["protocol"],
+        "metrics": results[0]["metrics"],
+        "protocol": results[0]["protocol"],
         "real_floor": floor,
     }
+    if len(results) > 1:
+        record["per_truncation"] = [
+            {"truncation": r["protocol"]["truncation"], "metrics": r["metrics"]} for r in results
+        ]
     if args.per_class:
         from transgan.metrics.per_class import per_class_digits
 
         record["per_class"] = per_class_digits(generator, num=args.num or PER_CLASS_NUM,
-                                               seed=args.seed, batch=args.batch)
+                                               seed=args.seed, batch=args.batch,
+                                               truncation=truncations[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
-    print_table(metrics, result, floor)
+    for result in results:
+        if len(results) > 1:
+            print(f"truncation {_psi_text(result['protocol']['truncation'])}:")
+        print_table(metrics, result, floor)
     if args.per_class:
         print_per_class(record["per_class"])
     print(f"wrote {out}")
+    if len(results) > 1:
+        from transgan.metrics.truncation_plot import plot_truncation
+
+        title = f"{ckpt_path.parent.name}/{ckpt_path.name}, {num} samples"
+        print(f"wrote {plot_truncation(metrics, results, out.with_suffix('.png'), title)}")
     return 0
+
+
+def _psi_text(psi: float | None) -> str:
+    return "none" if psi is None else f"{psi:g}"
 
 
 def print_per_class(report: dict[str, Any]) -> None:
@@ -167,21 +198,25 @@ def print_table(
     metrics: tuple[str, ...], result: dict[str, Any], floor: dict[str, float] | None
 ) -> None:
     """One line per metric: value, real-data floor (digits), and the protocol it was measured by."""
+    from transgan.metrics.evaluate import value_names
+
     values, protocol = result["metrics"], result["protocol"]
     extractors = protocol["extractors"]
+    truncated = "" if protocol["truncation"] is None else f", truncation {protocol['truncation']:g}"
     cells = []
     for metric in metrics:
         name = "transgan-digits" if metric.startswith("digits-") else "inception-v3-compat"
         sha = extractors[name]["weights_sha256"][:16]
         against = "" if metric.endswith("-is") or metric == "is" else f" vs {protocol['reference']}"
-        value = _value_text(values, metric)
-        if floor is not None and metric in floor:
-            value += f" (real floor {_value_text(floor, metric)})"
         context = (
             f"N={protocol['num_samples']}{against}, features {name} (sha {sha}), "
-            f"seed {protocol['seed']}"
+            f"seed {protocol['seed']}{truncated}"
         )
-        cells.append((metric, value, context))
+        for shown in value_names(metric):
+            value = _value_text(values, shown)
+            if floor is not None and shown in floor:
+                value += f" (real floor {_value_text(floor, shown)})"
+            cells.append((shown, value, context))
     widths = [max(len(cell[i]) for cell in cells) for i in range(2)]
     for metric, value, context in cells:
         print(f"{metric.ljust(widths[0])}  {value.ljust(widths[1])}  | {context}")

@@ -6,8 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transgan.cli.parsing import GENERATOR_SOURCE_HELP, class_list
+from transgan.cli.parsing import (
+    GENERATOR_SOURCE_HELP,
+    TRUNCATION_HELP,
+    class_list,
+    seed_list,
+    truncation,
+)
 from transgan.errors import OptionsError
+
+DEFAULT_ROWS = 4
+DEFAULT_SEED = 0
 
 
 def add_parser(sub: Any) -> None:
@@ -15,9 +24,17 @@ def add_parser(sub: Any) -> None:
     interp = sub.add_parser("interpolate", help="latent walk as an image strip or GIF")
     interp.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     interp.add_argument("--out", default="interpolation.png", help=".png strip or .gif")
-    interp.add_argument("--rows", type=int, default=4, help="independent walks")
+    interp.add_argument("--rows", type=int, default=None,
+                        help=f"independent walks, all drawn from --seed (default: {DEFAULT_ROWS})")
     interp.add_argument("--steps", type=int, default=10, help="images per walk")
-    interp.add_argument("--seed", type=int, default=0, help="latent seed")
+    interp.add_argument("--seed", type=int, default=None,
+                        help=f"latent seed of the walks' ends (default: {DEFAULT_SEED})")
+    interp.add_argument("--seeds", type=seed_list, metavar="A,B[,C...]",
+                        help="walk through these seeds in order, one row per step from a seed "
+                        "to the next (3,7,9 or 0-4); each end is that seed's `sample --seeds` "
+                        "latent; instead of --seed and --rows")
+    interp.add_argument("--truncation", type=truncation, metavar="PSI",
+                        help=f"{TRUNCATION_HELP}; the walk stays within |z| <= PSI")
     interp.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     interp.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
                         help="class of each walk of a class-conditional generator, in turn "
@@ -26,11 +43,6 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    if args.rows <= 0 or args.steps < 2:
-        raise OptionsError("--rows must be positive and --steps at least 2")
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".gif"):
-        raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
     from transgan.loading import open_generator
     from transgan.sampling import (
         class_labels,
@@ -39,18 +51,34 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         interpolation_latents,
         save_gif,
         save_grid,
+        seed_walk_latents,
     )
 
+    if args.seeds is not None and (args.rows is not None or args.seed is not None):
+        raise OptionsError("--seeds sets the walks; leave out --seed and --rows")
+    if args.seeds is not None and len(args.seeds) < 2:
+        raise OptionsError("--seeds needs at least 2 seeds to walk between")
+    if (args.rows is not None and args.rows <= 0) or args.steps < 2:
+        raise OptionsError("--rows must be positive and --steps at least 2")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".gif"):
+        raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
     generator, _ = open_generator(args.checkpoint, args.device)
-    z = interpolation_latents(args.rows, args.steps, generator.latent_dim, args.seed)
-    labels = class_labels(args.rows * args.steps, generator.num_classes, args.classes,
+    if args.seeds is not None:
+        rows = len(args.seeds) - 1
+        z = seed_walk_latents(args.seeds, args.steps, generator.latent_dim, args.truncation)
+    else:
+        rows = args.rows or DEFAULT_ROWS
+        seed = DEFAULT_SEED if args.seed is None else args.seed
+        z = interpolation_latents(rows, args.steps, generator.latent_dim, seed, args.truncation)
+    labels = class_labels(rows * args.steps, generator.num_classes, args.classes,
                           repeat=args.steps, device=args.device)
     frames = generate(generator, z.to(args.device), labels=labels).cpu()
     if out.suffix.lower() == ".gif":
         # Frame t shows step t of every walk side by side.
-        per_step = frames.view(args.rows, args.steps, *frames.shape[1:]).transpose(0, 1)
-        save_gif([grid_tensor(f, nrow=args.rows) for f in per_step], out)
+        per_step = frames.view(rows, args.steps, *frames.shape[1:]).transpose(0, 1)
+        save_gif([grid_tensor(f, nrow=rows) for f in per_step], out)
     else:
         save_grid(frames, out, nrow=args.steps)
-    print(f"wrote a latent walk ({args.rows} x {args.steps}) to {out}")
+    print(f"wrote a latent walk ({rows} x {args.steps}) to {out}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, NoReturn
 
 import yaml
@@ -70,3 +71,63 @@ def class_list(text: str) -> list[int]:
 
 CLASS_HELP = ("class index or comma-separated list of a class-conditional generator "
               "(default: all classes in turn, one per row)")
+
+
+# Seeds one `--seeds` may name; a slip such as 0-1000000000 is refused before any work.
+MAX_SEEDS = 1_000_000
+# The largest seed a torch.Generator takes as a signed 64-bit number (as `transgan serve`).
+MAX_SEED = 2**63 - 1
+
+
+def seed_list(text: str) -> list[int]:
+    """``0-35,40``: seeds and inclusive ranges of seeds, in the order written, each once."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        try:
+            lo = int(first)
+            hi = int(last) if dash else lo
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seeds like 0-35,40 (whole numbers >= 0), got '{text}'") from None
+        if hi < lo:
+            raise argparse.ArgumentTypeError(f"the seed range {part.strip()} runs backwards")
+        if hi > MAX_SEED:
+            raise argparse.ArgumentTypeError(f"seeds go up to {MAX_SEED}, got {hi}")
+        if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds, got more in '{text}'")
+        seeds.extend(range(lo, hi + 1))
+    seen: set[int] = set()
+    for seed in seeds:
+        if seed in seen:
+            raise argparse.ArgumentTypeError(f"seed {seed} is given more than once in '{text}'")
+        seen.add(seed)
+    return seeds
+
+
+def truncation(text: str) -> float | None:
+    """PSI > 0 (latents truncated at |z| <= PSI), or ``none`` for plain normal latents."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        psi = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a truncation PSI > 0 or 'none', got '{text}'") from None
+    if not (math.isfinite(psi) and psi > 0):
+        raise argparse.ArgumentTypeError(f"the truncation PSI must be > 0, got '{text}'")
+    return psi
+
+
+def truncation_list(text: str) -> list[float | None]:
+    """``0.5,0.7,1,none``: truncations to evaluate in turn, each once."""
+    values = [truncation(part) for part in text.split(",")]
+    if len(set(values)) < len(values):
+        raise argparse.ArgumentTypeError(f"a truncation is given more than once in '{text}'")
+    return values
+
+
+TRUNCATION_HELP = ("truncation trick (BigGAN): draw each latent component from a normal "
+                   "truncated at |z| <= PSI; smaller PSI, less variety and more typical "
+                   "samples. 1.0 truncates at one standard deviation (it is not 'off' as in "
+                   "StyleGAN); omit it or give 'none' for plain normal latents")

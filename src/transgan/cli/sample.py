@@ -6,26 +6,42 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transgan.cli.parsing import CLASS_HELP, GENERATOR_SOURCE_HELP, class_list
+from transgan.cli.parsing import (
+    CLASS_HELP,
+    GENERATOR_SOURCE_HELP,
+    TRUNCATION_HELP,
+    class_list,
+    seed_list,
+    truncation,
+)
 from transgan.errors import OptionsError
 
 # An --out ending in one of these is one grid image, not a folder; other image files are
 # refused rather than made into folders of that name.
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 OTHER_IMAGE_SUFFIXES = (".tif", ".tiff", ".gif", ".bmp", ".svg", ".pdf")
+DEFAULT_NUM = 64
+DEFAULT_SEED = 0
 
 
 def add_parser(sub: Any) -> None:
     """Register ``sample`` on argparse sub-parsers."""
     sample = sub.add_parser("sample", help="write samples of a trained generator")
     sample.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
-    sample.add_argument("--num", type=int, default=64, help="number of samples")
+    sample.add_argument("--num", type=int, default=None,
+                        help=f"number of samples, all drawn from --seed (default: {DEFAULT_NUM})")
     sample.add_argument("--out", default="samples",
                         help="folder of PNG files, or a .png/.jpg file: one grid image "
                         "(default: samples)")
     sample.add_argument("--grid", action="store_true",
                         help="one grid image instead of files (OUT/grid.png in a folder OUT)")
-    sample.add_argument("--seed", type=int, default=0, help="latent seed")
+    sample.add_argument("--seed", type=int, default=None,
+                        help=f"latent seed of the --num samples (default: {DEFAULT_SEED})")
+    sample.add_argument("--seeds", type=seed_list, metavar="0-35,40",
+                        help="one sample per seed, each the same whatever seeds it is listed "
+                        "with, in files named by seed (seed0040.png) or a grid in seed order; "
+                        "instead of --seed and --num")
+    sample.add_argument("--truncation", type=truncation, metavar="PSI", help=TRUNCATION_HELP)
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
     sample.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     sample.add_argument("--raw", action="store_true", help="use G instead of the EMA generator")
@@ -35,13 +51,6 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    if args.num <= 0:
-        raise OptionsError("--num must be positive")
-    out = Path(args.out)
-    grid_file = out.suffix.lower() in GRID_SUFFIXES
-    if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
-        raise OptionsError(f"--out {out}: a folder, or a file ending in "
-                           f"{', '.join(GRID_SUFFIXES)} for one grid image")
     from transgan.loading import open_generator
     from transgan.sampling import (
         class_labels,
@@ -50,18 +59,35 @@ def cmd_sample(args: argparse.Namespace) -> int:
         latents,
         save_grid,
         save_images,
+        seed_file_name,
+        seed_latents,
     )
 
+    if args.seeds is not None and (args.num is not None or args.seed is not None):
+        raise OptionsError("--seeds gives one sample per seed; leave out --seed and --num")
+    if args.num is not None and args.num <= 0:
+        raise OptionsError("--num must be positive")
+    num = len(args.seeds) if args.seeds is not None else args.num or DEFAULT_NUM
+    out = Path(args.out)
+    grid_file = out.suffix.lower() in GRID_SUFFIXES
+    if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        raise OptionsError(f"--out {out}: a folder, or a file ending in "
+                           f"{', '.join(GRID_SUFFIXES)} for one grid image")
     generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
-    columns = grid_columns(args.num, generator.num_classes, args.classes)
-    labels = class_labels(args.num, generator.num_classes, args.classes, repeat=columns,
+    columns = grid_columns(num, generator.num_classes, args.classes)
+    labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
                           device=args.device)
-    z = latents(args.num, generator.latent_dim, args.seed, args.device)
+    if args.seeds is not None:
+        z = seed_latents(args.seeds, generator.latent_dim, args.device, args.truncation)
+    else:
+        seed = DEFAULT_SEED if args.seed is None else args.seed
+        z = latents(num, generator.latent_dim, seed, args.device, args.truncation)
     images = generate(generator, z, batch=args.batch, labels=labels)
     if args.grid or grid_file:
         path = save_grid(images, out if grid_file else out / "grid.png", nrow=columns)
-        print(f"wrote a grid of {args.num} samples to {path}")
+        print(f"wrote a grid of {num} samples to {path}")
     else:
-        save_images(images, out)
-        print(f"wrote {args.num} samples to {out}/")
+        names = None if args.seeds is None else [seed_file_name(s) for s in args.seeds]
+        save_images(images, out, names=names)
+        print(f"wrote {num} samples to {out}/")
     return 0

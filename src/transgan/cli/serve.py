@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from transgan.cli.parsing import GENERATOR_SOURCE_HELP
+from transgan.cli.parsing import GENERATOR_SOURCE_HELP, TRUNCATION_HELP, truncation
 from transgan.errors import OptionsError
 
 
@@ -16,13 +16,16 @@ def add_parser(sub: Any) -> None:
         "serve", help="a web page (and PNG API) to look at a generator's samples",
         description="Serves a page that draws sample grids, walks between two seeds and "
         "downloads PNGs, plus GET /sample.png?seed=S&n=N, /interpolate.png?a=A&b=B&t=T&n=N "
-        "and /info for scripts.",
+        "(both take &truncation=PSI or none) and /info for scripts.",
     )
     serve.add_argument("checkpoint", help=GENERATOR_SOURCE_HELP)
     serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (0.0.0.0 exposes the server to the network)")
     serve.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    serve.add_argument("--truncation", type=truncation, metavar="PSI",
+                       help=f"{TRUNCATION_HELP}. The page starts with it, and requests "
+                       "without a truncation parameter use it")
     serve.set_defaults(func=cmd_serve)
 
 
@@ -34,7 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     generator, _ = open_generator(args.checkpoint, args.device)
     try:
-        server = SampleServer(generator, args.host, args.port, args.device, log=True)
+        server = SampleServer(generator, args.host, args.port, args.device, log=True,
+                              truncation=args.truncation)
     except OSError as exc:
         raise OptionsError(f"cannot listen on {args.host}:{args.port}: "
                            f"{exc.strerror or exc}") from None

@@ -1,4 +1,5 @@
-"""Sample-quality evaluation: FID, IS and KID by the standard protocol, plus digits metrics.
+"""Sample-quality evaluation: FID, IS, KID and precision/recall by the standard protocol, plus
+digits metrics.
 
 Submodules load on first use, so importing the package (e.g. for the CLI parser) is cheap.
 """
@@ -26,6 +27,7 @@ _EXPORTS = {
     "cache_root": "digits",
     "METRICS": "evaluate",
     "evaluate_generator": "evaluate",
+    "evaluate_truncations": "evaluate",
     "reference_statistics": "references",
     "resolve_reference": "references",
     "DEFAULT_NUM": "defaults",

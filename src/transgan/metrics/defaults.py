@@ -12,8 +12,8 @@ from transgan.errors import ConfigError
 from transgan.models.presets import get_preset
 
 # The metrics `transgan eval --metrics` and --eval-metrics take.
-INCEPTION_METRICS = ("fid", "is", "kid")
-DIGITS_METRICS = ("digits-fid", "digits-is", "digits-kid")
+INCEPTION_METRICS = ("fid", "is", "kid", "prc")
+DIGITS_METRICS = ("digits-fid", "digits-is", "digits-kid", "digits-prc")
 METRICS = INCEPTION_METRICS + DIGITS_METRICS
 
 # Samples of a standard FID/IS/KID evaluation (`transgan eval`).

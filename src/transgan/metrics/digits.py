@@ -36,6 +36,7 @@ from .frechet import (
     kernel_inception_distance,
 )
 from .inception import file_sha256
+from .precision_recall import precision_recall
 
 CACHE_ENV = "TRANSGAN_CACHE"
 DIGITS_NAME = "transgan-digits"
@@ -286,12 +287,15 @@ def digits_real_floor(
     )
     is_mean, is_std = inception_score(test_logits, splits=min(splits, len(test_logits)))
     fid = frechet_distance(*feature_statistics(f_test), *feature_statistics(f_train))
+    precision, recall = precision_recall(f_test, f_train)
     return {
         "digits-fid": fid,
         "digits-is": is_mean,
         "digits-is_std": is_std,
         "digits-kid": kid,
         "digits-kid_std": kid_std,
+        "digits-precision": precision,
+        "digits-recall": recall,
     }
 
 

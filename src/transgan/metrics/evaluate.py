@@ -1,17 +1,19 @@
-"""Evaluate a generator: FID, IS and KID (Inception) and their digits-classifier versions.
+"""Evaluate a generator: FID, IS, KID and precision/recall (Inception) and their digits versions.
 
-Protocol: ``num`` samples from seeded latents, quantised to uint8 by rounding, features in
+Protocol: ``num`` samples from seeded latents (plain, or truncated at one or more PSI),
+quantised to uint8 by rounding, features in
 batches from torch-fidelity's feature extractors (its registry holds Inception and the digits
 classifier), compared with every image of a reference set (quantised the same way) whose
 features are computed once and kept in torch-fidelity's cache under a name made of their
 content. Everything that can fail (metric names, reference, weights) is checked before
-sampling starts.
+sampling starts; with several truncations the reference is read once for all of them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
@@ -19,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from transgan.sampling import class_labels, generate, latents, to_uint8
+from transgan.errors import ConfigError
+from transgan.sampling import check_truncation, class_labels, generate, latents, to_uint8
 
 from .defaults import DIGITS_METRICS, INCEPTION_METRICS, METRICS, REFERENCES_HELP
 from .extractors import Extractor, build_extractors, extract_features
@@ -31,8 +34,10 @@ from .frechet import (
     inception_score,
     kernel_inception_distance,
 )
+from .precision_recall import PRC_NEIGHBOURS, Manifold, manifold, precision_recall
 from .references import (
     QUANTIZATION,
+    Reference,
     ReferenceStats,
     reference_statistics,
     resolve_reference,
@@ -45,9 +50,11 @@ __all__ = [
     "REFERENCES_HELP",
     "MetricError",
     "evaluate_generator",
+    "evaluate_truncations",
     "parse_metrics",
     "reference_statistics",
     "resolve_reference",
+    "value_names",
 ]
 
 IS_SPLITS = 10
@@ -73,10 +80,30 @@ def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _family(metric: str) -> tuple[str, str]:
-    """("inception" | "digits", base metric name "fid" | "is" | "kid")."""
+    """("inception" | "digits", base metric name "fid" | "is" | "kid" | "prc")."""
     if metric.startswith("digits-"):
         return "digits", metric.removeprefix("digits-")
     return "inception", metric
+
+
+def value_names(metric: str) -> tuple[str, ...]:
+    """The values a metric reports (besides "_std" ones): prc gives precision and recall
+    ("digits-precision", "digits-recall" for digits-prc), every other metric its own name."""
+    if _family(metric)[1] != "prc":
+        return (metric,)
+    prefix = metric.removesuffix("prc")
+    return (f"{prefix}precision", f"{prefix}recall")
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every truncation of one evaluation shares: checked names, extractors, reference."""
+
+    names: tuple[str, ...]
+    reference: Reference
+    extractors: dict[str, Extractor]
+    ref_stats: dict[str, ReferenceStats]
+    real_manifolds: dict[str, Manifold]
 
 
 def evaluate_generator(
@@ -92,20 +119,77 @@ def evaluate_generator(
     data_root: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    truncation: float | None = None,
 ) -> dict[str, Any]:
-    """{"metrics": {...}, "protocol": {...}} for ``num`` samples of ``generator`` (on ``device``).
+    """{"metrics": {...}, "protocol": {...}} for ``num`` samples of ``generator`` (on ``device``)
+    from latents truncated at ``truncation`` (None: plain normal).
 
-    Metric values: "fid", "is" (+ "is_std"), "kid" (+ "kid_std") and the "digits-" versions.
+    Metric values: "fid", "is" (+ "is_std"), "kid" (+ "kid_std"), "precision" and "recall"
+    (metric "prc") and the "digits-" versions.
     """
+    return evaluate_truncations(
+        generator, [truncation], metrics=metrics, num=num, ref=ref, seed=seed, batch=batch,
+        device=device, inception_weights=inception_weights, data_root=data_root,
+        cache_dir=cache_dir, progress=progress,
+    )[0]
+
+
+def evaluate_truncations(
+    generator: nn.Module,
+    truncations: Sequence[float | None],
+    *,
+    metrics: str | Sequence[str],
+    num: int,
+    ref: str,
+    seed: int = 0,
+    batch: int = 100,
+    device: str | torch.device = "cpu",
+    inception_weights: str | os.PathLike[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """:func:`evaluate_generator`'s result for each truncation in turn, from the same seed,
+    extractors and reference statistics (read once)."""
+    if not truncations:
+        raise MetricError("no truncation given")
+    for psi in truncations:
+        if psi is not None:
+            try:
+                check_truncation(psi)
+            except ConfigError as exc:
+                raise MetricError(str(exc)) from None
+    setup = _prepare(generator, metrics, num, ref, batch, device, inception_weights, data_root,
+                     cache_dir, progress)
+    return [_evaluate(generator, setup, num, seed, batch, device, progress, psi)
+            for psi in truncations]
+
+
+def _prepare(
+    generator: nn.Module,
+    metrics: str | Sequence[str],
+    num: int,
+    ref: str,
+    batch: int,
+    device: str | torch.device,
+    inception_weights: str | os.PathLike[str] | None,
+    data_root: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
+    progress: bool,
+) -> _Setup:
+    """Check the request and load what every truncation shares, before any sampling."""
     names = parse_metrics(metrics)
     if isinstance(num, bool) or not isinstance(num, int) or num < 2:
         raise MetricError(f"the number of samples must be an integer >= 2, got {num!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise MetricError(f"batch must be a positive integer, got {batch!r}")
+    with_prc = {_family(m)[0] for m in names if _family(m)[1] == "prc"}
+    if with_prc and num <= PRC_NEIGHBOURS:
+        raise MetricError(f"precision and recall need more than {PRC_NEIGHBOURS} samples")
     reference = resolve_reference(ref, int(generator.img_size), int(generator.channels))
     families = {_family(m)[0] for m in names}
     extractors = build_extractors(families, device, inception_weights, cache_dir)
-    needs_ref = {_family(m)[0] for m in names if _family(m)[1] in ("fid", "kid")}
+    needs_ref = {_family(m)[0] for m in names if _family(m)[1] in ("fid", "kid", "prc")}
     if reference.npz is not None and len(needs_ref) > 1:
         raise MetricError("a .npz reference holds one feature extractor's statistics; "
                           "evaluate Inception and digits metrics separately")
@@ -121,30 +205,49 @@ def evaluate_generator(
                 f"reference {reference.label} has {dim} features, "
                 f"{extractors[family].name} gives {extractors[family].feature_dim}"
             )
-        kid = "kid" if family == "inception" else "digits-kid"
-        if kid in names and ref_stats[family].features is None:
-            raise MetricError(
-                f"{kid} needs reference features; {reference.label} has only mu and sigma"
-            )
+        prefix = "" if family == "inception" else "digits-"
+        for base in ("kid", "prc"):
+            if f"{prefix}{base}" in names and ref_stats[family].features is None:
+                raise MetricError(f"{prefix}{base} needs reference features; "
+                                  f"{reference.label} has only mu and sigma")
+    real_manifolds = {family: manifold(ref_stats[family].features, device=device)
+                      for family in sorted(with_prc)}
+    return _Setup(names, reference, extractors, ref_stats, real_manifolds)
 
+
+def _evaluate(
+    generator: nn.Module,
+    setup: _Setup,
+    num: int,
+    seed: int,
+    batch: int,
+    device: str | torch.device,
+    progress: bool,
+    truncation: float | None,
+) -> dict[str, Any]:
+    """The metrics and protocol of one truncation."""
+    extractors, ref_stats = setup.extractors, setup.ref_stats
     features, logits = _sample_features(
-        generator, extractors, num=num, seed=seed, batch=batch, device=device, progress=progress
+        generator, extractors, num=num, seed=seed, batch=batch, device=device, progress=progress,
+        truncation=truncation,
     )
     values: dict[str, float] = {}
-    for metric in names:
+    for metric in setup.names:
         family, base = _family(metric)
-        values.update(
-            _compute(metric, base, features[family], logits[family], ref_stats.get(family), seed)
-        )
+        values.update(_compute(
+            metric, base, features[family], logits[family], ref_stats.get(family),
+            setup.real_manifolds.get(family), seed,
+        ))
     used = [extractors[f] for f in ("inception", "digits") if f in extractors]
     splits = min(IS_SPLITS, num)
     return {
         "metrics": values,
         "protocol": {
             "num_samples": num,
-            "reference": reference.label,
+            "reference": setup.reference.label,
             "reference_size": max((s.size for s in ref_stats.values()), default=None),
             "seed": seed,
+            "truncation": truncation,
             "quantization": QUANTIZATION,
             "feature_extractor": ",".join(e.name for e in used),
             "weights_sha256": ",".join(e.weights_sha256[:16] for e in used),
@@ -154,6 +257,7 @@ def evaluate_generator(
             "kid_subset_size": min(
                 [KID_SUBSET_SIZE, num, *(s.size for s in ref_stats.values() if s.size)]
             ),
+            "prc_neighbours": PRC_NEIGHBOURS,
             "extractors": {
                 e.name: {"weights_sha256": e.weights_sha256, "features": e.features_name,
                          "resize": e.resize}
@@ -176,11 +280,12 @@ def _sample_features(
     batch: int,
     device: str | torch.device,
     progress: bool,
+    truncation: float | None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Features and logits of ``num`` seeded, uint8-quantised samples, per extractor."""
     was_training = generator.training
     generator.eval()
-    z = latents(num, int(generator.latent_dim), seed, device)
+    z = latents(num, int(generator.latent_dim), seed, device, truncation)
     # A class-conditional generator draws every class in turn: equal class shares.
     labels = class_labels(num, getattr(generator, "num_classes", 0), device=device)
     label_chunks = repeat(None) if labels is None else labels.split(batch)
@@ -202,11 +307,16 @@ def _compute(
     features: np.ndarray,
     logits: np.ndarray,
     ref: ReferenceStats | None,
+    real_manifold: Manifold | None,
     seed: int,
 ) -> dict[str, float]:
     if base == "is":
         mean, std = inception_score(logits, splits=min(IS_SPLITS, len(logits)))
         return {metric: mean, f"{metric}_std": std}
+    if base == "prc":
+        assert real_manifold is not None
+        precision, recall = precision_recall(features, real_manifold)
+        return dict(zip(value_names(metric), (precision, recall), strict=True))
     assert ref is not None
     if base == "fid":
         # Both ways give the same number; the feature form is much cheaper for few samples.

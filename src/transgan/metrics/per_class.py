@@ -21,10 +21,11 @@ from .frechet import MetricError, feature_statistics, frechet_distance
 @torch.no_grad()
 def per_class_digits(
     generator: nn.Module, num: int = 1000, seed: int = 0, batch: int = 250,
+    truncation: float | None = None,
 ) -> dict[str, object]:
     """{"accuracy": share of samples showing the requested class (None if unconditional),
     "classes": [{"class", "samples", "accuracy", "digits-fid", "diversity"}, ...]} against
-    digits-train."""
+    digits-train, from latents truncated at ``truncation`` (None: plain normal)."""
     classes = generator.num_classes
     if classes not in (0, DIGITS_CLASSES):
         raise MetricError(f"the generator has {classes} classes; digits have {DIGITS_CLASSES}")
@@ -37,7 +38,7 @@ def per_class_digits(
 
     def features_of(labels: torch.Tensor | None, count: int, offset: int) -> tuple[np.ndarray,
                                                                                    np.ndarray]:
-        z = latents(count, generator.latent_dim, seed + offset, device)
+        z = latents(count, generator.latent_dim, seed + offset, device, truncation)
         images = to_uint8(generate(generator, z, batch=batch, labels=labels))
         parts = [network(chunk) for chunk in images.split(500)]
         return (torch.cat([p[0] for p in parts]).numpy(),
