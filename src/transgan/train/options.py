@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,6 +200,15 @@ RESUMABLE = frozenset(
      "checkpoint_minutes", "keep_checkpoints", "progress", "data_root", "compile",
      "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics", "eval_num", "eval_ref",
      "inception_weights"}
+)
+# Options that say where and how a run ran (paths, devices, logging, checkpoints, evaluation
+# during training), not what it trained: a shared model's recipe leaves them out, and any
+# option added later counts as part of the recipe unless named here.
+RUN_SETTINGS = frozenset(
+    {"out", "data_root", "device", "workers", "compile", "deterministic", "progress",
+     "log_every", "sample_every", "num_samples", "checkpoint_every", "checkpoint_minutes",
+     "keep_checkpoints", "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics",
+     "eval_num", "eval_ref", "inception_weights"}
 )
 CHOICES = {
     "loss": LOSSES,
@@ -410,6 +419,24 @@ def parse_stages(text: str) -> list[int] | None:
             f"--locality-stages must be 'last', 'all' or a comma list of stage indices, "
             f"got '{text}'"
         ) from None
+
+
+def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The saved options of a run that shape the model it trains: all but RUN_SETTINGS."""
+    return {name: value for name, value in options.items() if name not in RUN_SETTINGS}
+
+
+def chosen_options(options: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
+    """Those of ``options`` that differ from transgan's defaults or from the recipe of
+    ``preset``: what was set for the run rather than left as it comes."""
+    defaults = TrainOptions().to_dict()
+    try:
+        recipe = get_preset(preset).recipe if preset else {}
+    except ConfigError:  # a preset this version does not know
+        recipe = {}
+    return {name: value for name, value in options.items()
+            if name not in defaults or value != defaults[name]
+            or (name in recipe and value != recipe[name])}
 
 
 def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
