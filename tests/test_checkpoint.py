@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
+from transgan.cli import main
 from transgan.errors import CheckpointError
 from transgan.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -47,15 +50,34 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
     save_checkpoint(_state(), tmp_path, 1, keep=1)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or not a checkpoint"):
+    with pytest.raises(CheckpointError, match="not a transgan checkpoint .a truncated or damaged"):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"hello world", b"PK\x03\x04garbage"])
-def test_non_checkpoint_bytes_are_refused(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize(("content", "kind"), [
+    (b"", "an empty file"),
+    (b"hello world\n", "a text file"),
+    ("caf\u00e9 ".encode() * 300, "a text file"),  # the first KiB ends inside a character
+    (bytes(range(256)) * 8, "not a PyTorch file"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
+    (b"PK\x03\x04garbage", "a truncated or damaged zip archive"),
+    (pickle.dumps({"G": [1.0, 2.0]}), "a pickle of plain data, not a PyTorch save"),
+])
+def test_files_torch_did_not_save_say_what_they_are(
+    tmp_path: Path, content: bytes, kind: str
+) -> None:
     path = tmp_path / "x.pt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert str(error.value) == f"{path} is not a transgan checkpoint ({kind})"
+
+
+def test_zip_archives_torch_did_not_write_are_not_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images/0.png", b"\x89PNG")
+    with pytest.raises(CheckpointError, match="a zip archive that PyTorch did not write"):
         load_checkpoint(path)
 
 
@@ -91,6 +113,29 @@ def test_malicious_pickle_does_not_run(tmp_path: Path, writer: str) -> None:
     with pytest.raises(CheckpointError, match="cannot load checkpoint"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "convert"])
+def test_commands_say_a_file_is_not_a_checkpoint(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"notes.txt": (b"step 1: train\n", "a text file"),
+             "noise.bin": (random.Random(0).randbytes(4096), "not a PyTorch file"),
+             "empty.pt": (b"", "an empty file")}
+    for name, (content, kind) in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert main([command, str(path), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err == f"transgan: error: {path} is not a transgan checkpoint ({kind})\n"
+    evil = tmp_path / "evil.pt"
+    marker = tmp_path / "pwned"
+    evil.write_bytes(pickle.dumps({"G": _Exploit(marker)}))
+    assert main([command, str(evil), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"transgan: error: cannot load checkpoint {evil}: it contains objects other "
+                   "than tensors and plain data; refused to load\n")
+    assert not marker.exists() and not (tmp_path / "out").exists()
 
 
 def test_missing_paths(tmp_path: Path) -> None:

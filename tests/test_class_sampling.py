@@ -116,7 +116,29 @@ def test_server_draws_the_requested_class(model_dir: Path) -> None:
         assert info["conditional"] and info["classes"] == [str(k) for k in range(CLASSES)]
         two, three = get("sample.png?n=4&class=2"), get("sample.png?n=4&class=3")
         assert two != three and two == get("sample.png?n=4&class=2")
-        assert Image.open(io.BytesIO(get("sample.png?n=9"))).size == (3 * TILE + 2,) * 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_every_class_gets_a_row_of_the_page(model_dir: Path) -> None:
+    generator = transgan.load_generator(model_dir)
+    server = SampleServer(generator, port=0)
+    drawn: list[torch.Tensor] = []
+    generator.register_forward_pre_hook(lambda module, args: drawn.append(args[1]))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # (images asked, images a class row): whole rows, at least one image of every class
+        for n, columns in ((64, 6), (16, 1), (4, 1)):
+            for query in (f"sample.png?n={n}", f"interpolate.png?n={n}&t=0.5"):
+                drawn.clear()
+                with urllib.request.urlopen(f"{server.url}{query}", timeout=30) as response:
+                    size = Image.open(io.BytesIO(response.read())).size
+                assert size == (columns * TILE + 2, CLASSES * TILE + 2)
+                assert torch.equal(torch.cat(drawn),
+                                   torch.arange(CLASSES).repeat_interleave(columns))
     finally:
         server.shutdown()
         server.server_close()

@@ -135,7 +135,7 @@ def test_truncated_foreign_and_crafted_files_are_one_line_errors(
 ) -> None:
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes((FIXTURES / "v1-small.pth").read_bytes()[:5000])
-    assert "truncated or not a checkpoint" in _convert_error(tmp_path, truncated, capsys)
+    assert "a truncated or damaged zip archive" in _convert_error(tmp_path, truncated, capsys)
 
     foreign = tmp_path / "foreign.pth"
     torch.save({"model": torch.nn.Linear(2, 2).state_dict()}, foreign)
@@ -148,7 +148,7 @@ def test_truncated_foreign_and_crafted_files_are_one_line_errors(
     crafted = tmp_path / "crafted.pth"
     crafted.write_bytes(pickle.dumps({"gen_state_dict": Exploit()}))
     err = _convert_error(tmp_path, crafted, capsys)
-    assert "refused to load" in err or "not a checkpoint" in err
+    assert "refused to load" in err
     assert "code ran" not in capsys.readouterr().out
 
 

@@ -10,10 +10,13 @@ import onnxruntime
 import pytest
 import torch
 from conftest import TINY_RUN
+from PIL import Image
+from safetensors import safe_open
 
 import transgan
 from transgan.cli import main
 from transgan.errors import CheckpointError, OnnxExportError
+from transgan.model_card import render_card
 from transgan.models import CNNGenerator, TransformerGenerator, build_generator
 from transgan.onnx_export import ONNX_OPSET, export_onnx
 from transgan.sampling import latents
@@ -57,6 +60,7 @@ def test_model_folder_round_trip(
     assert config["metrics"]["protocol"] == METRICS["protocol"]
     card = (folder / "README.md").read_text()
     assert "digits-fid | 12.5" in card and "100 samples" in card and "samples.png" in card
+    assert "pipeline_tag: unconditional-image-generation" in card
 
     z = latents(4, 16, seed=3)
     with torch.no_grad():
@@ -68,6 +72,54 @@ def test_model_folder_round_trip(
     assert main(["export", str(folder), "--out", str(again)]) == 0
     assert json.loads((again / "config.json").read_text())["metrics"] == config["metrics"]
     assert main(["sample", str(folder), "--num", "2", "--out", str(tmp_path / "s")]) == 0
+
+
+def test_a_conditional_model_card_is_truthful_and_holds_no_local_path(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, session_cache: Path
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *TINY_RUN, "--out", str(run), "--images", "64", "--conditional",
+                 "--mode-seeking", "0.5"]) == 0
+    stats = session_cache / "reference-stats" / "digits-train.pt"
+    protocol = {**METRICS["protocol"], "reference": f"folder:{tmp_path / 'pictures'}",
+                "reference_stats": {"transgan-digits": str(stats)}}
+    (run / "checkpoints" / "metrics-64.json").write_text(json.dumps(
+        {**METRICS, "checkpoint": str(run / "checkpoints" / "latest.pt"), "protocol": protocol}))
+    folder = tmp_path / "model"
+    assert main(["export", str(run), "--out", str(folder)]) == 0
+
+    card = (folder / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "pipeline_tag" not in front and "- class-conditional" in front
+    generator = transgan.load_generator(folder)
+    params = sum(p.numel() for p in generator.parameters())
+    assert params > 0 and f"{params:,} parameters" in card
+    assert "one of 10 class labels" in card and "labels 0 to 9" in card
+    assert "--class 3" in card and "torch.full((16,), 3)" in card
+    for line in ("conditional: true", "mode_seeking: 0.5", "batch: 16", "n_critic: 2"):
+        assert f"\n{line}\n" in card
+    training = json.loads((folder / "config.json").read_text())["training"]
+    assert training["conditional"] is True and training["mode_seeking"] == 0.5
+    assert not {"out", "device", "log_every", "eval_ref"} & set(training)
+    assert "against `folder:pictures`" in card
+    tile = 64 + 2  # 16 px samples are enlarged to 64 px tiles with 2 px padding
+    assert Image.open(folder / "samples.png").size == (8 * tile + 2, 10 * tile + 2)
+
+    local = [p for p in (str(tmp_path_factory.getbasetemp()), str(Path.home())) if len(p) > 1]
+    for path in folder.iterdir():
+        content = path.read_bytes()
+        assert not [place for place in local if place.encode() in content], path.name
+
+
+@pytest.mark.parametrize(("classes", "example", "rows"), [(2, 1, "every class"),
+                                                         (30, 3, "classes 0 to 19")])
+def test_card_examples_fit_the_class_count(classes: int, example: int, rows: str) -> None:
+    generator = {"type": "cnn-g", "latent_dim": 8, "img_size": 16, "channels": 3,
+                 "num_classes": classes}
+    card = render_card({"generator": generator, "data": "folder:pets"}, 1000, samples=True)
+    assert f"labels 0 to {classes - 1} in the class order of its training data" in card
+    assert f"torch.full((16,), {example})" in card and f"--class {example} " in card
+    assert f"One row per class, {rows} in turn" in card and "digit" not in card
 
 
 def test_card_without_metrics_says_so(run: Path, tmp_path: Path) -> None:
@@ -193,6 +245,8 @@ def test_converted_official_checkpoints_are_model_folders(tmp_path: Path) -> Non
     assert (config["source"], config["official_version"], config["weights"]) == (
         "v2-small.pth", "v2", "ema")
     assert "v2-small.pth" in (folder / "README.md").read_text()
+    with safe_open(str(folder / "discriminator.safetensors"), framework="pt") as handle:
+        assert handle.metadata()["source"] == "v2-small.pth"
     z = latents(2, 32, seed=0)
     with torch.no_grad():
         torch.testing.assert_close(TransformerGenerator.from_pretrained(folder)(z),

@@ -1,18 +1,34 @@
 """The ``README.md`` model card of a model folder: what the model is, how it was trained, its
-metrics with their protocol, samples, and how to load it."""
+metrics with their protocol, samples, its classes, and how to load it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
+from transgan.data import is_digits_spec
+from transgan.train.options import chosen_options
+
+# The sample grid of a card: rows of CARD_COLUMNS images of latent seed 0, one row per class
+# of a class-conditional generator (the first CARD_CLASS_ROWS classes at most).
+CARD_COLUMNS = 8
+CARD_CLASS_ROWS = 20
 _TYPE_NAMES = {"transformer-g": "TransGAN transformer generator",
                "cnn-g": "ResNet CNN generator (SNGAN/AutoGAN family)"}
 
 
-def _front_matter(config: Mapping[str, Any]) -> list[str]:
-    lines = ["---", "library_name: transgan", "pipeline_tag: unconditional-image-generation",
-             "tags:", "- gan", "- transgan", "- pytorch"]
+def _front_matter(config: Mapping[str, Any], num_classes: int) -> list[str]:
+    # The Hub's pipelines take nothing (unconditional-image-generation) or a prompt
+    # (text-to-image), none a class index: a class-conditional model names no pipeline and
+    # says what it is in its tags.
+    lines = ["---", "library_name: transgan"]
+    if not num_classes:
+        lines.append("pipeline_tag: unconditional-image-generation")
+    lines += ["tags:", "- gan", "- transgan", "- pytorch"]
+    if num_classes:
+        lines += ["- class-conditional", "- image-generation"]
     if config.get("data"):
         lines.append(f"- {config['data']}")
     return [*lines, "---", ""]
@@ -29,12 +45,13 @@ def _weights(weights: str | None) -> str:
         str(weights), f"generator weights {weights}")
 
 
-def _summary(config: Mapping[str, Any], params: int) -> list[str]:
+def _summary(config: Mapping[str, Any], params: int, num_classes: int) -> list[str]:
     g = config["generator"]
     kind = _TYPE_NAMES.get(g.get("type"), "generator")
     preset = f" of the `{config['preset']}` preset" if config.get("preset") else ""
+    label = f" and one of {num_classes} class labels" if num_classes else ""
     lines = [f"# {config.get('preset') or 'transgan'} generator", "",
-             f"A {kind}{preset}: a {g['latent_dim']}-d standard normal latent to a "
+             f"A {kind}{preset}: a {g['latent_dim']}-d standard normal latent{label} to a "
              f"{g['img_size']} x {g['img_size']} image with {g['channels']} "
              f"channel{'s' if g['channels'] > 1 else ''} {_range(g)}; {params:,} parameters."]
     if config.get("source"):
@@ -54,8 +71,18 @@ def _training(config: Mapping[str, Any]) -> list[str]:
     lines.append(f"- images shown to the discriminator: {int(config.get('images_trained', 0)):,}")
     if config.get("weights"):
         lines.append(f"- weights: {_weights(config['weights'])}")
-    for name, value in (config.get("training") or {}).items():
-        lines.append(f"- {name}: `{value}`")
+    if not config.get("training"):
+        return [*lines, ""]
+    preset = config.get("preset")
+    chosen = chosen_options(config["training"], preset)
+    recipe = f" or from the `{preset}` preset's recipe" if preset else ""
+    lines += ["", f"The run's options that shape the model, where they differ from transgan's "
+              f"defaults{recipe}, in the YAML that `transgan train --config` reads "
+              "(`config.json` lists every one):", ""]
+    if chosen:
+        lines += ["```yaml", yaml.safe_dump(chosen, sort_keys=False).rstrip(), "```"]
+    else:
+        lines.append("None: every option as transgan and the preset set it.")
     return [*lines, ""]
 
 
@@ -77,21 +104,52 @@ def _metrics(config: Mapping[str, Any]) -> list[str]:
     return [*lines, f"(from `{record.get('file', 'transgan eval')}`).", ""]
 
 
-def _usage(samples: bool, num_classes: int) -> list[str]:
-    lines = ["## Samples", "", "![samples](samples.png)", ""] if samples else []
+def _classes(config: Mapping[str, Any], num_classes: int) -> list[str]:
+    """What the labels of a class-conditional generator mean and how to draw one class."""
+    data = config.get("data")
+    order = f"the class order of its training data `{data}`" if data else "its class order"
+    digits = " (label k draws the digit k)" if data and is_digits_spec(str(data)) else ""
+    k = min(3, num_classes - 1)
+    return ["## Classes", "",
+            f"Class-conditional: {num_classes} classes, labels 0 to {num_classes - 1} in "
+            f"{order}{digits}. The generator takes one label per image; 16 images of class {k}:",
+            "", "```python", "images = generator(torch.randn(16, generator.latent_dim), "
+            f"torch.full((16,), {k}))", "```", "",
+            f"or `transgan sample path/to/this/folder --class {k} --num 16 --out class-{k}`; "
+            "without `--class`, a `--grid` has one row per class.", ""]
+
+
+def card_grid_rows(num_classes: int) -> int:
+    """Rows of :data:`CARD_COLUMNS` images in a card's sample grid: one per class shown (at
+    most :data:`CARD_CLASS_ROWS`), else two."""
+    return min(num_classes, CARD_CLASS_ROWS) if num_classes else 2
+
+
+def _samples(num_classes: int) -> list[str]:
+    lines = ["## Samples", "", "![samples](samples.png)", ""]
+    if num_classes:
+        shown = card_grid_rows(num_classes)
+        which = "every class" if shown == num_classes else f"classes 0 to {shown - 1}"
+        lines += [f"One row per class, {which} in turn; latent seed 0.", ""]
+    return lines
+
+
+def _use(num_classes: int) -> list[str]:
     call = "generator(torch.randn(16, generator.latent_dim)"
     if num_classes:
-        lines += [f"Class-conditional: {num_classes} classes; the generator takes the class "
-                  "index of every image as `labels`.", ""]
         call += f", torch.arange(16) % {num_classes}"
-    return [*lines, "## Use", "", "```python", "import torch", "import transgan", "",
+    return ["## Use", "", "```python", "import torch", "import transgan", "",
             "generator = transgan.load_generator(\"path/to/this/folder\")",
             f"images = {call})  # [-1, 1]", "```", "",
             "or `transgan sample path/to/this/folder --grid --out grid.png`.", ""]
 
 
 def render_card(config: Mapping[str, Any], params: int, samples: bool) -> str:
-    """Markdown model card for a folder whose ``config.json`` holds ``config``."""
-    return "\n".join([*_front_matter(config), *_summary(config, params), *_training(config),
-                      *_metrics(config),
-                      *_usage(samples, int(config["generator"].get("num_classes") or 0))])
+    """Markdown model card for a folder whose ``config.json`` holds ``config``; ``params``
+    counts every parameter of the generator."""
+    num_classes = int(config["generator"].get("num_classes") or 0)
+    return "\n".join([*_front_matter(config, num_classes), *_summary(config, params, num_classes),
+                      *_training(config), *_metrics(config),
+                      *(_samples(num_classes) if samples else []),
+                      *(_classes(config, num_classes) if num_classes else []),
+                      *_use(num_classes)])

@@ -4,6 +4,7 @@ and ``samples.png`` -- the layout the Hugging Face ecosystem expects of a PyTorc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,23 +14,19 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from transgan.errors import CheckpointError
-from transgan.model_card import render_card
+from transgan.model_card import CARD_COLUMNS, card_grid_rows, render_card
 from transgan.models.build import config_to_dict, count_parameters
 from transgan.sampling import class_labels, generate, latents, save_grid
+from transgan.train.options import recipe_options
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
 GENERATOR_FORMAT = "transgan-generator-v1"
-# The sample grid of a model card: this many images of latent seed 0, eight to a row (a
-# class-conditional generator's cycle through its classes).
-CARD_SAMPLES = 16
-# Run options that say how a model was trained; paths and machine settings stay private.
-TRAINING_FIELDS = (
-    "images", "batch", "n_critic", "loss", "lr_g", "lr_d", "augment", "hflip", "mtct",
-    "locality", "ema_half_life", "precision", "seed",
-)
+# A path as a shared file would hold it: an optional ``kind:`` prefix (folder:, zip:), then an
+# absolute (POSIX or Windows) or home-relative location.
+_LOCAL_PATH = re.compile(r"^(?P<kind>[a-z][a-z0-9-]+:)?(?P<path>(?:/(?!/)|~|[A-Za-z]:[\\/]).*)$")
 
 
 def is_model_folder(path: Path) -> bool:
@@ -38,8 +35,24 @@ def is_model_folder(path: Path) -> bool:
 
 
 def training_summary(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options of a run that describe its training recipe."""
-    return {name: options[name] for name in TRAINING_FIELDS if name in options}
+    """The options of a run that shape the model (its recipe), less the preset and data,
+    which a model folder records on their own."""
+    return {name: value for name, value in recipe_options(options).items()
+            if name not in ("preset", "data")}
+
+
+def without_local_paths(value: Any) -> Any:
+    """``value`` (plain JSON data) with every absolute or home-relative path cut to its last
+    part (``folder:/home/me/pets`` -> ``folder:pets``): a shared file names a file or folder,
+    never where it lay on the machine that wrote it."""
+    if isinstance(value, dict):
+        return {key: without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_local_paths(item) for item in value]
+    if isinstance(value, str) and (match := _LOCAL_PATH.match(value)):
+        last = re.split(r"[\\/]", match["path"].rstrip("\\/"))[-1]
+        return f"{match['kind'] or ''}{last}"
+    return value
 
 
 def generator_metadata(
@@ -47,15 +60,16 @@ def generator_metadata(
 ) -> dict[str, str]:
     """The safetensors metadata of a generator's weights: its config and where it came from."""
     return {"format": GENERATOR_FORMAT, "generator_config": json.dumps(config),
-            "images": str(images or 0), "preset": str(preset or ""), "data": str(data or "")}
+            "images": str(images or 0), "preset": str(preset or ""),
+            "data": str(without_local_paths(data) or "")}
 
 
 def write_model_folder(
     out: Path, generator: nn.Module, info: Mapping[str, Any] | None = None, samples: bool = True
 ) -> list[Path]:
     """Write ``generator`` (with its ``config``) and ``info`` (preset, data, metrics, ...) as a
-    model folder; ``samples`` adds a grid of :data:`CARD_SAMPLES` images to the card."""
-    info = dict(info or {})
+    model folder, no local path in any file; ``samples`` adds a grid of samples to the card."""
+    info = without_local_paths(dict(info or {}))
     config = {"format": GENERATOR_FORMAT, "library": "transgan",
               "generator": config_to_dict(generator.config), **info}
     weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
@@ -67,11 +81,15 @@ def write_model_folder(
     save_file(weights, str(paths[1]), metadata=metadata)
     if samples:
         device = next(generator.parameters()).device
-        z = latents(CARD_SAMPLES, generator.latent_dim, seed=0, device=device)
-        labels = class_labels(CARD_SAMPLES, generator.config.num_classes, device=device)
+        num_classes = generator.config.num_classes
+        rows = card_grid_rows(num_classes)
+        z = latents(rows * CARD_COLUMNS, generator.latent_dim, seed=0, device=device)
+        labels = class_labels(rows * CARD_COLUMNS, num_classes,
+                              range(rows) if num_classes else None, CARD_COLUMNS, device)
         paths.append(save_grid(generate(generator.eval(), z, labels=labels), out / SAMPLES_FILE,
-                               nrow=8))
-    paths[2].write_text(render_card(config, count_parameters(generator), samples))
+                               nrow=CARD_COLUMNS))
+    params = count_parameters(generator, trainable_only=False)
+    paths[2].write_text(render_card(config, params, samples))
     return paths
 
 

@@ -86,9 +86,9 @@ class GeneratorWorker:
         self._thread.join(timeout=WAIT_S)
 
 
-def _png(images: Tensor) -> bytes:
+def _png(images: Tensor, columns: int | None) -> bytes:
     buffer = io.BytesIO()
-    grid_image(images).save(buffer, format="PNG")
+    grid_image(images, columns).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -106,31 +106,45 @@ class SampleRenderer:
         self.num_classes: int = generator.num_classes
         self.classes = [str(k) for k in range(self.num_classes)]
         shape = generate(generator, latents(1, self.latent_dim, 0, device),
-                         labels=self._labels(1, None)).shape
+                         labels=self._labels(1, None, 1)).shape
         self.channels, self.img_size = int(shape[1]), int(shape[-1])
 
-    def _labels(self, n: int, label: int | None) -> Tensor | None:
+    def layout(self, n: int, label: int | None) -> tuple[int, int | None]:
+        """Images and grid columns for ``n`` asked (None: a square grid). A conditional model
+        drawing every class gets one row per class, ``n // classes`` images a row but at least
+        one, so the grid holds whole rows and no class is left out."""
+        if label is not None or not self.num_classes:
+            return n, None
+        columns = max(1, n // self.num_classes)
+        return columns * self.num_classes, columns
+
+    def _labels(self, n: int, label: int | None, columns: int | None) -> Tensor | None:
         """``label`` for all ``n`` samples, or every class in turn, one per grid row."""
         if label is not None:
             return torch.full((n,), label, dtype=torch.long, device=self.device)
-        return class_labels(n, self.num_classes, repeat=math.ceil(math.sqrt(n)),
-                            device=self.device)
+        return class_labels(n, self.num_classes, repeat=columns or 1, device=self.device)
 
     def samples(self, seed: int, n: int, label: int | None = None,
                 truncation: float | None = None) -> bytes:
-        """A grid of ``n`` samples from the latents of ``seed``, truncated at ``truncation``."""
-        z = latents(n, self.latent_dim, seed, self.device, truncation)
-        return _png(generate(self.generator, z, labels=self._labels(n, label)))
+        """A grid of ``n`` samples (see :meth:`layout`) from the latents of ``seed``,
+        truncated at ``truncation``."""
+        count, columns = self.layout(n, label)
+        z = latents(count, self.latent_dim, seed, self.device, truncation)
+        images = generate(self.generator, z, labels=self._labels(count, label, columns))
+        return _png(images, columns)
 
     def interpolation(self, a: int, b: int, t: float, n: int, label: int | None = None,
                       truncation: float | None = None) -> bytes:
-        """A grid of ``n`` samples a fraction ``t`` of the way (slerp) from seed a to seed b."""
-        za = latents(n, self.latent_dim, a, self.device, truncation)
-        zb = latents(n, self.latent_dim, b, self.device, truncation)
+        """A grid of ``n`` samples (see :meth:`layout`) a fraction ``t`` of the way (slerp)
+        from seed a to seed b."""
+        count, columns = self.layout(n, label)
+        za = latents(count, self.latent_dim, a, self.device, truncation)
+        zb = latents(count, self.latent_dim, b, self.device, truncation)
         z = za if t == 0 else zb if t == 1 else slerp(za, zb, torch.tensor(t, device=za.device))
         if truncation is not None:
             z = z.clamp(-truncation, truncation)
-        return _png(generate(self.generator, z, labels=self._labels(n, label)))
+        images = generate(self.generator, z, labels=self._labels(count, label, columns))
+        return _png(images, columns)
 
     def info(self) -> dict[str, Any]:
         """What the page and scripts need to know about the model and the limits."""
@@ -329,7 +343,7 @@ img { image-rendering: pixelated; display: block; margin: 1em 0; max-width: 100%
 <fieldset><legend>Samples</legend>
  seed <input id="seed" type="number" min="0" value="0">
  <button id="new-seed">new seed</button>
- images <select id="n"></select>
+ images <select id="n"></select> <span id="layout"></span>
  truncation <input id="psi" type="number" min="0.05" step="0.1" placeholder="none">
 </fieldset>
 <fieldset id="class-box" hidden><legend>Class</legend>
@@ -349,10 +363,18 @@ none). The walk is a spherical interpolation.</p>
 <script>
 const $ = (id) => document.getElementById(id);
 const img = $("grid");
-let loading = false, pending = null;
+let loading = false, pending = null, classes = 0;
 function randomSeed() { return Math.floor(Math.random() * 2147483647); }
+// Every class gets a row, as the server lays it out (SampleRenderer.layout): whole rows of
+// n / classes images, at least one.
+function layout(n) {
+  if (!classes || $("class").value !== "") return "";
+  const columns = Math.max(1, Math.floor(n / classes));
+  return `one row per class: ${columns} each, ${columns * classes} images`;
+}
 function url() {
   const n = $("n").value, a = $("seed").value || "0", t = Number($("t").value);
+  $("layout").textContent = layout(Number(n));
   const k = ($("class").value === "" ? "" : `&class=${$("class").value}`) +
     `&truncation=${$("psi").value || "none"}`;
   $("t-value").textContent = t.toFixed(2);
@@ -387,6 +409,7 @@ fetch("info").then((r) => r.json()).then((info) => {
   info.classes.forEach((name, k) => $("class").add(new Option(name, String(k))));
   $("class-box").hidden = !info.conditional;
   if (info.truncation !== null) $("psi").value = info.truncation;
+  classes = info.classes.length;
   show();
 });
 </script>

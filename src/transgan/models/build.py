@@ -123,6 +123,6 @@ def build_discriminator(preset: str, **overrides: Any) -> nn.Module:
     return discriminator_from_config(discriminator_config(preset, **overrides))
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of trainable parameters, or of all of them (a frozen copy's included)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -94,12 +94,12 @@ def save_converted(converted: OfficialCheckpoint, out: Path, source: str) -> lis
     """Write the generator as a model folder in DIR (``config.json``, ``model.safetensors``,
     model card, samples) and DIR/discriminator.safetensors beside it."""
     d_config = None if converted.discriminator is None else converted.discriminator.config
-    common = {"source": source, "official_version": converted.generator.version,
+    common = {"source": Path(source).name, "official_version": converted.generator.version,
               "official_epoch": "" if converted.epoch is None else str(converted.epoch),
               "preset": _matching_preset(converted.generator.config, d_config)}
     generator = generator_from_config(converted.generator.config)
     generator.load_state_dict(converted.generator.state)
-    info = {**common, "source": Path(source).name, "preset": common["preset"] or None,
+    info = {**common, "preset": common["preset"] or None,
             "data": None, "images_trained": 0, "weights": converted.weights}
     paths = write_model_folder(out, generator.eval(), info)
     if converted.discriminator is not None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,16 @@ from transgan.errors import CheckpointError, ForeignCheckpointError
 
 CHECKPOINT_FORMAT = "transgan-checkpoint-v1"
 REQUIRED_KEYS = ("format", "options", "generator_config", "discriminator_config", "G", "G_ema")
+# How torch.save files begin: a zip archive (PyTorch >= 1.6) or a binary pickle (older saves).
+ZIP_MAGIC = b"PK\x03\x04"
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+PICKLE_PROTOCOLS = range(2, 6)
+# Pickle opcodes that name or call Python objects: how a pickle carries code.
+CODE_OPCODES = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ",
+                          "NEWOBJ_EX"})
+# Files people mistake for checkpoints, told apart by their first bytes.
+IMAGE_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+               b"RIFF": "a RIFF (e.g. WebP) file"}
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -73,6 +86,57 @@ def _numpy_scalar_types() -> list[Any]:
     return [scalar, np.dtype, *dtypes]
 
 
+def _is_text(head: bytes) -> bool:
+    """UTF-8 without NUL bytes; a character cut off at the end of ``head`` still counts."""
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data"
+    return True
+
+
+def _looks_like(head: bytes) -> str:
+    """What a file that torch did not save looks like, from its first bytes."""
+    if not head:
+        return "an empty file"
+    for magic, kind in IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    return "a text file" if _is_text(head) else "not a PyTorch file"
+
+
+def _not_a_torch_save(path: Path) -> str | None:
+    """Why ``path`` cannot be a torch.save file (empty, text, an image, a damaged archive...),
+    or None when it may be one; a pickle that carries code is for torch.load to refuse."""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if head.startswith(ZIP_MAGIC):
+        if not zipfile.is_zipfile(path):
+            return "a truncated or damaged zip archive"
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("data.pkl") for name in archive.namelist()):
+                return "a zip archive that PyTorch did not write"
+        return None
+    if head.startswith(LEGACY_MAGIC):
+        return None
+    if len(head) >= 2 and head[0] == 0x80 and head[1] in PICKLE_PROTOCOLS:
+        return _pickle_kind(path)
+    return _looks_like(head)
+
+
+def _pickle_kind(path: Path) -> str | None:
+    """None when the pickle in ``path`` names Python objects (torch.load refuses those, since
+    that is how a pickle carries code), else what it is; its opcodes are read, never run."""
+    with open(path, "rb") as handle:
+        try:
+            names = any(op.name in CODE_OPCODES for op, _, _ in pickletools.genops(handle))
+        except ValueError:
+            return "a truncated or damaged pickle"
+    return None if names else "a pickle of plain data, not a PyTorch save"
+
+
 def safe_torch_load(
     path: str | Path, map_location: str | torch.device = "cpu", numpy_scalars: bool = False
 ) -> Any:
@@ -84,9 +148,17 @@ def safe_torch_load(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        kind = _not_a_torch_save(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    if kind is not None:
+        raise CheckpointError(f"{path} is not a transgan checkpoint ({kind})")
     allowed = _numpy_scalar_types() if numpy_scalars else []
     try:
-        with torch.serialization.safe_globals(allowed):
+        # torch warns about pickle protocols it did not write; the error below says enough
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"

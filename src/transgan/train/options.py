@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from transgan.errors import OptionsError
+from transgan.errors import ConfigError, OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET, get_preset
 from transgan.train.choices import LOSSES
@@ -146,6 +147,15 @@ RESUMABLE = frozenset(
      "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics", "eval_num", "eval_ref",
      "inception_weights"}
 )
+# Options that say where and how a run ran (paths, devices, logging, checkpoints, evaluation
+# during training), not what it trained: a shared model's recipe leaves them out, and any
+# option added later counts as part of the recipe unless named here.
+RUN_SETTINGS = frozenset(
+    {"out", "data_root", "device", "workers", "compile", "deterministic", "progress",
+     "log_every", "sample_every", "num_samples", "checkpoint_every", "checkpoint_minutes",
+     "keep_checkpoints", "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics",
+     "eval_num", "eval_ref", "inception_weights"}
+)
 def field_type(name: str) -> type:
     """The plain Python type of option ``name`` (the non-None member of an Optional)."""
     hint = typing.get_type_hints(TrainOptions)[name]
@@ -212,6 +222,24 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def save_yaml(options: TrainOptions, path: Path) -> None:
     """Write the options as YAML (readable, and loadable with ``--config``)."""
     path.write_text(yaml.safe_dump(options.to_dict(), sort_keys=False))
+
+
+def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The saved options of a run that shape the model it trains: all but RUN_SETTINGS."""
+    return {name: value for name, value in options.items() if name not in RUN_SETTINGS}
+
+
+def chosen_options(options: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
+    """Those of ``options`` that differ from transgan's defaults or from the recipe of
+    ``preset``: what was set for the run rather than left as it comes."""
+    defaults = TrainOptions().to_dict()
+    try:
+        recipe = get_preset(preset).recipe if preset else {}
+    except ConfigError:  # a preset this version does not know
+        recipe = {}
+    return {name: value for name, value in options.items()
+            if name not in defaults or value != defaults[name]
+            or (name in recipe and value != recipe[name])}
 
 
 def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
