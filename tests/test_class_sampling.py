@@ -70,6 +70,22 @@ def test_grid_has_one_row_per_class(model_dir: Path, tmp_path: Path) -> None:
     assert Image.open(out).size == (2 * TILE + 2, 3 * TILE + 2)
 
 
+def test_a_num_short_of_whole_rows_is_rounded_up_so_every_class_has_its_row(
+        model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(model_dir), "--num", "16", "--grid", "--out", str(out)]) == 0
+    assert Image.open(out).size == (2 * TILE + 2, CLASSES * TILE + 2)
+    assert capsys.readouterr().out.strip() == (
+        f"wrote a grid of 20 samples to {out} (--num 16 rounded up to 2 for each of 10 classes)")
+    G = transgan.load_generator(model_dir)
+    nine = generate(G, latents(20, G.latent_dim, 0), labels=torch.full((20,), 9))[-2:]
+    tiles = _png(out)[-TILE - 1 : -1, 1:-1].reshape(TILE, 2, TILE)
+    expected = ((nine.clamp(-1, 1) + 1) * 127.5).round()[:, 0]
+    for column in range(2):  # the last row draws class 9 (each tile is a 4x enlargement)
+        drawn = tiles[1:-1, column, 1:-1][::4, ::4][: expected.shape[-1], : expected.shape[-1]]
+        assert torch.equal(drawn, expected[column])
+
+
 def test_interpolation_rows_keep_their_class(model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "walk.png"
     assert main(["interpolate", str(model_dir), "--rows", "2", "--steps", "3", "--class", "5",

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from transgan.errors import ConfigError
 from transgan.models.conditioning import check_class_range
+from transgan.progress import Progress
 
 # Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
 GRID_MIN_TILE = 64
@@ -97,16 +98,20 @@ def grid_columns(num: int, num_classes: int, classes: Sequence[int] | None = Non
 
 @torch.no_grad()
 def generate(
-    generator: nn.Module, z: Tensor, batch: int = 64, labels: Tensor | None = None
+    generator: nn.Module, z: Tensor, batch: int = 64, labels: Tensor | None = None,
+    progress: bool = False,
 ) -> Tensor:
     """Images in [-1, 1] for latents ``z`` (and the class ``labels`` of a class-conditional
-    generator), computed ``batch`` at a time."""
-    if labels is None:
-        return torch.cat([generator(chunk) for chunk in z.split(batch)])
-    if labels.shape != z.shape[:1]:
+    generator), computed ``batch`` at a time, with progress on stderr if asked."""
+    if labels is not None and labels.shape != z.shape[:1]:
         raise ConfigError(f"{tuple(labels.shape)} labels for {z.shape[0]} latents")
-    pairs = zip(z.split(batch), labels.split(batch), strict=True)
-    return torch.cat([generator(chunk, y) for chunk, y in pairs])
+    chunks = labels.split(batch) if labels is not None else [None] * -(-len(z) // batch)
+    images = []
+    with Progress(len(z), "sampling", "img", enabled=progress) as shown:
+        for chunk, y in zip(z.split(batch), chunks, strict=True):
+            images.append(generator(chunk) if y is None else generator(chunk, y))
+            shown.update(len(chunk))
+    return torch.cat(images)
 
 
 def to_uint8(images: Tensor) -> Tensor:

@@ -21,6 +21,8 @@ from transgan.errors import OptionsError
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 OTHER_IMAGE_SUFFIXES = (".tif", ".tiff", ".gif", ".bmp", ".svg", ".pdf")
 DEFAULT_NUM = 64
+# Samples from which sampling shows its progress.
+PROGRESS_MIN_SAMPLES = 1000
 DEFAULT_SEED = 0
 
 
@@ -75,6 +77,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
                            f"{', '.join(GRID_SUFFIXES)} for one grid image")
     generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
     columns = grid_columns(num, generator.num_classes, args.classes)
+    rounded = ""
+    rows = len(args.classes) if args.classes else generator.num_classes
+    if columns is not None and args.seeds is None and num != rows * columns:
+        # Whole rows, so that every class asked for gets its row.
+        rounded = f" (--num {num} rounded up to {columns} for each of {rows} classes)"
+        num = rows * columns
     labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
                           device=args.device)
     if args.seeds is not None:
@@ -82,12 +90,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         seed = DEFAULT_SEED if args.seed is None else args.seed
         z = latents(num, generator.latent_dim, seed, args.device, args.truncation)
-    images = generate(generator, z, batch=args.batch, labels=labels)
+    images = generate(generator, z, batch=args.batch, labels=labels,
+                      progress=num >= PROGRESS_MIN_SAMPLES)
     if args.grid or grid_file:
         path = save_grid(images, out if grid_file else out / "grid.png", nrow=columns)
-        print(f"wrote a grid of {num} samples to {path}")
+        print(f"wrote a grid of {num} samples to {path}{rounded}")
     else:
         names = None if args.seeds is None else [seed_file_name(s) for s in args.seeds]
         save_images(images, out, names=names)
-        print(f"wrote {num} samples to {out}/")
+        print(f"wrote {num} samples to {out}/{rounded}")
     return 0
