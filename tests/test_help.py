@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from transgan.cli.main import COMMANDS, build_parser
+from transgan.cli.command_line import COMMANDS, build_parser
 from transgan.cli.train import default_text, train_options_from_args
 from transgan.models.presets import DEFAULT_PRESET, get_preset
 from transgan.train.options import TrainOptions
@@ -20,7 +20,7 @@ from transgan.train.options import TrainOptions
 # each, its exit status and whether torch had been imported by then.
 PROBE = """
 import json, sys
-from transgan.cli.main import main
+from transgan.cli.command_line import main
 results = []
 for argv in json.loads(sys.argv[1]):
     try:

@@ -1,6 +1,11 @@
-"""The ``transgan`` command line: one module per command, one error handler (``main``)."""
+"""The ``transgan`` command line; ``main`` runs it (attributes load on first use)."""
 
-from transgan.cli.main import build_parser, main
-from transgan.cli.train import train_options_from_args
+from transgan.lazy import lazy_attributes
 
 __all__ = ["build_parser", "main", "train_options_from_args"]
+
+__getattr__ = lazy_attributes(__name__, {
+    "build_parser": "transgan.cli.command_line",
+    "main": "transgan.cli.command_line",
+    "train_options_from_args": "transgan.cli.train",
+})

@@ -2,6 +2,6 @@
 
 import sys
 
-from transgan.cli.main import main
+from transgan.cli.command_line import main
 
 sys.exit(main())
