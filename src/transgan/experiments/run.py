@@ -1,0 +1,58 @@
+"""Train every arm x seed of an experiment, one after another or in worker processes, and
+write its report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transgan.errors import OptionsError
+from transgan.experiments.arms import EXPERIMENTS, experiment_arms, run_options
+from transgan.experiments.plan import STOPPED_MESSAGE, ExperimentStopped, Plan, train_plan
+from transgan.experiments.workers import train_in_parallel
+from transgan.report import MANIFEST, report_experiment
+
+
+def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir: str | Path,
+                   extra: dict[str, Any] | None = None,
+                   progress: Callable[[str], None] | None = None,
+                   width_scale: float = 1.0, jobs: int = 1) -> Path:
+    """Train (or finish) every arm x seed of experiment ``name``; returns the report path.
+
+    ``jobs`` > 1 trains that many runs at once in worker processes that split the CPU threads.
+    A signal stops every run at a checkpoint and raises ExperimentStopped.
+    """
+
+    if budget_images <= 0:
+        raise OptionsError(f"--budget must be positive, got {budget_images}")
+    if seeds < 1:
+        raise OptionsError(f"--seeds must be at least 1, got {seeds}")
+    if jobs < 1:
+        raise OptionsError(f"--jobs must be at least 1, got {jobs}")
+    arms = experiment_arms(name, data, width_scale)
+    extra = dict(extra or {})
+    out = Path(out_dir)
+    say = progress or (lambda _text: None)
+    pairs = [(arm, seed) for arm in arms for seed in range(seeds)]
+    plans = [Plan(f"[{index}/{len(pairs)}]", f"{name} {arm.name} seed {seed}",
+                  run_options(arm, data, budget_images, seed, out / arm.name / f"seed{seed}",
+                              extra))
+             for index, (arm, seed) in enumerate(pairs, 1)]
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "experiment": name, "description": EXPERIMENTS[name][0], "data": data,
+        "budget": budget_images, "seeds": seeds, "width_scale": width_scale, "extra": extra,
+        "arms": [{"name": a.name, "label": a.label, "updates": a.updates} for a in arms],
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    if jobs == 1:
+        for plan in plans:
+            if train_plan(plan, budget_images, say) == "stopped":
+                raise ExperimentStopped(STOPPED_MESSAGE)
+    else:
+        train_in_parallel(plans, budget_images, jobs, say)
+    report = report_experiment(out)
+    say(f"wrote {report}")
+    return report
