@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from transgan.cli import main
-from transgan.errors import CheckpointError
-from transgan.train.checkpoint import (
+from transgan.artifacts.checkpoint import (
     CHECKPOINT_FORMAT,
     atomic_save,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
+from transgan.cli import main
+from transgan.errors import CheckpointError
 
 
 def _state() -> dict:
@@ -146,7 +146,7 @@ def test_missing_paths(tmp_path: Path) -> None:
 
 
 def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
-    from transgan.train.checkpoint import remove_stale_temporaries
+    from transgan.artifacts.checkpoint import remove_stale_temporaries
 
     save_checkpoint(_state(), tmp_path, 1, keep=1)
     (tmp_path / ".latest.pt.tmp-4242").write_bytes(b"half a checkpoint")

@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from transgan.artifacts.loading import load_generator
 from transgan.data import build_dataset
 from transgan.errors import ConfigError, DataError
-from transgan.loading import load_generator
 from transgan.models import (
     CNNDiscriminator,
     CNNDiscriminatorConfig,
@@ -181,7 +181,7 @@ def test_saved_generator_keeps_its_classes(tmp_path: Path) -> None:
 
 def test_onnx_export_takes_labels(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from transgan.onnx_export import export_onnx
+    from transgan.artifacts.onnx_export import export_onnx
 
     assert export_onnx(_build("CNN-G", 3), tmp_path / "g.onnx") <= 1e-4
 

@@ -10,8 +10,8 @@ import torch
 from conftest import TINY_RUN
 from PIL import Image
 
+from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser, main, train_options_from_args
-from transgan.train.checkpoint import load_checkpoint
 from transgan.train.loop import Trainer
 from transgan.train.step import GANStep
 

@@ -12,8 +12,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import TINY_RUN, free_port
 
+from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser, main, train_options_from_args
-from transgan.train.checkpoint import load_checkpoint
 from transgan.train.loop import Trainer
 from transgan.train.state import resolve_resume
 

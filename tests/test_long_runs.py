@@ -15,9 +15,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import TINY_RUN, free_port
 
+from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
-from transgan.train.checkpoint import load_checkpoint
 from transgan.train.loop import Trainer, planned_end
 from transgan.train.monitor import Monitor, format_duration, progress_line, setup_logging
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import transgan
+from transgan.artifacts.official import convert_checkpoint, convert_generator
 from transgan.cli import main
 from transgan.errors import ConversionError
-from transgan.official import convert_checkpoint, convert_generator
 from transgan.train.schedules import LocalitySchedule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official-transgan"
@@ -286,7 +286,7 @@ def test_train_init_from_a_converted_folder(
 
 
 def test_converted_files_name_the_preset_of_the_whole_pair() -> None:
-    from transgan.official.checkpoint import _matching_preset
+    from transgan.artifacts.official.checkpoint import _matching_preset
 
     xl = transgan.get_preset("transgan-xl").architecture
     assert _matching_preset(xl.generator, xl.discriminator) == "transgan-xl"  # D shared by v1

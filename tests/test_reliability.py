@@ -13,10 +13,10 @@ import pytest
 import torch
 from conftest import TINY_RUN, free_port
 
+from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
 from transgan.errors import TrainingDiverged
-from transgan.train.checkpoint import load_checkpoint
 from transgan.train.loop import Trainer
 
 
@@ -159,7 +159,7 @@ def test_unwritable_run_directory_is_refused_before_work(tmp_path: Path, capsys)
 def test_exported_safetensors_round_trip(tmp_path: Path) -> None:
     from safetensors import safe_open
 
-    from transgan.loading import load_generator
+    from transgan.artifacts.loading import load_generator
     from transgan.sampling import latents
 
     run = tmp_path / "run"

@@ -14,11 +14,11 @@ from PIL import Image
 from safetensors import safe_open
 
 import transgan
+from transgan.artifacts.onnx_export import ONNX_OPSET, export_onnx
 from transgan.cli import main
 from transgan.errors import CheckpointError, OnnxExportError
-from transgan.model_card import render_card
 from transgan.models import CNNGenerator, TransformerGenerator, build_generator
-from transgan.onnx_export import ONNX_OPSET, export_onnx
+from transgan.models.card import render_card
 from transgan.sampling import latents
 
 METRICS = {
@@ -210,7 +210,7 @@ def test_onnx_failures_are_one_line_errors(
         with pytest.raises(OnnxExportError, match=r"^cannot export .*: Unsupported operator$"):
             export_onnx(generator, tmp_path / "g.onnx")
     with monkeypatch.context() as patch:
-        patch.setattr("transgan.onnx_export.ONNX_TOLERANCE", -1.0)
+        patch.setattr("transgan.artifacts.onnx_export.ONNX_TOLERANCE", -1.0)
         with pytest.raises(OnnxExportError, match="differs from PyTorch"):
             export_onnx(generator, tmp_path / "g.onnx")
     assert not (tmp_path / "g.onnx").exists()

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import main
-from transgan.train.checkpoint import load_checkpoint
 
 
 def _train(args: list[str], out: Path, images: int, *extra: str) -> int:

@@ -6,8 +6,6 @@ arguments and print help without importing torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from transgan.lazy import lazy_attributes
 
 __version__ = "0.1.0"
@@ -17,11 +15,11 @@ _EXPORTS = {
     "ConfigError": "transgan.errors",
     "build_discriminator": "transgan.models.build",
     "build_generator": "transgan.models.build",
-    "count_parameters": "transgan.models.build",
+    "count_parameters": "transgan.models.parameters",
     "get_preset": "transgan.models.presets",
     "list_presets": "transgan.models.presets",
-    "load_discriminator": "transgan.loading",
-    "load_generator": "transgan.loading",
+    "load_discriminator": "transgan.artifacts.loading",
+    "load_generator": "transgan.artifacts.loading",
 }
 
 __all__ = [
@@ -35,12 +33,6 @@ __all__ = [
     "load_discriminator",
     "load_generator",
 ]
-
-if TYPE_CHECKING:
-    from transgan.errors import ConfigError
-    from transgan.loading import load_discriminator, load_generator
-    from transgan.models.build import build_discriminator, build_generator, count_parameters
-    from transgan.models.presets import get_preset, list_presets
 
 
 __getattr__ = lazy_attributes(__name__, _EXPORTS)

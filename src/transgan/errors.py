@@ -25,8 +25,12 @@ class RunFailure(RuntimeError):
     """Work that started and could not finish; one line, exit 1."""
 
 
+class UsageError(UserError):
+    """A bad argument of a command (other than a training option)."""
+
+
 class OptionsError(UserError):
-    """An invalid option, argument or config file."""
+    """An invalid training option or config file."""
 
 
 class RunProblems(OptionsError):
@@ -104,6 +108,18 @@ class RunDirectoryError(RunFailure):
 
 class BenchError(RunFailure):
     """A measured configuration failed in its worker process."""
+
+
+class ParameterError(UserError):
+    """A bad query parameter of the sampling server; the one-line body of a 400."""
+
+
+class BusyError(RunFailure):
+    """The sampling server's queue is full or a request's turn did not come in time; a 503."""
+
+
+class ExperimentStopped(RunFailure):
+    """A signal stopped the experiment; its runs kept their checkpoints (exit 130)."""
 
 
 class ExperimentFailed(RunFailure):

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from PIL import Image
 
-from transgan.train.checkpoint import load_checkpoint
+from transgan.artifacts.checkpoint import load_checkpoint
 
 # Published CIFAR-10 (IS, FID) of TransGAN v1: Table 1 (G/D combos), 3 (tricks), 4 (sizes).
 PAPER: dict[str, dict[str, tuple[float, float]]] = {

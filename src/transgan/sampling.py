@@ -12,11 +12,18 @@ from PIL import Image
 from torch import Tensor, nn
 
 from transgan.errors import ConfigError
-from transgan.models.conditioning import check_class_range
 from transgan.progress import Progress
 
 # Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
 GRID_MIN_TILE = 64
+
+
+def check_class_range(classes: Tensor, num_classes: int) -> None:
+    """ConfigError naming the first class index outside ``[0, num_classes)``."""
+    bad = classes[(classes < 0) | (classes >= num_classes)]
+    if bad.numel():
+        raise ConfigError(f"class {int(bad[0])} is out of range: the model has {num_classes} "
+                          f"classes (0 to {num_classes - 1})")
 
 
 def latents(

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import torch
 from torch import Tensor, nn
 
+from transgan.errors import BusyError, ParameterError
 from transgan.sampling import check_truncation, class_labels, generate, grid_image, latents, slerp
 
 DEFAULT_HOST = "127.0.0.1"
@@ -30,14 +31,6 @@ MAX_SAMPLES = 64  # images per request
 MAX_QUEUE = 8  # requests waiting for the generator; more get a 503
 MAX_SEED = 2**63 - 1
 WAIT_S = 60.0  # longest a request waits for its images
-
-
-class ParameterError(ValueError):
-    """A bad query parameter; its message is the one-line body of a 400."""
-
-
-class BusyError(RuntimeError):
-    """The generator's queue is full or its turn did not come in time; a 503."""
 
 
 @dataclass

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from transgan.errors import OptionsError
+from transgan.errors import UsageError
 from transgan.models.presets import get_preset
 from transgan.train.choices import PRECISIONS
 
@@ -31,7 +31,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     get_preset(args.preset)
     if args.batch <= 0 or args.lazy < 1:
-        raise OptionsError("--batch and --lazy must be positive")
+        raise UsageError("--batch and --lazy must be positive")
     result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
                        precision=args.precision, compile=args.compile)
     print(format_table(result))

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from transgan.artifacts.official import WEIGHTS
 from transgan.cli.parsing import key_value
-from transgan.official import WEIGHTS
 
 
 def add_parser(sub: Any) -> None:
@@ -31,7 +31,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from transgan.official.checkpoint import convert_checkpoint, describe, save_converted
+    from transgan.artifacts.official.checkpoint import convert_checkpoint, describe, save_converted
 
     out = Path(args.out)
     converted = convert_checkpoint(

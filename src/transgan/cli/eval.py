@@ -89,7 +89,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from transgan.loading import open_generator, source_file
+    from transgan.artifacts.loading import open_generator, source_file
     from transgan.metrics.evaluate import evaluate_truncations, parse_metrics
 
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import count
-from transgan.errors import OptionsError
+from transgan.errors import ExperimentStopped, UsageError
 from transgan.experiments.arms import EXPERIMENTS
 
 
@@ -40,7 +40,6 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from transgan.experiments.plan import ExperimentStopped
     from transgan.experiments.run import run_experiment
 
     extra: dict[str, Any] = {}
@@ -65,7 +64,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif (folder / "stats.jsonl").exists():
         path = report_run(folder)
     else:
-        raise OptionsError(f"{folder} holds neither an experiment ({MANIFEST}) nor a run "
+        raise UsageError(f"{folder} holds neither an experiment ({MANIFEST}) nor a run "
                            "(stats.jsonl)")
     print(f"wrote {path}")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import GENERATOR_SOURCE_HELP
-from transgan.errors import OptionsError
+from transgan.errors import UsageError
 
 EXPORT_FORMATS = ("safetensors", "onnx")
 
@@ -30,29 +30,30 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from transgan.loading import export_folder, export_generator, open_generator
-    from transgan.onnx_export import ONNX_OPSET, export_onnx
+    from transgan.artifacts.loading import open_generator
+    from transgan.artifacts.onnx_export import ONNX_OPSET, export_onnx
+    from transgan.sharing import export_folder, export_generator
 
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
     which = "raw" if args.raw else "EMA"
     if fmt == "onnx":
         if out.suffix != ".onnx":
-            raise OptionsError("--format onnx needs an --out ending in .onnx")
+            raise UsageError("--format onnx needs an --out ending in .onnx")
         generator, _ = open_generator(args.checkpoint, ema=not args.raw)
         worst = export_onnx(generator, out)
         print(f"wrote the {which} generator to {out} (ONNX opset {ONNX_OPSET}, dynamic batch; "
               f"onnxruntime matches PyTorch within {worst:.1e})")
         return 0
     if out.suffix == ".onnx" or (out.suffix != ".safetensors" and out.is_file()):
-        raise OptionsError("--out must be a .safetensors file or a folder")
+        raise UsageError("--out must be a .safetensors file or a folder")
     try:
         if out.suffix == ".safetensors":
             export_generator(args.checkpoint, out, ema=not args.raw)
         else:
             export_folder(args.checkpoint, out, ema=not args.raw)
     except OSError as exc:
-        raise OptionsError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     kind = "" if out.suffix == ".safetensors" else " as a model folder"
     print(f"wrote the {which} generator to {out}{kind}")
     return 0

@@ -13,7 +13,7 @@ from transgan.cli.parsing import (
     seed_list,
     truncation,
 )
-from transgan.errors import OptionsError
+from transgan.errors import UsageError
 
 DEFAULT_ROWS = 4
 DEFAULT_SEED = 0
@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from transgan.loading import open_generator
+    from transgan.artifacts.loading import open_generator
     from transgan.sampling import (
         class_labels,
         generate,
@@ -55,14 +55,14 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     )
 
     if args.seeds is not None and (args.rows is not None or args.seed is not None):
-        raise OptionsError("--seeds sets the walks; leave out --seed and --rows")
+        raise UsageError("--seeds sets the walks; leave out --seed and --rows")
     if args.seeds is not None and len(args.seeds) < 2:
-        raise OptionsError("--seeds needs at least 2 seeds to walk between")
+        raise UsageError("--seeds needs at least 2 seeds to walk between")
     if (args.rows is not None and args.rows <= 0) or args.steps < 2:
-        raise OptionsError("--rows must be positive and --steps at least 2")
+        raise UsageError("--rows must be positive and --steps at least 2")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
-        raise OptionsError("--out must end in .png (image strip) or .gif (animation)")
+        raise UsageError("--out must end in .png (image strip) or .gif (animation)")
     generator, _ = open_generator(args.checkpoint, args.device)
     if args.seeds is not None:
         rows = len(args.seeds) - 1

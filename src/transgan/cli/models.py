@@ -28,11 +28,8 @@ def preset_classes(preset: Preset) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import torch
 
-    from transgan.models.build import (
-        count_parameters,
-        discriminator_from_config,
-        generator_from_config,
-    )
+    from transgan.models.build import discriminator_from_config, generator_from_config
+    from transgan.models.parameters import count_parameters
 
     rows = []
     for name in list_presets():

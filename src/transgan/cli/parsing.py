@@ -10,7 +10,7 @@ import yaml
 
 from transgan.counts import parse_count
 
-# Every form a generator can be read from (transgan.loading.read_checkpoint).
+# Every form a generator can be read from (transgan.artifacts.loading.read_checkpoint).
 GENERATOR_SOURCE_HELP = ("run directory, checkpoint (this library's or the official code's), "
                          "exported .safetensors, model folder or converted folder")
 

@@ -14,7 +14,7 @@ from transgan.cli.parsing import (
     seed_list,
     truncation,
 )
-from transgan.errors import OptionsError
+from transgan.errors import UsageError
 
 # An --out ending in one of these is one grid image, not a folder; other image files are
 # refused rather than made into folders of that name.
@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from transgan.loading import open_generator
+    from transgan.artifacts.loading import open_generator
     from transgan.sampling import (
         class_labels,
         generate,
@@ -66,14 +66,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     )
 
     if args.seeds is not None and (args.num is not None or args.seed is not None):
-        raise OptionsError("--seeds gives one sample per seed; leave out --seed and --num")
+        raise UsageError("--seeds gives one sample per seed; leave out --seed and --num")
     if args.num is not None and args.num <= 0:
-        raise OptionsError("--num must be positive")
+        raise UsageError("--num must be positive")
     num = len(args.seeds) if args.seeds is not None else args.num or DEFAULT_NUM
     out = Path(args.out)
     grid_file = out.suffix.lower() in GRID_SUFFIXES
     if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
-        raise OptionsError(f"--out {out}: a folder, or a file ending in "
+        raise UsageError(f"--out {out}: a folder, or a file ending in "
                            f"{', '.join(GRID_SUFFIXES)} for one grid image")
     generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
     columns = grid_columns(num, generator.num_classes, args.classes)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from transgan.cli.parsing import GENERATOR_SOURCE_HELP, TRUNCATION_HELP, truncation
-from transgan.errors import OptionsError
+from transgan.errors import UsageError
 
 
 def add_parser(sub: Any) -> None:
@@ -31,8 +31,8 @@ def add_parser(sub: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        raise OptionsError("--port must be between 0 and 65535")
-    from transgan.loading import open_generator
+        raise UsageError("--port must be between 0 and 65535")
+    from transgan.artifacts.loading import open_generator
     from transgan.serve import SampleServer
 
     generator, _ = open_generator(args.checkpoint, args.device)
@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = SampleServer(generator, args.host, args.port, args.device, log=True,
                               truncation=args.truncation)
     except OSError as exc:
-        raise OptionsError(f"cannot listen on {args.host}:{args.port}: "
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                            f"{exc.strerror or exc}") from None
     print(f"serving {args.checkpoint} on {server.url} (Ctrl-C to stop)", flush=True)
     try:

@@ -14,7 +14,7 @@ from transgan.lazy import lazy_attributes
 _EXPORTS = {
     "EXPERIMENTS": "transgan.experiments.arms",
     "ExperimentFailed": "transgan.errors",
-    "ExperimentStopped": "transgan.experiments.plan",
+    "ExperimentStopped": "transgan.errors",
     "experiment_arms": "transgan.experiments.arms",
     "run_experiment": "transgan.experiments.run",
     "run_options": "transgan.experiments.arms",

@@ -40,6 +40,3 @@ def train_plan(plan: Plan, budget_images: int, say: Callable[[str], None]) -> st
     trainer.run()
     return "done" if trainer.stop_signal is None else "stopped"
 
-
-class ExperimentStopped(Exception):
-    """A signal stopped the experiment; its runs kept their checkpoints."""

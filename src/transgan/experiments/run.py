@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from transgan.errors import OptionsError
+from transgan.errors import ExperimentStopped, OptionsError
 from transgan.experiments.arms import EXPERIMENTS, experiment_arms, run_options
-from transgan.experiments.plan import STOPPED_MESSAGE, ExperimentStopped, Plan, train_plan
+from transgan.experiments.plan import STOPPED_MESSAGE, Plan, train_plan
 from transgan.experiments.workers import train_in_parallel
 from transgan.report import MANIFEST, report_experiment
 

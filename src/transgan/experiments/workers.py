@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 import torch
 
-from transgan.errors import ExperimentFailed
-from transgan.experiments.plan import STOPPED_MESSAGE, ExperimentStopped, Plan, train_plan
+from transgan.errors import ExperimentFailed, ExperimentStopped
+from transgan.experiments.plan import STOPPED_MESSAGE, Plan, train_plan
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -10,7 +10,7 @@ from transgan.lazy import lazy_attributes
 
 # Public name -> module that defines it.
 _EXPORTS = {
-    "apply_overrides": "transgan.models.build",
+    "apply_overrides": "transgan.models.configs",
     "Architecture": "transgan.models.presets",
     "build_discriminator": "transgan.models.build",
     "build_generator": "transgan.models.build",
@@ -18,12 +18,12 @@ _EXPORTS = {
     "CNNDiscriminatorConfig": "transgan.models.configs",
     "CNNGenerator": "transgan.models.cnn",
     "CNNGeneratorConfig": "transgan.models.configs",
-    "config_from_dict": "transgan.models.build",
+    "config_from_dict": "transgan.models.configs",
     "config_has_locality": "transgan.models.capabilities",
     "config_has_super_resolution": "transgan.models.capabilities",
-    "config_to_dict": "transgan.models.build",
+    "config_to_dict": "transgan.models.configs",
     "ConfigError": "transgan.errors",
-    "count_parameters": "transgan.models.build",
+    "count_parameters": "transgan.models.parameters",
     "DEFAULT_PRESET": "transgan.models.presets",
     "discriminator_config": "transgan.models.build",
     "discriminator_from_config": "transgan.models.build",

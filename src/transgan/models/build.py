@@ -1,8 +1,7 @@
-"""Build networks from presets or configs, and convert configs to and from plain dicts."""
+"""Build networks from presets or configs."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from torch import nn
@@ -14,78 +13,24 @@ from transgan.models.cnn import (
     CNNGenerator,
     CNNGeneratorConfig,
 )
-from transgan.models.configs import DiscriminatorConfig, GeneratorConfig
+from transgan.models.configs import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    apply_overrides,
+)
 from transgan.models.discriminator import TransformerDiscriminator
 from transgan.models.generator import TransformerGenerator
 from transgan.models.presets import AnyDiscriminatorConfig, AnyGeneratorConfig, get_preset
 
-# The one registry: config type tag -> (config class, module class it builds).
-MODELS: dict[str, tuple[type, type[nn.Module]]] = {
-    "transformer-g": (GeneratorConfig, TransformerGenerator),
-    "cnn-g": (CNNGeneratorConfig, CNNGenerator),
-    "transformer-d": (DiscriminatorConfig, TransformerDiscriminator),
-    "cnn-d": (CNNDiscriminatorConfig, CNNDiscriminator),
+# Config class -> the module class it builds.
+_MODULES: dict[type, type[nn.Module]] = {
+    GeneratorConfig: TransformerGenerator,
+    CNNGeneratorConfig: CNNGenerator,
+    DiscriminatorConfig: TransformerDiscriminator,
+    CNNDiscriminatorConfig: CNNDiscriminator,
 }
-_TYPE_NAMES = {cfg_cls: name for name, (cfg_cls, _) in MODELS.items()}
-_MODULES = dict(MODELS.values())
 GENERATOR_CONFIGS = (GeneratorConfig, CNNGeneratorConfig)
 DISCRIMINATOR_CONFIGS = (DiscriminatorConfig, CNNDiscriminatorConfig)
-
-
-def apply_overrides(cfg: Any, overrides: dict[str, Any], what: str) -> Any:
-    """A copy of dataclass ``cfg`` with ``overrides``; unknown keys give a one-line ConfigError.
-
-    ``attention`` is accepted for every model and ignored by the CNN baselines.
-    """
-    names = {f.name for f in dataclasses.fields(cfg)}
-    overrides = {k: v for k, v in overrides.items() if k in names or k != "attention"}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ConfigError(
-            f"unknown {what} option '{unknown[0]}'; valid: {', '.join(sorted(names))}"
-        )
-    for name, value in overrides.items():
-        _check_type(name, value, getattr(cfg, name), what)
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    try:
-        return dataclasses.replace(cfg, **overrides)
-    except TypeError as exc:
-        raise ConfigError(f"bad {what} option: {exc}") from None
-
-
-def _check_type(name: str, value: Any, default: Any, what: str) -> None:
-    """ConfigError unless ``value`` has the type of the field's ``default``."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int | float):
-        allowed = int if isinstance(default, int) else int | float
-        ok = isinstance(value, allowed) and not isinstance(value, bool)
-    elif isinstance(default, tuple):
-        ok = isinstance(value, list | tuple) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        kind = "a list of integers" if isinstance(default, tuple) else type(default).__name__
-        raise ConfigError(f"bad {what} option {name}={value!r}: expected {kind}, "
-                          f"like the default {default!r}")
-
-
-def config_to_dict(cfg: AnyGeneratorConfig | AnyDiscriminatorConfig) -> dict[str, Any]:
-    """Plain dict with a ``type`` tag, suitable for JSON, YAML and checkpoints."""
-    data = dataclasses.asdict(cfg)
-    if "depths" in data:
-        data["depths"] = list(data["depths"])
-    return {"type": _TYPE_NAMES[type(cfg)], **data}
-
-
-def config_from_dict(data: dict[str, Any]) -> AnyGeneratorConfig | AnyDiscriminatorConfig:
-    """Inverse of :func:`config_to_dict`; ConfigError on unknown types or fields."""
-    data = dict(data)
-    type_name = data.pop("type", None)
-    if type_name not in MODELS:
-        raise ConfigError(f"unknown model config type '{type_name}'")
-    return apply_overrides(MODELS[type_name][0](), data, type_name)
 
 
 def generator_from_config(cfg: AnyGeneratorConfig) -> nn.Module:
@@ -123,6 +68,3 @@ def build_discriminator(preset: str, **overrides: Any) -> nn.Module:
     return discriminator_from_config(discriminator_config(preset, **overrides))
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of trainable parameters, or of all of them (a frozen copy's included)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

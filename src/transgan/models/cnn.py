@@ -110,6 +110,8 @@ class DiscriminatorBlock(nn.Module):
 class CNNGenerator(PretrainedMixin, nn.Module):
     """ResNet generator: linear to a ``bottom`` grid, x2 up-blocks, BN-ReLU-conv3x3-tanh."""
 
+    config_class = CNNGeneratorConfig
+
     def __init__(self, cfg: CNNGeneratorConfig) -> None:
         super().__init__()
         self.config = cfg

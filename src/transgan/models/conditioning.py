@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from transgan.errors import ConfigError
+from transgan.sampling import check_class_range
 
 # Width of a generator's class embedding: the latent's own width for small latents, capped
 # so that the first linear layer of a large generator grows by little.
@@ -19,14 +20,6 @@ MAX_CLASS_EMBED_DIM = 128
 def class_embed_dim(latent_dim: int, num_classes: int) -> int:
     """Width of the class embedding joined to a latent of ``latent_dim`` (0: unconditional)."""
     return min(latent_dim, MAX_CLASS_EMBED_DIM) if num_classes else 0
-
-
-def check_class_range(classes: Tensor, num_classes: int) -> None:
-    """ConfigError naming the first class index outside ``[0, num_classes)``."""
-    bad = classes[(classes < 0) | (classes >= num_classes)]
-    if bad.numel():
-        raise ConfigError(f"class {int(bad[0])} is out of range: the model has {num_classes} "
-                          f"classes (0 to {num_classes - 1})")
 
 
 def check_labels(labels: Tensor | None, num_classes: int, batch: int) -> Tensor | None:

@@ -68,6 +68,8 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
     much the class matters for every token.
     """
 
+    config_class = GeneratorConfig
+
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
         self.config = cfg

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from transgan.models.folder import load_model_folder, write_model_folder
+
 _Model = TypeVar("_Model", bound="PretrainedMixin")
 
 
@@ -21,8 +23,6 @@ class PretrainedMixin:
     ) -> list[Path]:
         """Write this generator to ``save_directory``; ``info`` goes into ``config.json`` and
         the model card, ``samples`` adds ``samples.png``. Uploading stays a separate step."""
-        from transgan.model_folder import write_model_folder
-
         return write_model_folder(Path(save_directory), self, info, samples)  # type: ignore[arg-type]
 
     @classmethod
@@ -31,6 +31,4 @@ class PretrainedMixin:
         device: str | torch.device = "cpu",
     ) -> _Model:
         """The eval-mode generator of a local model folder; it must be of this class."""
-        from transgan.loading import load_model_folder
-
         return load_model_folder(pretrained_model_name_or_path, device, cls)

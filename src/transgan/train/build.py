@@ -11,9 +11,9 @@ from typing import Any
 
 from torch import nn
 
+from transgan.artifacts.loading import InitWeights, load_state, read_init_weights
 from transgan.data import ImageDataset, build_dataset, may_download
 from transgan.errors import DataError, OptionsError, ScheduleError
-from transgan.loading import InitWeights, load_state, read_init_weights
 from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models import (
     PRESETS,

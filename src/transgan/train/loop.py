@@ -17,9 +17,15 @@ from typing import Any
 
 import torch
 
+from transgan.artifacts.checkpoint import (
+    CHECKPOINT_FORMAT,
+    atomic_save,
+    load_checkpoint,
+    save_checkpoint,
+)
+from transgan.artifacts.loading import load_state
 from transgan.data import colour_name, default_data_root, default_num_workers
 from transgan.errors import RunDirectoryBusy, RunDirectoryError, TrainingDiverged
-from transgan.loading import load_state
 from transgan.models import count_parameters, supports_locality
 from transgan.sampling import class_labels, generate, grid_columns, save_grid
 from transgan.train import distributed
@@ -28,12 +34,6 @@ from transgan.train.build import (
     build_models,
     checked_parts,
     eval_settings,
-)
-from transgan.train.checkpoint import (
-    CHECKPOINT_FORMAT,
-    atomic_save,
-    load_checkpoint,
-    save_checkpoint,
 )
 from transgan.train.data_choice import DataFit
 from transgan.train.ema import make_ema

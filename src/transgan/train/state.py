@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from transgan.artifacts.checkpoint import load_checkpoint, remove_stale_temporaries
 from transgan.errors import OptionsError, RunDirectoryBusy
-from transgan.train.checkpoint import load_checkpoint, remove_stale_temporaries
 from transgan.train.options import RESUMABLE, TrainOptions, merge, save_yaml
 
 LOCK_NAME = ".lock"

@@ -8,8 +8,7 @@ from typing import Any
 
 import yaml
 
-from transgan.data import is_digits_spec
-from transgan.train.options import chosen_options
+from transgan.data.specs import is_digits_spec
 
 # The sample grid of a card: rows of CARD_COLUMNS images of latent seed 0, one row per class
 # of a class-conditional generator (the first CARD_CLASS_ROWS classes at most).
@@ -74,7 +73,7 @@ def _training(config: Mapping[str, Any]) -> list[str]:
     if not config.get("training"):
         return [*lines, ""]
     preset = config.get("preset")
-    chosen = chosen_options(config["training"], preset)
+    chosen = config.get("chosen_options") or {}
     recipe = f" or from the `{preset}` preset's recipe" if preset else ""
     lines += ["", f"The run's options that shape the model, where they differ from transgan's "
               f"defaults{recipe}, in the YAML that `transgan train --config` reads "

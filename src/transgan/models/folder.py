@@ -7,17 +7,19 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from transgan.errors import CheckpointError
-from transgan.model_card import CARD_COLUMNS, card_grid_rows, render_card
-from transgan.models.build import config_to_dict, count_parameters
+from transgan.models.card import CARD_COLUMNS, card_grid_rows, render_card
+from transgan.models.configs import config_from_dict, config_to_dict
+from transgan.models.parameters import count_parameters
 from transgan.sampling import class_labels, generate, latents, save_grid
-from transgan.train.options import recipe_options
+
+_Model = TypeVar("_Model")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -32,13 +34,6 @@ _LOCAL_PATH = re.compile(r"^(?P<kind>[a-z][a-z0-9-]+:)?(?P<path>(?:/(?!/)|~|[A-Z
 def is_model_folder(path: Path) -> bool:
     """A folder holding ``config.json`` and ``model.safetensors``."""
     return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
-
-
-def training_summary(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options of a run that shape the model (its recipe), less the preset and data,
-    which a model folder records on their own."""
-    return {name: value for name, value in recipe_options(options).items()
-            if name not in ("preset", "data")}
 
 
 def without_local_paths(value: Any) -> Any:
@@ -107,3 +102,24 @@ def read_model_folder(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"cannot read {path / WEIGHTS_FILE}: {message}") from None
     return config, weights
+
+
+def load_model_folder(path: str | Path, device: str | torch.device, cls: type[_Model]) -> _Model:
+    """The eval-mode generator of a local model folder, which must be a ``cls``."""
+    path = Path(path)
+    if not (path.is_dir() and is_model_folder(path)):
+        raise CheckpointError(
+            f"{path} is not a local model folder (config.json and model.safetensors); "
+            "download a Hub model first, e.g. with huggingface_hub.snapshot_download"
+        )
+    config, weights = read_model_folder(path)
+    cfg = config_from_dict(config["generator"])
+    if not isinstance(cfg, cls.config_class):  # type: ignore[attr-defined]
+        raise CheckpointError(f"{path} holds a {type(cfg).__name__} model, not a {cls.__name__}")
+    model = cls(cfg)  # type: ignore[call-arg]
+    try:
+        model.load_state_dict(weights)  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path / WEIGHTS_FILE} does not fit its config: "
+                              f"{str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()  # type: ignore[attr-defined]

@@ -12,12 +12,12 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from transgan.artifacts.checkpoint import safe_torch_load
+from transgan.artifacts.official import WEIGHTS
+from transgan.artifacts.official.mapping import Converted, convert_discriminator, convert_generator
 from transgan.errors import ConversionError
-from transgan.model_folder import write_model_folder
 from transgan.models import PRESETS, config_to_dict, generator_from_config
-from transgan.official import WEIGHTS
-from transgan.official.mapping import Converted, convert_discriminator, convert_generator
-from transgan.train.checkpoint import safe_torch_load
+from transgan.models.folder import write_model_folder
 
 # Older convert folders held the generator as this file; they still load.
 GENERATOR_FILE = "generator.safetensors"

@@ -11,83 +11,29 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from transgan.errors import CheckpointError, ForeignCheckpointError
-from transgan.model_folder import (
-    GENERATOR_FORMAT,
-    WEIGHTS_FILE,
-    generator_metadata,
-    is_model_folder,
-    read_model_folder,
-    training_summary,
-    write_model_folder,
+from transgan.artifacts.checkpoint import find_checkpoint, load_checkpoint
+from transgan.artifacts.official import (
+    DISCRIMINATOR_FILE,
+    DISCRIMINATOR_FORMAT,
+    GENERATOR_FILE,
+    convert_checkpoint,
 )
+from transgan.errors import CheckpointError, ForeignCheckpointError
 from transgan.models import (
     config_from_dict,
     config_to_dict,
     discriminator_from_config,
     generator_from_config,
 )
-from transgan.official import (
-    DISCRIMINATOR_FILE,
-    DISCRIMINATOR_FORMAT,
-    GENERATOR_FILE,
-    convert_checkpoint,
+from transgan.models.folder import (
+    GENERATOR_FORMAT,
+    WEIGHTS_FILE,
+    is_model_folder,
+    read_model_folder,
 )
-from transgan.train.checkpoint import find_checkpoint, load_checkpoint
-
-
-def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
-    """Write the (EMA) generator of ``path`` (any form :func:`read_checkpoint` takes) as
-    safetensors, its config in the metadata."""
-    ckpt = read_checkpoint(path, ema)
-    weights = {k: v.contiguous() for k, v in ckpt["G_ema" if ema else "G"].items()}
-    metadata = generator_metadata(ckpt["generator_config"],
-                                  ckpt.get("counters", {}).get("images", 0),
-                                  ckpt["options"].get("preset"), ckpt["options"].get("data"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out), metadata=metadata)
-    return out
-
-
-def export_folder(path: str | Path, out: Path, ema: bool = True) -> list[Path]:
-    """Write the (EMA) generator of ``path`` as a model folder: config, weights, model card with
-    the checkpoint's metrics where ``transgan eval`` measured them, and a sample grid."""
-    from transgan.metrics.defaults import run_data
-
-    generator, ckpt = open_generator(path, ema=ema)
-    options = ckpt.get("options") or {}
-    images = int((ckpt.get("counters") or {}).get("images", 0))
-    info = {k: v for k, v in (ckpt.get("info") or {}).items() if k != "metrics"}
-    data = options.get("data") or None if "source" in info else run_data(ckpt)
-    info.update({"preset": options.get("preset") or None, "data": data,
-                 "images_trained": images, "training": training_summary(options),
-                 "weights": info.get("weights") or ("ema" if ema else "raw")})
-    metrics = checkpoint_metrics(source_file(path), images) or (ckpt.get("info") or {}).get(
-        "metrics")
-    if metrics:
-        info["metrics"] = metrics
-    return write_model_folder(out, generator, info)
-
-
-def checkpoint_metrics(file: Path, images: int) -> dict[str, Any] | None:
-    """The newest ``metrics-*.json`` beside ``file`` measured at ``images`` images, with its
-    protocol and file name; ``None`` when there is none."""
-    found = []
-    for candidate in file.parent.glob("metrics-*.json"):
-        try:
-            record = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("images_trained") == images:
-            found.append((candidate.stat().st_mtime, candidate.name, record))
-    if not found:
-        return None
-    _, name, record = max(found, key=lambda item: item[:2])
-    return {"metrics": record.get("metrics"), "protocol": record.get("protocol"),
-            "real_floor": record.get("real_floor"), "file": name}
 
 
 def _read_safetensors(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.Tensor], dict]:
@@ -186,20 +132,6 @@ def load_generator(
     """An eval-mode generator from a run directory, a checkpoint (ours or the official
     code's), an exported ``.safetensors`` file or a model (or ``transgan convert``) folder."""
     return open_generator(path, device, ema)[0]
-
-
-def load_model_folder(path: str | Path, device: str | torch.device, cls: type) -> Any:
-    """The eval-mode generator of a local model folder, which must be a ``cls``."""
-    path = Path(path)
-    if not (path.is_dir() and is_model_folder(path)):
-        raise CheckpointError(
-            f"{path} is not a local model folder (config.json and model.safetensors); "
-            "download a Hub model first, e.g. with huggingface_hub.snapshot_download"
-        )
-    generator, _ = open_generator(path, device)
-    if not isinstance(generator, cls):
-        raise CheckpointError(f"{path} holds a {type(generator).__name__}, not a {cls.__name__}")
-    return generator
 
 
 @dataclass
