@@ -13,14 +13,8 @@ import pytest
 import torch
 
 from transgan.cli import main
-from transgan.errors import ExperimentFailed
-from transgan.experiments import (
-    ExperimentStopped,
-    experiment_arms,
-    run_experiment,
-    run_options,
-    scaled_width,
-)
+from transgan.errors import ExperimentFailed, ExperimentStopped
+from transgan.experiments import experiment_arms, run_experiment, run_options, scaled_width
 from transgan.models import generator_config
 from transgan.train import loop
 from transgan.train.options import OPTION_NAMES

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import DataError, ImageDataset, resize_square
+from transgan.data.base import ImageDataset, resize_square
+from transgan.errors import DataError
 
 DIGITS_SPLITS = ("all", "train", "test")
 DIGITS_TRAIN_SIZE = 1437

@@ -31,9 +31,9 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from transgan.data.base import ImageDataset, uint8_to_unit
+from transgan.errors import DataError
 from transgan.progress import Progress
-
-from .base import DataError, ImageDataset, uint8_to_unit
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 # Below this many files the scan is quick enough not to need a progress bar.

@@ -32,10 +32,8 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from transgan.progress import Progress
-
-from .base import DataError, check_image_args, colour_name
-from .images import (
+from transgan.data.base import check_image_args, colour_name
+from transgan.data.images import (
     DECODE_THREADS,
     SIXTEEN_BIT_MODES,
     FolderSource,
@@ -46,7 +44,9 @@ from .images import (
     open_oriented,
     to_rgb_or_gray,
 )
-from .specs import CROPS, DEFAULT_CHANNELS, DEFAULT_CROP, DEFAULT_LABELS, LABEL_MODES
+from transgan.data.specs import CROPS, DEFAULT_CHANNELS, DEFAULT_CROP, DEFAULT_LABELS, LABEL_MODES
+from transgan.errors import DataError
+from transgan.progress import Progress
 
 DATASET_JSON = "dataset.json"
 IMAGES_PER_FOLDER = 1000

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .base import DataError
-from .images import FolderSource, Source, ZipSource, check_zip_path
-from .prepare import DATASET_JSON, label_table, subfolder_labels
+from transgan.data.images import FolderSource, Source, ZipSource, check_zip_path
+from transgan.data.prepare import DATASET_JSON, label_table, subfolder_labels
+from transgan.errors import DataError
 
 # Files looked at to judge a folder or archive.
 PROFILE_SAMPLE = 64

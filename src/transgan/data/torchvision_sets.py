@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import DataError, ImageDataset, resize_square, rgb_to_gray, uint8_to_unit
+from transgan.data.base import ImageDataset, resize_square, rgb_to_gray, uint8_to_unit
+from transgan.errors import DataError
 
 DATA_ROOT_ENV = "TRANSGAN_DATA"
 # STL-10's classes in label order, for archives without their class_names.txt.

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .base import DataError, ImageDataset, uint8_to_unit
-from .images import ZipSource, check_zip_path, decode_uint8, load_zip, map_files
-from .prepare import DATASET_JSON, label_table
+from transgan.data.base import ImageDataset, uint8_to_unit
+from transgan.data.images import ZipSource, check_zip_path, decode_uint8, load_zip, map_files
+from transgan.data.prepare import DATASET_JSON, label_table
+from transgan.errors import DataError
 
 
 def is_prepared(archive: Path) -> bool:

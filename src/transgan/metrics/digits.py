@@ -26,17 +26,16 @@ from torch_fidelity.utils import create_feature_extractor
 from transgan.data import load_digits_split
 from transgan.data.base import resize_square, rgb_to_gray
 from transgan.data.digits import DigitsDataset
-from transgan.sampling import to_uint8
-
-from .frechet import (
-    MetricError,
+from transgan.errors import MetricError
+from transgan.metrics.frechet import (
     feature_statistics,
     frechet_distance,
     inception_score,
     kernel_inception_distance,
 )
-from .inception import file_sha256
-from .precision_recall import precision_recall
+from transgan.metrics.inception import file_sha256
+from transgan.metrics.precision_recall import precision_recall
+from transgan.sampling import to_uint8
 
 CACHE_ENV = "TRANSGAN_CACHE"
 DIGITS_NAME = "transgan-digits"

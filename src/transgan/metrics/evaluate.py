@@ -21,27 +21,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from transgan.errors import ConfigError
-from transgan.sampling import check_truncation, class_labels, generate, latents, to_uint8
-
-from .defaults import DIGITS_METRICS, INCEPTION_METRICS, METRICS, REFERENCES_HELP
-from .extractors import Extractor, build_extractors, extract_features
-from .frechet import (
-    MetricError,
+from transgan.errors import ConfigError, MetricError
+from transgan.metrics.defaults import DIGITS_METRICS, INCEPTION_METRICS, METRICS, REFERENCES_HELP
+from transgan.metrics.extractors import Extractor, build_extractors, extract_features
+from transgan.metrics.frechet import (
     feature_statistics,
     frechet_distance,
     frechet_distance_features,
     inception_score,
     kernel_inception_distance,
 )
-from .precision_recall import PRC_NEIGHBOURS, Manifold, manifold, precision_recall
-from .references import (
+from transgan.metrics.precision_recall import PRC_NEIGHBOURS, Manifold, manifold, precision_recall
+from transgan.metrics.references import (
     QUANTIZATION,
     Reference,
     ReferenceStats,
     reference_statistics,
     resolve_reference,
 )
+from transgan.sampling import check_truncation, class_labels, generate, latents, to_uint8
 
 __all__ = [
     "DIGITS_METRICS",

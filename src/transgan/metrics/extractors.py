@@ -14,10 +14,8 @@ import torch
 from torch import Tensor
 from torch_fidelity import FeatureExtractorBase
 
-from transgan.progress import Progress
-
-from .digits import DIGITS_FEATURES, DIGITS_NAME, DIGITS_RESIZE, digits_extractor
-from .inception import (
+from transgan.metrics.digits import DIGITS_FEATURES, DIGITS_NAME, DIGITS_RESIZE, digits_extractor
+from transgan.metrics.inception import (
     INCEPTION_DIM,
     INCEPTION_LOGITS,
     INCEPTION_NAME,
@@ -26,6 +24,7 @@ from .inception import (
     inception_extractor,
     resolve_inception_weights,
 )
+from transgan.progress import Progress
 
 
 @dataclass(frozen=True)

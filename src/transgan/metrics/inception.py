@@ -18,7 +18,7 @@ from torch_fidelity import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.utils import create_feature_extractor
 
-from .frechet import MetricError
+from transgan.errors import MetricError
 
 WEIGHTS_ENV = "TRANSGAN_INCEPTION_WEIGHTS"
 INCEPTION_URL = URL_INCEPTION_V3

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from transgan.errors import MetricError
+from transgan.metrics.digits import DIGITS_CLASSES, digits_extractor, digits_split_uint8
+from transgan.metrics.frechet import feature_statistics, frechet_distance
 from transgan.sampling import generate, latents, to_uint8
-
-from .digits import DIGITS_CLASSES, digits_extractor, digits_split_uint8
-from .frechet import MetricError, feature_statistics, frechet_distance
 
 
 @torch.no_grad()

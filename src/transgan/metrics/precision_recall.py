@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .frechet import MetricError
+from transgan.errors import MetricError
 
 PRC_NEIGHBOURS = 3
 # Distances held at once: 2**24 float32 values, 64 MiB.

@@ -27,13 +27,11 @@ from torch_fidelity.utils import (
 )
 
 from transgan.data import build_dataset, is_digits_spec
-from transgan.errors import DataError
+from transgan.errors import DataError, MetricError
+from transgan.metrics.defaults import REFERENCES_HELP
+from transgan.metrics.digits import cache_root
+from transgan.metrics.extractors import Extractor, extract_features
 from transgan.sampling import to_uint8
-
-from .defaults import REFERENCES_HELP
-from .digits import cache_root
-from .extractors import Extractor, extract_features
-from .frechet import MetricError
 
 # Named references of the standard protocol: (data spec, resolution, channels).
 NAMED_REFERENCES = {

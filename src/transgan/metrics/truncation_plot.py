@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from .evaluate import value_names
+from transgan.metrics.evaluate import value_names
 
 PANEL_INCHES = 3.6
 
