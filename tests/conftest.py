@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from transgan.metrics.digits import load_digits_classifier
+from transgan.train.build import build_run
+from transgan.train.options import options_for
+from transgan.train.step import GANStep, StepImpl
 
 # A 16 px digits model small enough for a few training steps per second on one core.
 TINY_MODEL = [
@@ -19,6 +23,22 @@ TINY_RUN = [
     "--sample-every", "128", "--checkpoint-every", "128", "--num-samples", "16",
     "--no-progress", *TINY_MODEL,
 ]
+
+
+# The same tiny run as options, for tests that build a run without the command line.
+TINY_OPTIONS = {
+    "batch": 16, "n_critic": 2, "log_every": 64, "sample_every": 128, "checkpoint_every": 128,
+    "num_samples": 16, "progress": False,
+    "generator": {"width": 32, "depths": [1, 1], "latent_dim": 16},
+    "discriminator": {"width": 32, "depth": 1, "patch": 4},
+}
+
+
+def tiny_step(impl: StepImpl | None = None, preset: str = "digits", **updates: Any) -> GANStep:
+    """The GAN step of a tiny fp32 run of ``preset`` with option ``updates``: built from the
+    options alone, without the command line or a run directory."""
+    opts = options_for(preset, {**TINY_OPTIONS, "precision": "fp32", **updates})
+    return build_run(opts, impl=impl).step
 
 
 def write_files(root: Path, files: dict[str, bytes]) -> Path:

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import TINY_RUN, tiny_step
 from PIL import Image
 
 from transgan.artifacts.checkpoint import load_checkpoint
-from transgan.cli import build_parser, main, train_options_from_args
-from transgan.train.loop import Trainer
-from transgan.train.step import GANStep
+from transgan.cli import main
 
 TILE = 64 + 2  # 16 px samples are enlarged to 64 px tiles with 2 px padding
-
-
-def _step(tmp_path: Path, *extra: str) -> GANStep:
-    args = build_parser().parse_args(
-        ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
-    return Trainer(train_options_from_args(args)[0]).step
 
 
 def _train(args: list[str], out: Path, images: int, *extra: str) -> int:
@@ -29,7 +21,7 @@ def _train(args: list[str], out: Path, images: int, *extra: str) -> int:
 
 
 def test_d_fakes_take_the_real_classes_and_g_draws_uniform_classes(tmp_path: Path) -> None:
-    step = _step(tmp_path, "--conditional")
+    step = tiny_step(conditional=True)
     seen: list[torch.Tensor] = []
     forward = step.G_fwd.forward
     step.G_fwd.forward = lambda z, labels=None: seen.append(labels) or forward(z, labels)
@@ -46,12 +38,11 @@ def test_d_fakes_take_the_real_classes_and_g_draws_uniform_classes(tmp_path: Pat
 def test_the_d_step_conditions_d_on_the_labels(tmp_path: Path) -> None:
     grads = []
     for labels in (torch.zeros(16, dtype=torch.long), torch.ones(16, dtype=torch.long)):
-        step = _step(tmp_path / str(int(labels[0])), "--conditional", "--augment", "none",
-                     "--loss", "hinge")
+        step = tiny_step(conditional=True, augment="none", loss="hinge")
         step.d_step(torch.rand(16, 1, 16, 16) * 2 - 1, labels)
         grads.append(step.D.class_embed.weight.detach().clone())
     # Only the embedding rows of the classes present move.
-    start = _step(tmp_path / "start", "--conditional").D.class_embed.weight
+    start = tiny_step(conditional=True).D.class_embed.weight
     assert not torch.equal(grads[0][0], start[0]) and torch.equal(grads[0][1], start[1])
     assert not torch.equal(grads[1][1], start[1]) and torch.equal(grads[1][0], start[0])
 
@@ -80,8 +71,7 @@ def test_conditional_run_resumes_exactly_with_adaptive_augmentation(tmp_path: Pa
 
 
 def test_adaptive_p_follows_the_sign_of_the_real_logits(tmp_path: Path) -> None:
-    step = _step(tmp_path, "--augment-p", "adaptive", "--ada-interval", "1",
-                 "--ada-speed", "160", "--ada-target", "0.0")
+    step = tiny_step(augment_p="adaptive", ada_interval=1, ada_speed=160, ada_target=0.0)
     p = 0.0
     for seed in range(6):
         real = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(seed)) * 2 - 1
@@ -94,9 +84,9 @@ def test_adaptive_p_follows_the_sign_of_the_real_logits(tmp_path: Path) -> None:
 def test_augment_p_zero_leaves_d_inputs_unaugmented(tmp_path: Path) -> None:
     real = torch.rand(16, 1, 16, 16) * 2 - 1
     weights = []
-    for extra in (("--augment-p", "0"), ("--augment", "none")):
+    for extra in ({"augment_p": "0"}, {"augment": "none"}):
         torch.manual_seed(0)
-        step = _step(tmp_path / extra[1], "--loss", "hinge", *extra)
+        step = tiny_step(loss="hinge", **extra)
         step.d_step(real)
         weights.append(step.D.state_dict())
     for key, value in weights[0].items():
@@ -130,7 +120,7 @@ def test_conditional_on_unlabelled_data_is_one_line_error(tmp_path: Path, capsys
 
 
 def test_mode_seeking_pairs_samples_of_one_class_and_logs_its_term(tmp_path: Path) -> None:
-    step = _step(tmp_path, "--conditional", "--mode-seeking", "1", "--accum", "2")
+    step = tiny_step(conditional=True, mode_seeking=1.0, accum=2)
     seen: list[torch.Tensor] = []
     forward = step.G_fwd.forward
     step.G_fwd.forward = lambda z, labels=None: seen.append(labels) or forward(z, labels)

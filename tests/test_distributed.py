@@ -24,7 +24,7 @@ def _train(run: Path, images: int) -> None:
     args = build_parser().parse_args(["train", *RUN, "--out", str(run), "--images", str(images)])
     opts, explicit = train_options_from_args(args)
     opts, state = resolve_resume(opts, explicit, require=False)
-    Trainer(opts, resume_state=state).run()
+    Trainer.from_options(opts, resume_state=state).run()
 
 
 def _rank_main(rank: int, folder: str, port: int) -> None:

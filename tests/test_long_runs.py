@@ -33,7 +33,7 @@ class Crash(Exception):
 def _trainer(run: Path, images: int, *extra: str) -> Trainer:
     args = cli_parser().parse_args(["train", *TIMED, "--out", str(run), "--images",
                                     str(images), *extra])
-    return Trainer(train_options_from_args(args)[0])
+    return Trainer.from_options(train_options_from_args(args)[0])
 
 
 def _weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import transgan
-from transgan.cli import build_parser, main, train_options_from_args
+from transgan.cli import main
 from transgan.errors import ConfigError
 from transgan.models import (
     DiscriminatorConfig,
@@ -21,7 +21,8 @@ from transgan.models import (
 )
 from transgan.nn.attention import Attention
 from transgan.nn.blocks import PixelNorm
-from transgan.train.loop import Trainer
+from transgan.train.build import build_run
+from transgan.train.options import options_for
 
 EXPECTED_PRESETS = {
     "transgan-s", "transgan-m", "transgan-l", "transgan-xl", "transgan-v2-cifar10",
@@ -34,8 +35,7 @@ def test_the_listing_counts_the_parameters_a_run_of_the_preset_trains(tmp_path, 
     assert main(["models"]) == 0
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
     for name in ("digits", "digits-conditional"):
-        args = build_parser().parse_args(["train", "--preset", name, "--out", str(tmp_path / name)])
-        step = Trainer(train_options_from_args(args)[0]).step
+        step = build_run(options_for(name)).step
         assert rows[name][4:6] == [f"{count_parameters(step.G) / 1e6:.2f}M",
                                    f"{count_parameters(step.D) / 1e6:.2f}M"]
     assert rows["digits-conditional"][4] != rows["digits"][4]  # the class embedding's inputs

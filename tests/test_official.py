@@ -242,7 +242,7 @@ def test_trainer_masks_only_the_last_block_of_the_last_stage_by_default(
         args = build_parser().parse_args(
             ["train", *TINY_RUN, "--gen", "depths=[2,2]", "--out", str(tmp_path / "r"),
              "--locality", "1M:3", *extra])
-        trainer = Trainer(train_options_from_args(args)[0])
+        trainer = Trainer.from_options(train_options_from_args(args)[0])
         assert trainer.locality_window == 3
         return [(i, j) for g in (trainer.G, trainer.G_ema) for i, s in enumerate(g.stages)
                 for j, b in enumerate(s.blocks) if b.attn.locality_mask is not None]
@@ -264,7 +264,7 @@ def test_train_init_from_a_converted_folder(
               "--num-samples", "4", "--no-progress", "--precision", "fp32"]
     args = build_parser().parse_args(
         [*common, "--out", str(tmp_path / "ft"), "--init-from", str(folder), "--images", "16"])
-    trainer = Trainer(train_options_from_args(args)[0])
+    trainer = Trainer.from_options(train_options_from_args(args)[0])
     g_ref = transgan.load_generator(folder)
     d_ref = transgan.load_discriminator(folder)
     for mine, ref in ((trainer.G, g_ref), (trainer.G_ema, g_ref), (trainer.D, d_ref)):

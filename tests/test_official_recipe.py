@@ -21,7 +21,7 @@ def _trainer(tmp_path: Path, *extra: str) -> Trainer:
     args = build_parser().parse_args(
         ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
     opts, _ = train_options_from_args(args)
-    return Trainer(opts)
+    return Trainer.from_options(opts)
 
 
 def test_ema_updates_once_per_g_step_with_the_official_beta(

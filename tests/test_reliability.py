@@ -25,7 +25,7 @@ def _trainer(tmp_path: Path, images: int, *extra: str) -> Trainer:
         ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--images", str(images),
          "--checkpoint-every", "64", "--nonfinite-limit", "3", *extra])
     opts, _ = train_options_from_args(args)
-    return Trainer(opts)
+    return Trainer.from_options(opts)
 
 
 def _poison_once(trainer: Trainer, at_d_step: int) -> None:

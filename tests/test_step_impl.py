@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import tiny_step
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from transgan.cli import build_parser, train_options_from_args
-from transgan.train.loop import Trainer
 from transgan.train.step import GANStep, StepImpl
-
-
-def _trainer(tmp_path: Path, *extra: str, impl: StepImpl | None = None) -> GANStep:
-    """The GAN step of a tiny run."""
-    args = build_parser().parse_args(
-        ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
-    opts, _ = train_options_from_args(args)
-    return Trainer(opts, impl=impl or StepImpl()).step
 
 
 def _cycle(step: GANStep, real: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
@@ -31,12 +21,11 @@ def _cycle(step: GANStep, real: torch.Tensor, seed: int) -> dict[str, torch.Tens
     return stats
 
 
-@pytest.mark.parametrize(("loss", "lazy"), [("wgangp-eps", "1"), ("logistic-r1", "1"),
-                                           ("wgangp-eps", "3")])
-def test_fast_step_matches_reference_step(tmp_path: Path, loss: str, lazy: str) -> None:
-    fast = _trainer(tmp_path / "fast", "--loss", loss, "--lazy-reg", lazy)
-    ref = _trainer(tmp_path / "ref", "--loss", loss, "--lazy-reg", lazy,
-                   impl=StepImpl.reference())
+@pytest.mark.parametrize(("loss", "lazy"), [("wgangp-eps", 1), ("logistic-r1", 1),
+                                           ("wgangp-eps", 3)])
+def test_fast_step_matches_reference_step(tmp_path: Path, loss: str, lazy: int) -> None:
+    fast = tiny_step(loss=loss, lazy_reg=lazy)
+    ref = tiny_step(loss=loss, lazy_reg=lazy, impl=StepImpl.reference())
     assert fast.fused and not ref.fused
     real = torch.rand(16, 1, 16, 16) * 2 - 1
     for seed in range(3):
@@ -48,7 +37,7 @@ def test_fast_step_matches_reference_step(tmp_path: Path, loss: str, lazy: str) 
         a, b = getattr(fast, name).state_dict(), getattr(ref, name).state_dict()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
-    assert not torch.equal(next(fast.G.parameters()), next(_trainer(tmp_path / "new").G
+    assert not torch.equal(next(fast.G.parameters()), next(tiny_step().G
                                                            .parameters()))
 
 
@@ -63,19 +52,18 @@ class _NoHostReads(TorchDispatchMode):
 
 def test_training_step_never_reads_tensor_values(tmp_path: Path) -> None:
     # diffaugment params: cutout on every batch, so no coin (a CPU-side draw) is read either.
-    trainer = _trainer(tmp_path, "--augment-params", "diffaugment", "--mtct")
+    trainer = tiny_step(augment_params="diffaugment", mtct=True)
     real = torch.rand(16, 1, 16, 16) * 2 - 1
     with _NoHostReads():
         _cycle(trainer, real, seed=0)
-    reference = _trainer(tmp_path / "ref", "--augment-params", "diffaugment",
-                         impl=StepImpl.reference())
+    reference = tiny_step(augment_params="diffaugment", impl=StepImpl.reference())
     with pytest.raises(AssertionError, match="read a tensor value"), _NoHostReads():
         _cycle(reference, real, seed=0)
 
 
 @pytest.mark.parametrize("impl", [StepImpl(), StepImpl.reference()], ids=["fused", "reference"])
 def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
-    trainer = _trainer(tmp_path, impl=impl)
+    trainer = tiny_step(impl=impl)
     real = torch.rand(16, 1, 16, 16) * 2 - 1
     _cycle(trainer, real, seed=0)
     assert not trainer.check_health() and trainer.counters.skipped == 0
@@ -97,7 +85,7 @@ def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
 
 
 def test_compiled_generator_matches_eager(tmp_path: Path) -> None:
-    trainer = _trainer(tmp_path, "--compile")
+    trainer = tiny_step(compile=True)
     z = torch.randn(4, trainer.G.latent_dim)
     eager = trainer.G(z)
     compiled = trainer.G_fwd(z)

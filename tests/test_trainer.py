@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import TINY_RUN, tiny_step
 from torch import nn
 
-from transgan.cli import build_parser, main, train_options_from_args
+from transgan.cli import main
 from transgan.errors import RunDirectoryBusy
-from transgan.train.loop import Trainer
 from transgan.train.state import LOCK_NAME, RunLock
 from transgan.train.step import GANStep
-
-
-def _step(tmp_path: Path, *extra: str) -> GANStep:
-    args = build_parser().parse_args(
-        ["train", *TINY_RUN, "--out", str(tmp_path / "run"), "--precision", "fp32", *extra])
-    return Trainer(train_options_from_args(args)[0]).step
 
 
 def _reals(seed: int, n: int = 16) -> list[torch.Tensor]:
@@ -40,19 +33,19 @@ def _train(step: GANStep, reals: list[torch.Tensor]) -> None:
 
 def test_accumulation_gives_the_weights_of_one_batch(tmp_path: Path) -> None:
     # No augmentation (its draws depend on the chunking); R1 covers the penalty path.
-    common = ("--loss", "logistic-r1", "--augment", "none")
-    one, four = _step(tmp_path / "a", *common), _step(tmp_path / "b", *common, "--accum", "4")
+    common = {"loss": "logistic-r1", "augment": "none"}
+    one, four = tiny_step(**common), tiny_step(**common, accum=4)
     for step in (one, four):
         _train(step, _reals(0))
     for name in ("G", "D", "G_ema"):
         a, b = getattr(one, name).state_dict(), getattr(four, name).state_dict()
         for key in a:
             torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6, msg=f"{name}.{key}")
-    assert not torch.equal(one.D.head.weight, _step(tmp_path / "c", *common).D.head.weight)
+    assert not torch.equal(one.D.head.weight, tiny_step(**common).D.head.weight)
 
 
 def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
-    step = _step(tmp_path, "--lr-decay", "--images", "128", "--lr-g", "1e-3", "--lr-d", "2e-3")
+    step = tiny_step(lr_decay=True, images=128, lr_g=1e-3, lr_d=2e-3)
     for images, scale in ((0, 1.0), (32, 0.75), (96, 0.25), (128, 0.0), (160, 0.0)):
         step.counters.images = images
         step.set_lr()
@@ -61,14 +54,14 @@ def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
     before = {k: v.clone() for k, v in step.D.state_dict().items()}
     step.d_step(_reals(1)[0])  # at the end of the run: a step of size zero
     assert all(torch.equal(v, before[k]) for k, v in step.D.state_dict().items())
-    fixed = _step(tmp_path / "fixed", "--images", "128")
+    fixed = tiny_step(images=128)
     fixed.counters.images = 96
     fixed.set_lr()
     assert fixed.opt_g.param_groups[0]["lr"] == fixed.opts.lr_g
 
 
 def test_g_batch_sizes_the_g_step_only(tmp_path: Path) -> None:
-    step = _step(tmp_path, "--g-batch", "48")
+    step = tiny_step(g_batch=48)
     sizes: list[int] = []
     step.G.register_forward_hook(lambda _m, args, _out: sizes.append(args[0].shape[0]))
     _train(step, _reals(2)[:2])
@@ -77,7 +70,7 @@ def test_g_batch_sizes_the_g_step_only(tmp_path: Path) -> None:
 
 
 def test_flips_leave_the_latents_alone(tmp_path: Path) -> None:
-    plain, flipped = _step(tmp_path / "a"), _step(tmp_path / "b", "--hflip")
+    plain, flipped = tiny_step(), tiny_step(hflip=True)
     for step in (plain, flipped):
         _train(step, _reals(3)[:4])
     assert torch.equal(plain.latents(16), flipped.latents(16))
@@ -133,9 +126,9 @@ def test_a_run_shorter_than_the_log_interval_writes_its_stats(tmp_path: Path) ->
 
 
 def test_step_state_round_trip(tmp_path: Path) -> None:
-    step = _step(tmp_path / "a")
+    step = tiny_step()
     _train(step, _reals(5)[:2])
-    other = _step(tmp_path / "b")
+    other = tiny_step()
     other.load_state_dict(step.state_dict())
     for name in ("G", "D", "G_ema"):
         for (key, a), b in zip(getattr(step, name).state_dict().items(),

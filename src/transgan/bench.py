@@ -16,7 +16,6 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,8 +29,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from transgan.errors import BenchError
+from transgan.train.build import Run, build_run
 from transgan.train.distributed import resolve_device, resolve_precision
-from transgan.train.loop import Trainer
 from transgan.train.options import options_for
 from transgan.train.step import StepImpl
 
@@ -98,7 +97,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _memory_now(device: torch.device) -> int:
-    """Memory in use before the trainer is built: CUDA allocated, or this process's RSS."""
+    """Memory in use before the run is built: CUDA allocated, or this process's RSS."""
     if device.type == "cuda":
         return int(torch.cuda.memory_allocated(device))
     statm = Path("/proc/self/statm")
@@ -115,78 +114,78 @@ def _peak_memory(device: torch.device) -> int:
 
 
 @contextmanager
-def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Any, Callable[[], None]]]:
-    """A trainer built for ``cfg`` and one training cycle of it on fixed real-shaped input.
+def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Run, Callable[[], None]]]:
+    """The run built for ``cfg`` (no run directory) and one training cycle of it on fixed
+    real-shaped input.
 
-    A cycle is the trainer's own n_critic D steps and one G step (with EMA), so whatever is
-    timed or profiled is what training runs.
+    A cycle is the training step's own n_critic D steps and one G step (with EMA), so whatever
+    is timed or profiled is what training runs.
     """
-    with tempfile.TemporaryDirectory() as out:
-        opts = options_for(cfg.preset, {
-            "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "out": out,
-            "progress": False, "lazy_reg": cfg.lazy_reg, "device": cfg.device,
-            "precision": cfg.precision, "compile": cfg.compile,
-        })
-        trainer = Trainer(opts, impl=StepImpl.reference() if cfg.reference_step else StepImpl())
-        for model in (trainer.G, trainer.D):
-            if hasattr(model, "set_attention"):
-                model.set_attention(cfg.attention)
-        shape = (cfg.batch, trainer.G.channels, trainer.G.img_size, trainer.G.img_size)
-        real = torch.rand(shape, device=trainer.device) * 2 - 1
+    opts = options_for(cfg.preset, {
+        "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "progress": False,
+        "lazy_reg": cfg.lazy_reg, "device": cfg.device, "precision": cfg.precision,
+        "compile": cfg.compile,
+    })
+    run = build_run(opts, impl=StepImpl.reference() if cfg.reference_step else StepImpl())
+    for model in (run.G, run.D):
+        if hasattr(model, "set_attention"):
+            model.set_attention(cfg.attention)
+    shape = (cfg.batch, run.G.channels, run.G.img_size, run.G.img_size)
+    real = torch.rand(shape, device=run.device) * 2 - 1
 
-        def cycle() -> None:
-            trainer.step.cycle(lambda: real)
+    def cycle() -> None:
+        run.step.cycle(lambda: real)
 
-        yield trainer, cycle
+    yield run, cycle
 
 
-def _period(cfg: BenchConfig, trainer: Any) -> int:
+def _period(cfg: BenchConfig, run: Run) -> int:
     """Cycles in one lazy-regularisation period, so the penalty's share is counted fairly."""
-    return -(-cfg.lazy_reg // trainer.opts.n_critic)
+    return -(-cfg.lazy_reg // run.opts.n_critic)
 
 
-def _timed_period(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None]) -> float:
+def _timed_period(cfg: BenchConfig, run: Run, cycle: Callable[[], None]) -> float:
     """Seconds per cycle over one lazy-regularisation period."""
-    period = _period(cfg, trainer)
-    _sync(trainer.device)
+    period = _period(cfg, run)
+    _sync(run.device)
     start = time.perf_counter()
     for _ in range(period):
         cycle()
-    _sync(trainer.device)
+    _sync(run.device)
     return (time.perf_counter() - start) / period
 
 
-def _finish(cfg: BenchConfig, trainer: Any, cycle: Callable[[], None],
+def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
             seconds: list[float], baseline: int) -> dict[str, Any]:
     """FLOPs per cycle, sampling speed and peak memory, with the cycle timings given.
 
-    ``baseline`` is the memory in use before the trainer was built (the interpreter and the
+    ``baseline`` is the memory in use before the run was built (the interpreter and the
     libraries on the CPU); the step's memory is the peak above it, the CPU counterpart of
     CUDA's max allocated.
     """
-    device, period = trainer.device, _period(cfg, trainer)
+    device, period = run.device, _period(cfg, run)
     with FlopCount() as counter:
         for _ in range(period):
             cycle()
     flops = counter.flops / period
 
-    z = torch.randn(cfg.batch, trainer.G.latent_dim, device=device)
-    with torch.no_grad(), trainer.step.autocast():
-        trainer.G_ema(z)
+    z = torch.randn(cfg.batch, run.G.latent_dim, device=device)
+    with torch.no_grad(), run.step.autocast():
+        run.G_ema(z)
         _sync(device)
         reps, t0 = 3, time.perf_counter()
         for _ in range(reps):
-            trainer.G_ema(z)
+            run.G_ema(z)
         _sync(device)
     sample_seconds = (time.perf_counter() - t0) / reps
     cycle_seconds = statistics.median(seconds)
     peak = _peak_memory(device)
     return {
         **cfg.__dict__,
-        "n_critic": trainer.opts.n_critic,
+        "n_critic": run.opts.n_critic,
         "seconds_per_cycle": cycle_seconds,
         "seconds_per_cycle_all": seconds,
-        "train_img_per_s": cfg.batch * trainer.opts.n_critic / cycle_seconds,
+        "train_img_per_s": cfg.batch * run.opts.n_critic / cycle_seconds,
         "sample_img_per_s": cfg.batch / sample_seconds,
         "flops_per_cycle": flops,
         "achieved_flops": flops / cycle_seconds,
@@ -199,15 +198,15 @@ def _worker(cfg: BenchConfig, conn: Connection) -> None:
     """One configuration in its own process, timing a period whenever the parent asks."""
     try:
         baseline = _memory_now(torch.device(cfg.device))
-        with training_cycle(cfg) as (trainer, cycle):
+        with training_cycle(cfg) as (run, cycle):
             for _ in range(cfg.warmup):
                 cycle()
             conn.send("ready")
             seconds = []
             while conn.recv() == "time":
-                seconds.append(_timed_period(cfg, trainer, cycle))
+                seconds.append(_timed_period(cfg, run, cycle))
                 conn.send(seconds[-1])
-            conn.send(_finish(cfg, trainer, cycle, seconds, baseline))
+            conn.send(_finish(cfg, run, cycle, seconds, baseline))
     except BaseException as exc:  # reported to the parent, which raises it
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
 

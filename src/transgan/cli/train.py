@@ -144,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     opts, explicit, fit = train_plan_from_args(args)
     opts, state = resolve_resume(opts, explicit, args.resume)
-    trainer = Trainer(opts, resume_state=state, fit=fit if state is None else None)
+    trainer = Trainer.from_options(opts, resume_state=state, fit=fit if state is None else None)
     if state is not None and trainer.counters.images >= opts.images:
         print(f"run in {trainer.run_dir} already finished ({trainer.counters.images:,} images); "
               "raise --images to train longer", file=sys.stderr)

@@ -36,7 +36,7 @@ def train_plan(plan: Plan, budget_images: int, say: Callable[[str], None]) -> st
         return "skipped"
     say(f"{plan.where}: {'resuming at' if done else 'training from'} {done:,} of "
         f"{budget_images:,} images")
-    trainer = Trainer(opts, resume_state=state)
+    trainer = Trainer.from_options(opts, resume_state=state)
     trainer.run()
     return "done" if trainer.stop_signal is None else "stopped"
 

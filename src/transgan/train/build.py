@@ -1,5 +1,6 @@
-"""What a run is made of, from its options: model configs (new, resumed or fine-tuned), the
-models, the locality schedule and the evaluation settings, each checked before training."""
+"""A run built once from its options: every option, model config (new, resumed or
+fine-tuned), the data and the locality schedule checked together before any work; then the
+models, their EMA and the GAN step (:func:`build_run`), which the trainer runs."""
 
 from __future__ import annotations
 
@@ -9,25 +10,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from transgan.artifacts.loading import InitWeights, load_state, read_init_weights
-from transgan.data import ImageDataset, build_dataset, may_download
+from transgan.data import ImageDataset, build_dataset, default_data_root, may_download
 from transgan.errors import DataError, OptionsError, ScheduleError
 from transgan.metrics.defaults import default_metrics, default_reference
-from transgan.models import (
-    PRESETS,
-    apply_overrides,
-    config_from_dict,
+from transgan.models.build import (
     discriminator_config,
     discriminator_from_config,
     generator_config,
     generator_from_config,
-    supports_locality,
-    supports_super_resolution,
 )
+from transgan.models.capabilities import config_has_locality, config_has_super_resolution
+from transgan.models.configs import apply_overrides, config_from_dict
+from transgan.models.presets import PRESETS, Architecture, get_preset, list_presets
+from transgan.train import distributed
+from transgan.train.data_choice import presets_of_size
+from transgan.train.distributed import DistInfo
+from transgan.train.ema import make_ema
 from transgan.train.options import TrainOptions
 from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule
+from transgan.train.state import Counters
+from transgan.train.step import GANStep, StepImpl
 from transgan.train.validation import Problems, validate
 
 
@@ -46,12 +52,25 @@ def model_configs(opts: TrainOptions, resume_state: dict[str, Any] | None,
     else:
         g_cfg = generator_config(opts.preset, **opts.generator)
         d_cfg = discriminator_config(opts.preset, **opts.discriminator)
-    if (g_cfg.img_size, g_cfg.channels) != (d_cfg.img_size, d_cfg.channels):
-        raise OptionsError(
-            f"generator makes {g_cfg.img_size} px x {g_cfg.channels} channels but the "
-            f"discriminator expects {d_cfg.img_size} px x {d_cfg.channels}"
-        )
+    Architecture(g_cfg, d_cfg)  # both for the same images
     return g_cfg, d_cfg
+
+
+def check_models(opts: TrainOptions, g_cfg: Any) -> None:
+    """OptionsError when the generator does not suit --resolution, --mtct or --locality."""
+    if opts.resolution is not None and opts.resolution != g_cfg.img_size:
+        others = presets_of_size(opts.resolution)
+        fix = (f"presets of {opts.resolution} px: {', '.join(others)}" if others else
+               "sizes on offer: " + ", ".join(
+                   str(s) for s in sorted({get_preset(n).architecture.img_size
+                                           for n in list_presets()})))
+        raise OptionsError(f"--resolution {opts.resolution} does not match preset "
+                           f"{opts.preset} ({g_cfg.img_size} px): drop --resolution or "
+                           f"--preset ({fix})")
+    if opts.mtct and not config_has_super_resolution(g_cfg):
+        raise OptionsError("--mtct needs a transformer generator without latent modulation")
+    if opts.locality.strip().lower() not in ("", "none") and not config_has_locality(g_cfg):
+        raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
 
 
 def check_data_size(dataset: ImageDataset, batch: int) -> None:
@@ -89,6 +108,9 @@ def checked_parts(opts: TrainOptions, world_size: int, resume_state: dict[str, A
     configs = None
     with problems.check():
         configs = model_configs(opts, resume_state, init)
+    if configs is not None:
+        with problems.check():
+            check_models(opts, configs[0])
     spec = opts.data or (PRESETS[opts.preset].data if opts.preset in PRESETS else None)
     shape = _image_shape(opts, configs)
     dataset = schedule = None
@@ -144,20 +166,67 @@ def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
 
 
 def build_models(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
-                 init: InitWeights | None,
-                 schedule: LocalitySchedule) -> tuple[nn.Module, nn.Module]:
-    """G and D (with --init-from weights), checked against the tricks the options ask for."""
+                 init: InitWeights | None) -> tuple[nn.Module, nn.Module]:
+    """G and D of checked configs (with the --init-from weights)."""
     G = generator_from_config(g_cfg)
     D = discriminator_from_config(d_cfg)
     if init is not None:
         load_state(G, init.generator, f"--init-from {opts.init_from}: generator")
         if init.discriminator is not None:
             load_state(D, init.discriminator, f"--init-from {opts.init_from}: discriminator")
-    if opts.mtct and not supports_super_resolution(G):
-        raise OptionsError("--mtct needs a transformer generator without latent modulation")
-    if schedule.steps and not supports_locality(G):
-        raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
     return G, D
+
+
+@dataclass
+class Run:
+    """What a run trains, built and checked from its options: the data, the locality
+    schedule, G, D and G's EMA on the device, and the GAN step that trains them."""
+
+    opts: TrainOptions
+    dist: DistInfo
+    precision: str
+    data_spec: str
+    dataset: ImageDataset
+    schedule: LocalitySchedule
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module
+    counters: Counters
+    step: GANStep
+
+    @property
+    def device(self) -> torch.device:
+        return self.dist.device
+
+
+def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
+              impl: StepImpl | None = None, known: Sequence[str] = ()) -> Run:
+    """Check every option, config and the data (RunProblems lists all that fail, after the
+    ``known`` ones), then build the models and the GAN step. Writes no file."""
+    dist = distributed.setup(opts.device)
+    parts = checked_parts(opts, dist.world_size, resume_state,
+                          opts.data_root or default_data_root(), known)
+    precision = distributed.resolve_precision(opts.precision, dist.device)
+    if opts.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif dist.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    # The same seed on every rank: random draws are made for the global batch and sliced.
+    torch.manual_seed(opts.seed)
+    G, D = build_models(opts, parts.generator, parts.discriminator, parts.init)
+    G.to(dist.device)
+    D.to(dist.device)
+    distributed.broadcast_module(G)
+    distributed.broadcast_module(D)
+    G_ema = make_ema(G)
+    if parts.init is not None:
+        load_state(G_ema, parts.init.generator_ema, f"--init-from {opts.init_from}: EMA")
+    counters = Counters()
+    step = GANStep(G, D, opts, dist, precision, counters, impl or StepImpl(), G_ema)
+    return Run(opts, dist, precision, parts.data_spec, parts.dataset, parts.schedule, G, D,
+               G_ema, counters, step)
 
 
 def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule:

@@ -11,7 +11,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +23,17 @@ from transgan.artifacts.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from transgan.artifacts.loading import load_state
-from transgan.data import colour_name, default_data_root, default_num_workers
+from transgan.data import colour_name, default_num_workers
 from transgan.errors import RunDirectoryBusy, RunDirectoryError, TrainingDiverged
 from transgan.models import count_parameters, supports_locality
 from transgan.sampling import class_labels, generate, grid_columns, save_grid
 from transgan.train import distributed
 from transgan.train.batches import batch_stream
-from transgan.train.build import (
-    build_models,
-    checked_parts,
-    eval_settings,
-)
+from transgan.train.build import Run, build_run, eval_settings
 from transgan.train.data_choice import DataFit
-from transgan.train.ema import make_ema
 from transgan.train.monitor import LOGGER_NAME, Monitor, format_duration, setup_logging
 from transgan.train.options import TrainOptions
 from transgan.train.state import (
-    Counters,
     RunLock,
     StatSums,
     check_writable,
@@ -52,7 +45,7 @@ from transgan.train.state import (
     restore_rng,
     rng_state,
 )
-from transgan.train.step import GANStep, StepImpl
+from transgan.train.step import StepImpl
 from transgan.train.validation import parse_stages
 
 __all__ = ["RunDirectoryError", "StepImpl", "Trainer", "TrainingDiverged", "crossed"]
@@ -78,46 +71,21 @@ def crossed(before: int, after: int, every: int) -> bool:
 
 
 class Trainer:
-    """Builds data, the GAN step and the run directory from options, then trains."""
+    """Trains a built :class:`Run` in its run directory: outputs, checkpoints, resume."""
 
-    def __init__(self, opts: TrainOptions, resume_state: dict[str, Any] | None = None,
-                 impl: StepImpl | None = None, fit: DataFit | None = None) -> None:
-        self.dist = distributed.setup(opts.device)
-        parts = checked_parts(opts, self.dist.world_size, resume_state,
-                              opts.data_root or default_data_root(),
-                              fit.problems if fit else ())
-        self.opts, self.run_dir, self.is_main = opts, default_run_dir(opts), self.dist.is_main
-        # How the models were fitted to the data, said at the start of the run.
-        self.notes = fit.notes if fit else ()
-        self.precision = distributed.resolve_precision(opts.precision, self.dist.device)
-        self.device = self.dist.device
-        if opts.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
-        elif self.device.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-        # The same seed on every rank: random draws are made for the global batch and sliced.
-        torch.manual_seed(opts.seed)
-
-        init, g_cfg, d_cfg = parts.init, parts.generator, parts.discriminator
-        self.data_spec, self.dataset = parts.data_spec, parts.dataset
+    def __init__(self, run: Run, resume_state: dict[str, Any] | None = None,
+                 notes: Sequence[str] = ()) -> None:
+        opts = self.opts = run.opts
+        self.dist, self.precision, self.device = run.dist, run.precision, run.device
+        self.run_dir, self.is_main = default_run_dir(opts), run.dist.is_main
+        self.notes = tuple(notes)  # how the models were fitted to the data, said at the start
         if self.is_main:
             check_writable(self.run_dir)
-        self.schedule = parts.schedule
+        self.data_spec, self.dataset, self.schedule = run.data_spec, run.dataset, run.schedule
         self.locality_stages = parse_stages(opts.locality_stages)
-        G, D = build_models(opts, g_cfg, d_cfg, init, self.schedule)
-        G.to(self.device)
-        D.to(self.device)
-        distributed.broadcast_module(G)
-        distributed.broadcast_module(D)
-        G_ema = make_ema(G)
-        if init is not None:
-            load_state(G_ema, init.generator_ema, f"--init-from {opts.init_from}: EMA")
-        self.counters = Counters()
-        self.step = GANStep(G, D, opts, self.dist, self.precision, self.counters,
-                            impl or StepImpl(), G_ema)
-        self.G, self.D, self.G_ema = G, D, G_ema
+        G = self.G = run.G
+        self.D, self.G_ema = run.D, run.G_ema
+        self.counters, self.step = run.counters, run.step
         # Stats since the last log line (each D and G step a mean over its chunks).
         self.window = StatSums()
         # Wall clock of the --checkpoint-minutes schedule (replaceable in tests).
@@ -145,6 +113,13 @@ class Trainer:
             (opts.log_every, self.log_stats), (opts.sample_every, self.sample_grid),
             *([(opts.eval_every, self.periodic_eval)] if opts.eval_every else []),
             (opts.checkpoint_every, self.checkpoint)]
+
+    @classmethod
+    def from_options(cls, opts: TrainOptions, resume_state: dict[str, Any] | None = None,
+                     impl: StepImpl | None = None, fit: DataFit | None = None) -> Trainer:
+        """Build the run of ``opts`` (fitted to its data as ``fit`` says) and its trainer."""
+        run = build_run(opts, resume_state, impl, fit.problems if fit else ())
+        return cls(run, resume_state, fit.notes if fit else ())
 
     # ----------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:

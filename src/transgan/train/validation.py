@@ -8,15 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from transgan.errors import ConfigError, DataError, OptionsError, RunProblems
-from transgan.models.build import discriminator_config, generator_config
-from transgan.models.capabilities import config_has_locality, config_has_super_resolution
 from transgan.models.configs import LOCALITY_BLOCKS
-from transgan.models.presets import Architecture, get_preset, list_presets
 from transgan.nn.choices import LOCALITY_KINDS
 from transgan.train.ada import ADAPTIVE
 from transgan.train.augment import AUGMENT_PARAMS
 from transgan.train.choices import LOSSES, PRECISIONS
-from transgan.train.data_choice import presets_of_size
 from transgan.train.options import TrainOptions
 
 CHOICES = {
@@ -59,10 +55,11 @@ def _positive(opts: TrainOptions, *names: str) -> None:
 
 
 def validate(opts: TrainOptions, world_size: int = 1) -> None:
-    """Check option values and combinations; RunProblems lists every problem found."""
+    """Check option values and combinations; RunProblems lists every problem found. (The
+    models the options describe are checked where they are built: ``train.build``.)"""
     problems = Problems()
     for check in (_check_choices, _check_numbers, _check_batches, _check_schedules,
-                  _check_augment_p, _check_models):
+                  _check_augment_p):
         with problems.check():
             check(opts, world_size)
     problems.raise_any()
@@ -144,30 +141,6 @@ def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
     if not 0.0 <= opts.ada_target <= 1.0:
         raise OptionsError(f"--ada-target must be in [0, 1], got {opts.ada_target}")
     _positive(opts, "ada_interval", "ada_speed")
-
-
-def _check_models(opts: TrainOptions, world_size: int = 1) -> None:
-    """Build the preset's model configs with the overrides: ConfigError before any work starts.
-
-    (With --init-from the architecture comes from the saved weights, read later.)
-    """
-    if opts.init_from is not None:
-        return
-    g_cfg = generator_config(opts.preset, **opts.generator)
-    if opts.resolution is not None and opts.resolution != g_cfg.img_size:
-        others = presets_of_size(opts.resolution)
-        fix = (f"presets of {opts.resolution} px: {', '.join(others)}" if others else
-               "sizes on offer: " + ", ".join(
-                   str(s) for s in sorted({get_preset(n).architecture.img_size
-                                           for n in list_presets()})))
-        raise OptionsError(f"--resolution {opts.resolution} does not match preset "
-                           f"{opts.preset} ({g_cfg.img_size} px): drop --resolution or "
-                           f"--preset ({fix})")
-    Architecture(g_cfg, discriminator_config(opts.preset, **opts.discriminator))
-    if opts.mtct and not config_has_super_resolution(g_cfg):
-        raise OptionsError("--mtct needs a transformer generator without latent modulation")
-    if opts.locality.strip().lower() not in ("", "none") and not config_has_locality(g_cfg):
-        raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
 
 
 def parse_stages(text: str) -> list[int] | None:
