@@ -22,6 +22,14 @@ from transgan.errors import ConfigError, OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET, get_preset
 from transgan.train.choices import LOSSES
+from transgan.train.defaults import (
+    ADA_INTERVAL,
+    ADA_SPEED,
+    ADA_TARGET,
+    DRIFT_WEIGHT,
+    GP_WEIGHT,
+    R1_GAMMA,
+)
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -57,10 +65,10 @@ class TrainOptions:
     accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
     n_critic: int = _opt(4, "D steps per G step")
     loss: str = _opt("wgangp-eps", " | ".join(LOSSES))
-    gp_weight: float = _opt(10.0, "WGAN-GP penalty weight")
-    drift_weight: float = _opt(1e-3, "weight of the drift term (E[D(x)])^2, the squared mean "
-                                        "real logit (wgangp-eps)")
-    r1_gamma: float = _opt(10.0, "R1 weight gamma (logistic-r1)")
+    gp_weight: float = _opt(GP_WEIGHT, "WGAN-GP penalty weight")
+    drift_weight: float = _opt(DRIFT_WEIGHT, "weight of the drift term (E[D(x)])^2, the "
+                                             "squared mean real logit (wgangp-eps)")
+    r1_gamma: float = _opt(R1_GAMMA, "R1 weight gamma (logistic-r1)")
     lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
     lr_g: float = _opt(1e-4, "generator learning rate")
     lr_d: float = _opt(1e-4, "discriminator learning rate")
@@ -75,9 +83,9 @@ class TrainOptions:
                                        "sample with probability p, fixed or steered by the "
                                        "over-fitting heuristic E[sign(D(x_real))] (StyleGAN2-ADA) "
                                        "(default: every transform on every sample)")
-    ada_target: float = _opt(0.6, "adaptive p: target of E[sign(D(x_real))]")
-    ada_interval: int = _opt(4, "adaptive p: D steps between adjustments")
-    ada_speed: int = _opt(500_000, "adaptive p: real images for p to go from 0 to 1")
+    ada_target: float = _opt(ADA_TARGET, "adaptive p: target of E[sign(D(x_real))]")
+    ada_interval: int = _opt(ADA_INTERVAL, "adaptive p: D steps between adjustments")
+    ada_speed: int = _opt(ADA_SPEED, "adaptive p: real images for p to go from 0 to 1")
     hflip: bool = _opt(False, "random horizontal flips of the real images")
     conditional: bool = _opt(False, "class-conditional G and D, labels from the data set")
     mode_seeking: float = _opt(0.0, "weight of the mode-seeking term (Mao et al. 2019): G's "
