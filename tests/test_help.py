@@ -3,6 +3,7 @@ argument errors never load torch (each command imports what it uses when it runs
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import re
@@ -98,3 +99,22 @@ def test_every_option_with_a_value_shows_its_default(command: str, capsys) -> No
             flag = action.option_strings[-1]
             after = text.split(f"{flag} ", 1)[1].split(" --", 1)[0]
             assert "default" in after, (command, flag, after)
+
+
+def test_every_command_takes_the_same_device_argument(capsys) -> None:
+    from transgan.train.choices import DEVICE_HELP
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    defaults = {}
+    for name, sub in commands.items():
+        device = next((a for a in sub._actions if "--device" in a.option_strings), None)
+        if device is None:
+            continue
+        assert device.help.startswith(DEVICE_HELP), name
+        defaults[name] = device.default
+        shown = help_text(capsys, name).split("--device DEVICE ", 1)[1]
+        default = "auto" if name in ("train", "experiment", "bench") else "cpu"
+        assert shown.startswith(f"{' '.join(DEVICE_HELP.split())} (default: {default})"), name
+    assert defaults == {"train": argparse.SUPPRESS, "sample": "cpu", "interpolate": "cpu",
+                        "serve": "cpu", "bench": "auto", "experiment": None, "eval": "cpu"}

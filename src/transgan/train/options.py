@@ -21,7 +21,7 @@ import yaml
 from transgan.errors import ConfigError, OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET, get_preset
-from transgan.train.choices import LOSSES
+from transgan.train.choices import DEVICE_HELP, LOSSES
 from transgan.train.defaults import (
     ADA_INTERVAL,
     ADA_SPEED,
@@ -123,7 +123,7 @@ class TrainOptions:
                                     "last checkpoint (single ones are skipped)")
     max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
     seed: int = _opt(0, "random seed")
-    device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
+    device: str = _opt("auto", DEVICE_HELP)
     precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
                                   "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
     compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
