@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from transgan.data import is_digits_spec
-from transgan.train.options import chosen_options
+from transgan.train.recipes import chosen_options
 
 # The sample grid of a card: rows of CARD_COLUMNS images of latent seed 0, one row per class
 # of a class-conditional generator (the first CARD_CLASS_ROWS classes at most).

@@ -1,7 +1,7 @@
 """Training options: the one table of defaults shared by the CLI, YAML files and the trainer.
 
-The defaults are the official TransGAN CIFAR-10 recipe; a preset's ``recipe`` overrides
-some of them (see :func:`options_for`). Each field's ``help`` metadata becomes the
+The defaults are the official TransGAN CIFAR-10 recipe; a preset's recipe overrides
+some of them (see :mod:`transgan.train.recipes`). Each field's ``help`` metadata becomes the
 command-line help; ``train.validation.validate`` checks every option before any work starts.
 This module is free of torch, so that the command line can show its help without loading it.
 """
@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from transgan.errors import ConfigError, OptionsError
+from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
-from transgan.models.presets import DEFAULT_PRESET, get_preset
+from transgan.models.presets import DEFAULT_PRESET
 from transgan.train.choices import DEVICE_HELP, LOSSES
 from transgan.train.defaults import (
     ADA_INTERVAL,
@@ -195,8 +195,9 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def merge(base: TrainOptions, updates: dict[str, Any], source: str) -> TrainOptions:
-    """``base`` with ``updates`` applied; unknown keys and wrong types name ``source``."""
+def checked(updates: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``updates`` with each value made its option's type (an int for a float option, a
+    whole float for an int one); unknown names and wrong types name ``source``."""
     unknown = sorted(set(updates) - set(OPTION_NAMES))
     if unknown:
         raise OptionsError(f"{source}: unknown option '{unknown[0]}'")
@@ -206,7 +207,12 @@ def merge(base: TrainOptions, updates: dict[str, Any], source: str) -> TrainOpti
             coerced[name] = _coerce(name, value)
         except OptionsError as exc:
             raise OptionsError(f"{source}: {exc}") from None
-    return dataclasses.replace(base, **coerced)
+    return coerced
+
+
+def merge(base: TrainOptions, updates: Mapping[str, Any], source: str) -> TrainOptions:
+    """``base`` with ``updates`` applied; unknown keys and wrong types name ``source``."""
+    return dataclasses.replace(base, **checked(updates, source))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -235,24 +241,3 @@ def save_yaml(options: TrainOptions, path: Path) -> None:
 def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The saved options of a run that shape the model it trains: all but RUN_SETTINGS."""
     return {name: value for name, value in options.items() if name not in RUN_SETTINGS}
-
-
-def chosen_options(options: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
-    """Those of ``options`` that differ from transgan's defaults or from the recipe of
-    ``preset``: what was set for the run rather than left as it comes."""
-    defaults = TrainOptions().to_dict()
-    try:
-        recipe = get_preset(preset).recipe if preset else {}
-    except ConfigError:  # a preset this version does not know
-        recipe = {}
-    return {name: value for name, value in options.items()
-            if name not in defaults or value != defaults[name]
-            or (name in recipe and value != recipe[name])}
-
-
-def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
-                ) -> TrainOptions:
-    """Defaults <- the preset's recipe <- ``updates``."""
-    recipe = get_preset(preset).recipe
-    opts = merge(TrainOptions(), {**recipe, "preset": preset}, f"recipe of preset {preset}")
-    return merge(opts, updates or {}, source)
