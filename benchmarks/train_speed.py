@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from transgan.bench import BenchConfig, measure_side_by_side
-from transgan.train.options import options_for
+from transgan.train.recipes import options_for
 
 
 def train_speed(preset: str, batch: int, cycles: int) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from transgan.metrics.digits import load_digits_classifier
 from transgan.train.build import build_run
-from transgan.train.options import options_for
+from transgan.train.recipes import options_for
 from transgan.train.step import GANStep, StepImpl
 
 # A 16 px digits model small enough for a few training steps per second on one core.

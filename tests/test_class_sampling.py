@@ -49,6 +49,16 @@ def test_sample_class_draws_that_class(model_dir: Path, tmp_path: Path) -> None:
         assert same == (label == 7)
 
 
+def test_generating_commands_take_device_auto(model_dir: Path, tmp_path: Path) -> None:
+    # --device auto is CUDA where present, else the CPU, as for training.
+    assert main(["sample", str(model_dir), "--num", "10", "--device", "auto", "--out",
+                 str(tmp_path / "auto")]) == 0
+    assert len(list((tmp_path / "auto").glob("*.png"))) == 10
+    assert main(["interpolate", str(model_dir), "--rows", "1", "--steps", "2", "--device",
+                 "auto", "--out", str(tmp_path / "walk.png")]) == 0
+    assert (tmp_path / "walk.png").is_file()
+
+
 def test_an_image_file_out_is_one_grid_and_other_files_are_refused(
         model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "x.png"

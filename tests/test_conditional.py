@@ -192,13 +192,11 @@ def test_onnx_export_takes_labels(tmp_path: Path) -> None:
 def test_digits_carry_their_targets() -> None:
     from sklearn.datasets import load_digits
 
-    data = build_dataset("digits", 8, 1, hflip=True)
+    data = build_dataset("digits", 8, 1)
     assert data.labels == load_digits().target.tolist()
     assert data.num_classes == 10 and data.class_names == [str(d) for d in range(10)]
     assert data.label_tensor([0, 5, 1796]).tolist() == [0, 5, 8]
-    torch.manual_seed(3)
     plain = [data[i] for i in range(4)]
-    torch.manual_seed(3)
     paired = [data.labelled()[i] for i in range(4)]
     for i, (image, label) in enumerate(paired):
         assert torch.equal(image, plain[i]) and label.item() == data.labels[i]

@@ -3,6 +3,7 @@ argument errors never load torch (each command imports what it uses when it runs
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import re
@@ -13,8 +14,9 @@ import pytest
 
 from transgan.cli.command_line import COMMANDS, build_parser
 from transgan.cli.train import default_text, train_options_from_args
-from transgan.models.presets import DEFAULT_PRESET, get_preset
+from transgan.models.presets import DEFAULT_PRESET
 from transgan.train.options import TrainOptions
+from transgan.train.recipes import recipe_for
 
 # Runs every command's --help and a usage error in one fresh interpreter and reports, for
 # each, its exit status and whether torch had been imported by then.
@@ -67,7 +69,7 @@ def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def test_train_help_shows_the_defaults_a_run_without_options_uses() -> None:
     used = train_options_from_args(build_parser().parse_args(["train"]))[0]
-    recipe = get_preset(DEFAULT_PRESET).recipe
+    recipe = recipe_for(DEFAULT_PRESET)
     for f in dataclasses.fields(TrainOptions):
         note = default_text(f.name)
         value = getattr(used, f.name)
@@ -98,3 +100,22 @@ def test_every_option_with_a_value_shows_its_default(command: str, capsys) -> No
             flag = action.option_strings[-1]
             after = text.split(f"{flag} ", 1)[1].split(" --", 1)[0]
             assert "default" in after, (command, flag, after)
+
+
+def test_every_command_takes_the_same_device_argument(capsys) -> None:
+    from transgan.train.choices import DEVICE_HELP
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    defaults = {}
+    for name, sub in commands.items():
+        device = next((a for a in sub._actions if "--device" in a.option_strings), None)
+        if device is None:
+            continue
+        assert device.help.startswith(DEVICE_HELP), name
+        defaults[name] = device.default
+        shown = help_text(capsys, name).split("--device DEVICE ", 1)[1]
+        default = "auto" if name in ("train", "experiment", "bench") else "cpu"
+        assert shown.startswith(f"{' '.join(DEVICE_HELP.split())} (default: {default})"), name
+    assert defaults == {"train": argparse.SUPPRESS, "sample": "cpu", "interpolate": "cpu",
+                        "serve": "cpu", "bench": "auto", "experiment": None, "eval": "cpu"}

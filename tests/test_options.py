@@ -116,3 +116,24 @@ def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and capsys.readouterr().out == f"transgan {__version__}\n"
+
+
+def test_the_ada_and_loss_defaults_have_one_home() -> None:
+    from transgan.train.ada import AdaSettings
+    from transgan.train.losses import LogisticR1, WGANGPEps
+
+    opts, ada, wgan, r1 = TrainOptions(), AdaSettings(), WGANGPEps(), LogisticR1()
+    assert (opts.ada_target, opts.ada_interval, opts.ada_speed) == (
+        ada.target, ada.interval, ada.speed) == (0.6, 4, 500_000)
+    assert (opts.gp_weight, opts.drift_weight, opts.r1_gamma) == (
+        wgan.gp_weight, wgan.drift_weight, r1.r1_gamma) == (10.0, 1e-3, 10.0)
+
+
+def test_the_seed_stride_is_one_named_constant() -> None:
+    import transgan
+    from transgan.train.seeds import SEED_STRIDE
+
+    source = Path(transgan.__file__).parent
+    holders = sorted(str(path.relative_to(source)) for path in source.rglob("*.py")
+                     if str(SEED_STRIDE) in path.read_text())
+    assert holders == ["train/seeds.py"]

@@ -141,7 +141,7 @@ def test_the_step_runs_on_its_own_without_a_trainer(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from transgan import build_discriminator, build_generator
     from transgan.train.distributed import DistInfo
-    from transgan.train.options import options_for
+    from transgan.train.recipes import options_for
     from transgan.train.state import Counters
 
     monkeypatch.chdir(tmp_path)

@@ -31,7 +31,7 @@ from torch.utils.flop_counter import flop_registry
 from transgan.errors import BenchError
 from transgan.train.build import Run, build_run
 from transgan.train.distributed import resolve_device, resolve_precision
-from transgan.train.options import options_for
+from transgan.train.recipes import options_for
 from transgan.train.step import StepImpl
 
 

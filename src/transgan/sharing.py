@@ -13,7 +13,8 @@ from safetensors.torch import save_file
 from transgan.artifacts.loading import open_generator, read_checkpoint, source_file
 from transgan.metrics.defaults import run_data
 from transgan.models.folder import generator_metadata, write_model_folder
-from transgan.train.options import chosen_options, recipe_options
+from transgan.train.options import recipe_options
+from transgan.train.recipes import chosen_options
 
 
 def training_summary(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from transgan.cli.parsing import add_device_argument
 from transgan.errors import UsageError
 from transgan.models.presets import get_preset
 from transgan.train.choices import PRECISIONS
@@ -16,7 +17,7 @@ def add_parser(sub: Any) -> None:
     bench = sub.add_parser("bench", help="training/sampling speed, memory, FLOP utilisation")
     bench.add_argument("--preset", default="transgan-s", help="model preset")
     bench.add_argument("--batch", type=int, default=16, help="D batch size")
-    bench.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_device_argument(bench, "auto")
     bench.add_argument("--quick", action="store_true", help="one timed cycle (smoke test)")
     bench.add_argument("--lazy", type=int, default=4, help="lazy regularisation interval k")
     bench.add_argument("--precision", choices=PRECISIONS,

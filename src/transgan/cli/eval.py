@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from transgan.cli.parsing import TRUNCATION_HELP, truncation_list
+from transgan.cli.parsing import TRUNCATION_HELP, add_device_argument, truncation_list
 from transgan.data.specs import is_digits_spec
 from transgan.errors import MetricError
 from transgan.metrics.defaults import (
@@ -59,7 +59,7 @@ def add_parser(subparsers: Any) -> None:
         "the trade-off beside it (.png)",
     )
     parser.add_argument("--batch", type=int, default=100, help="images per batch (default: 100)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
+    add_device_argument(parser, "cpu")
     parser.add_argument(
         "--inception-weights",
         default=None,
@@ -91,6 +91,7 @@ def add_parser(subparsers: Any) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from transgan.artifacts.loading import open_generator, source_file
     from transgan.metrics.evaluate import evaluate_truncations, parse_metrics
+    from transgan.train.distributed import resolve_device
 
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
     if args.num is not None and args.num < 2:
@@ -99,7 +100,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.per_class and len(truncations) > 1:
         raise MetricError("--per-class takes one --truncation, not a list")
     ckpt_path = source_file(args.checkpoint)
-    generator, ckpt = open_generator(ckpt_path, args.device)
+    device = resolve_device(args.device)
+    generator, ckpt = open_generator(ckpt_path, device)
     data = run_data(ckpt)
     metrics = chosen or default_metrics(data)
     if args.per_class and not (data and is_digits_spec(data)):
@@ -120,7 +122,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ref=ref,
         seed=args.seed,
         batch=args.batch,
-        device=args.device,
+        device=device,
         inception_weights=args.inception_weights,
         data_root=args.data_root or options.get("data_root"),
         progress=args.progress,

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transgan.cli.parsing import count
+from transgan.cli.parsing import add_device_argument, count
 from transgan.errors import ExperimentStopped, UsageError
 from transgan.experiments.arms import EXPERIMENTS
+from transgan.train.options import TrainOptions
 
 
 def add_parser(sub: Any) -> None:
@@ -28,7 +29,7 @@ def add_parser(sub: Any) -> None:
     exp.add_argument("--out", help="experiment folder (default experiments/NAME)")
     exp.add_argument("--width-scale", type=float, default=1.0,
                      help="sizes only: multiply generator widths by F (CPU budgets)")
-    exp.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    add_device_argument(exp, None, default_text=TrainOptions().device)
     exp.add_argument("--jobs", type=int, default=1,
                      help="runs trained at once, in processes that split the CPU threads "
                      "(default 1)")

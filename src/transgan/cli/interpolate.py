@@ -9,6 +9,7 @@ from typing import Any
 from transgan.cli.parsing import (
     GENERATOR_SOURCE_HELP,
     TRUNCATION_HELP,
+    add_device_argument,
     class_list,
     seed_list,
     truncation,
@@ -35,7 +36,7 @@ def add_parser(sub: Any) -> None:
                         "latent; instead of --seed and --rows")
     interp.add_argument("--truncation", type=truncation, metavar="PSI",
                         help=f"{TRUNCATION_HELP}; the walk stays within |z| <= PSI")
-    interp.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    add_device_argument(interp, "cpu")
     interp.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
                         help="class of each walk of a class-conditional generator, in turn "
                         "(default: all classes in turn)")
@@ -53,6 +54,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         save_grid,
         seed_walk_latents,
     )
+    from transgan.train.distributed import resolve_device
 
     if args.seeds is not None and (args.rows is not None or args.seed is not None):
         raise UsageError("--seeds sets the walks; leave out --seed and --rows")
@@ -63,7 +65,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".gif"):
         raise UsageError("--out must end in .png (image strip) or .gif (animation)")
-    generator, _ = open_generator(args.checkpoint, args.device)
+    device = resolve_device(args.device)
+    generator, _ = open_generator(args.checkpoint, device)
     if args.seeds is not None:
         rows = len(args.seeds) - 1
         z = seed_walk_latents(args.seeds, args.steps, generator.latent_dim, args.truncation)
@@ -72,8 +75,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         seed = DEFAULT_SEED if args.seed is None else args.seed
         z = interpolation_latents(rows, args.steps, generator.latent_dim, seed, args.truncation)
     labels = class_labels(rows * args.steps, generator.num_classes, args.classes,
-                          repeat=args.steps, device=args.device)
-    frames = generate(generator, z.to(args.device), labels=labels).cpu()
+                          repeat=args.steps, device=device)
+    frames = generate(generator, z.to(device), labels=labels).cpu()
     if out.suffix.lower() == ".gif":
         # Frame t shows step t of every walk side by side.
         per_step = frames.view(rows, args.steps, *frames.shape[1:]).transpose(0, 1)

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from transgan.models.presets import Preset, get_preset, list_presets
+from transgan.train.recipes import recipe_for
 
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +20,7 @@ def preset_classes(preset: Preset) -> int:
     """Classes a class-conditional preset trains with on its own data (0 for the others)."""
     from transgan.data.build import build_dataset
 
-    if not preset.recipe.get("conditional"):
+    if not recipe_for(preset.name).get("conditional"):
         return 0
     arch = preset.architecture
     return build_dataset(preset.data, arch.img_size, arch.channels, download=False).num_classes

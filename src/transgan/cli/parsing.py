@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import yaml
 
 from transgan.counts import parse_count
+from transgan.train.choices import DEVICE_HELP
 
 # Every form a generator can be read from (transgan.artifacts.loading.read_checkpoint).
 GENERATOR_SOURCE_HELP = ("run directory, checkpoint (this library's or the official code's), "
@@ -39,6 +40,15 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"transgan: error: {message} (see '{self.prog} --help')\n")
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str | None,
+                        default_text: str = "") -> None:
+    """``--device``, the one definition every command shares (``transgan train`` has it from
+    its option table, with the same help); checked before the command runs. ``default`` None
+    leaves the device to the runs, whose default ``default_text`` says."""
+    note = f" (default: {default_text})" if default_text else ""
+    parser.add_argument("--device", default=default, help=DEVICE_HELP + note)
 
 
 def key_value(text: str) -> tuple[str, Any]:

@@ -10,6 +10,7 @@ from transgan.cli.parsing import (
     CLASS_HELP,
     GENERATOR_SOURCE_HELP,
     TRUNCATION_HELP,
+    add_device_argument,
     class_list,
     seed_list,
     truncation,
@@ -45,7 +46,7 @@ def add_parser(sub: Any) -> None:
                         "instead of --seed and --num")
     sample.add_argument("--truncation", type=truncation, metavar="PSI", help=TRUNCATION_HELP)
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
-    sample.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    add_device_argument(sample, "cpu")
     sample.add_argument("--raw", action="store_true", help="use G instead of the EMA generator")
     sample.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
                         help=CLASS_HELP)
@@ -64,6 +65,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         seed_file_name,
         seed_latents,
     )
+    from transgan.train.distributed import resolve_device
 
     if args.seeds is not None and (args.num is not None or args.seed is not None):
         raise UsageError("--seeds gives one sample per seed; leave out --seed and --num")
@@ -75,7 +77,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
         raise UsageError(f"--out {out}: a folder, or a file ending in "
                            f"{', '.join(GRID_SUFFIXES)} for one grid image")
-    generator, _ = open_generator(args.checkpoint, args.device, ema=not args.raw)
+    device = resolve_device(args.device)
+    generator, _ = open_generator(args.checkpoint, device, ema=not args.raw)
     columns = grid_columns(num, generator.num_classes, args.classes)
     rounded = ""
     rows = len(args.classes) if args.classes else generator.num_classes
@@ -84,12 +87,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         rounded = f" (--num {num} rounded up to {columns} for each of {rows} classes)"
         num = rows * columns
     labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
-                          device=args.device)
+                          device=device)
     if args.seeds is not None:
-        z = seed_latents(args.seeds, generator.latent_dim, args.device, args.truncation)
+        z = seed_latents(args.seeds, generator.latent_dim, device, args.truncation)
     else:
         seed = DEFAULT_SEED if args.seed is None else args.seed
-        z = latents(num, generator.latent_dim, seed, args.device, args.truncation)
+        z = latents(num, generator.latent_dim, seed, device, args.truncation)
     images = generate(generator, z, batch=args.batch, labels=labels,
                       progress=num >= PROGRESS_MIN_SAMPLES)
     if args.grid or grid_file:

@@ -6,7 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from transgan.cli.parsing import GENERATOR_SOURCE_HELP, TRUNCATION_HELP, truncation
+from transgan.cli.parsing import (
+    GENERATOR_SOURCE_HELP,
+    TRUNCATION_HELP,
+    add_device_argument,
+    truncation,
+)
 from transgan.errors import UsageError
 
 
@@ -22,7 +27,7 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (0.0.0.0 exposes the server to the network)")
-    serve.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    add_device_argument(serve, "cpu")
     serve.add_argument("--truncation", type=truncation, metavar="PSI",
                        help=f"{TRUNCATION_HELP}. The page starts with it, and requests "
                        "without a truncation parameter use it")
@@ -34,10 +39,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--port must be between 0 and 65535")
     from transgan.artifacts.loading import open_generator
     from transgan.serve import SampleServer
+    from transgan.train.distributed import resolve_device
 
-    generator, _ = open_generator(args.checkpoint, args.device)
+    device = resolve_device(args.device)
+    generator, _ = open_generator(args.checkpoint, device)
     try:
-        server = SampleServer(generator, args.host, args.port, args.device, log=True,
+        server = SampleServer(generator, args.host, args.port, device, log=True,
                               truncation=args.truncation)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "

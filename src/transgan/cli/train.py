@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from transgan.cli.parsing import count, key_value
 from transgan.errors import OptionsError
-from transgan.models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from transgan.models.presets import DEFAULT_PRESET, PRESETS
 from transgan.train.options import (
     OPTION_NAMES,
     TrainOptions,
     field_type,
     load_yaml,
     merge,
-    options_for,
 )
+from transgan.train.recipes import options_for, recipe_for
 
 if TYPE_CHECKING:
     from transgan.train.data_choice import DataFit
@@ -50,7 +50,7 @@ def default_text(name: str) -> str | None:
     value = getattr(options_for(DEFAULT_PRESET), name)
     if value is None or name in MODEL_OVERRIDES:
         return None
-    if name in get_preset(DEFAULT_PRESET).recipe:
+    if name in recipe_for(DEFAULT_PRESET):
         general = _shown(getattr(TrainOptions(), name))
         return (f"default: {_shown(value)}, set by preset {DEFAULT_PRESET}'s recipe; "
                 f"general default {general}")

@@ -65,7 +65,7 @@ def resize_square(images: Tensor, resolution: int) -> Tensor:
 
 
 class ImageDataset(Dataset[Tensor]):
-    """Base for image sets: subclasses implement `__len__` and `_image`.
+    """Base for image sets: subclasses implement `__len__` and `__getitem__`.
 
     `in_memory` is True when items are ready-made tensors, so loading needs no worker
     processes; `skipped` counts unreadable files; `description` is a one-line summary.
@@ -75,11 +75,10 @@ class ImageDataset(Dataset[Tensor]):
 
     in_memory: bool = False
 
-    def __init__(self, resolution: int, channels: int, hflip: bool) -> None:
+    def __init__(self, resolution: int, channels: int) -> None:
         check_image_args(resolution, channels)
         self.resolution = resolution
         self.channels = channels
-        self.hflip = hflip
         self.skipped = 0
         self.description = ""
         self.labels: list[int] | None = None
@@ -112,23 +111,15 @@ class ImageDataset(Dataset[Tensor]):
         return torch.tensor([labels[int(i)] for i in indices], dtype=torch.long)
 
     def labelled(self) -> LabelledDataset:
-        """This set with items ``(image, label)``: the same images, flips included."""
+        """This set with items ``(image, label)``: the same images."""
         return LabelledDataset(self)
 
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def _image(self, index: int) -> Tensor:
-        """The item at index before augmentation: float32 (C, R, R) in [-1, 1]."""
-        raise NotImplementedError
-
     def __getitem__(self, index: int) -> Tensor:
-        image = self._image(index)
-        # torch's RNG (not Python's or numpy's) so that seeding torch and DataLoader
-        # generators makes flips reproducible, workers included.
-        if self.hflip and torch.rand(()) < 0.5:
-            image = image.flip(-1)
-        return image
+        """The item at index: float32 (C, R, R) in [-1, 1]."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description})"

@@ -21,7 +21,6 @@ def build_dataset(
     channels: int,
     *,
     root: str | os.PathLike[str] | None = None,
-    hflip: bool = False,
     download: bool = True,
 ) -> Dataset:
     """Dataset whose items are float32 tensors (channels, resolution, resolution) in [-1, 1].
@@ -34,17 +33,16 @@ def build_dataset(
     kind, _, path = text.partition(":")
     if path and kind.lower() in ("folder", "zip"):
         loader = load_folder if kind.lower() == "folder" else open_zip
-        return loader(path, resolution, channels, hflip=hflip)
+        return loader(path, resolution, channels)
     name = text.lower()
     if name in DIGITS_SPECS:
-        return DigitsDataset(resolution, channels, split=DIGITS_SPECS[name], hflip=hflip)
+        return DigitsDataset(resolution, channels, split=DIGITS_SPECS[name])
     if name in CIFAR10_SPECS:
         return load_cifar10(
             resolution,
             channels,
             root=root,
             train=CIFAR10_SPECS[name],
-            hflip=hflip,
             download=download,
         )
     if name in STL10_SPECS:
@@ -53,7 +51,6 @@ def build_dataset(
             channels,
             root=root,
             split=STL10_SPECS[name],
-            hflip=hflip,
             download=download,
         )
     raise DataError(f"unknown data spec {spec!r}; expected one of: {DATA_SPECS_HELP}")

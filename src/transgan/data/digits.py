@@ -57,9 +57,9 @@ class DigitsDataset(ImageDataset):
     in_memory = True
 
     def __init__(
-        self, resolution: int, channels: int, *, split: str = "all", hflip: bool = False
+        self, resolution: int, channels: int, *, split: str = "all"
     ) -> None:
-        super().__init__(resolution, channels, hflip)
+        super().__init__(resolution, channels)
         images, labels = load_digits_split(split)
         unit = torch.from_numpy(images).to(torch.float32).unsqueeze(1)
         unit = unit.mul_(2.0 / DIGITS_MAX_VALUE).sub_(1.0)
@@ -72,7 +72,7 @@ class DigitsDataset(ImageDataset):
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def _image(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor:
         # Copies, so that callers editing an item in place cannot alter the stored set.
         image = self.images[index]
         return image.repeat(3, 1, 1) if self.channels == 3 else image.clone()

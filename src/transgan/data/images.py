@@ -255,8 +255,8 @@ class ImageFilesDataset(ImageDataset):
     so training decodes nothing and needs no loader workers (``in_memory``).
     """
 
-    def __init__(self, source: Source, resolution: int, channels: int, hflip: bool) -> None:
-        super().__init__(resolution, channels, hflip)
+    def __init__(self, source: Source, resolution: int, channels: int) -> None:
+        super().__init__(resolution, channels)
         self.source = source
         candidates = source.list_images()
         if not candidates:
@@ -294,7 +294,7 @@ class ImageFilesDataset(ImageDataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def _image(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor:
         if self.images is not None:
             return uint8_to_unit(self.images[index])
         count = len(self.keys)
@@ -340,7 +340,7 @@ def label_by_subfolder(dataset: ImageFilesDataset, root: Path) -> None:
 
 
 def load_folder(
-    path: str, resolution: int, channels: int, *, hflip: bool = False
+    path: str, resolution: int, channels: int
 ) -> ImageFilesDataset:
     """Every readable image below the folder at path, recursively."""
     root = Path(path).expanduser()
@@ -348,7 +348,7 @@ def load_folder(
         raise DataError(f"data path does not exist: {root}")
     if not root.is_dir():
         raise DataError(f"folder:{root}: not a folder (use zip:PATH for archives)")
-    dataset = ImageFilesDataset(FolderSource(root), resolution, channels, hflip)
+    dataset = ImageFilesDataset(FolderSource(root), resolution, channels)
     label_by_subfolder(dataset, root)
     return dataset
 
@@ -364,7 +364,7 @@ def check_zip_path(path: str | Path) -> Path:
 
 
 def load_zip(
-    path: str, resolution: int, channels: int, *, hflip: bool = False
+    path: str, resolution: int, channels: int
 ) -> ImageFilesDataset:
     """Every readable image member of the zip archive at path."""
-    return ImageFilesDataset(ZipSource(check_zip_path(path)), resolution, channels, hflip)
+    return ImageFilesDataset(ZipSource(check_zip_path(path)), resolution, channels)

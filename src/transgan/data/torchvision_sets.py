@@ -34,16 +34,16 @@ class ArrayImageDataset(ImageDataset):
     """Images held as a uint8 (N, 3, H, W) tensor; grey conversion and resizing happen per item."""
 
     def __init__(
-        self, images: Tensor, resolution: int, channels: int, hflip: bool, description: str
+        self, images: Tensor, resolution: int, channels: int, description: str
     ) -> None:
-        super().__init__(resolution, channels, hflip)
+        super().__init__(resolution, channels)
         self.images = images
         self.description = description
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def _image(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor:
         image = uint8_to_unit(self.images[index])
         if self.channels == 1:
             image = rgb_to_gray(image)
@@ -76,7 +76,6 @@ def load_cifar10(
     *,
     root: str | os.PathLike[str] | None = None,
     train: bool = True,
-    hflip: bool = False,
     download: bool = True,
 ) -> ArrayImageDataset:
     """CIFAR-10's 50000 training (or 10000 test) 32x32 images, with their 10 classes."""
@@ -88,7 +87,7 @@ def load_cifar10(
     # worker processes can share it.
     images = torch.from_numpy(source.data).permute(0, 3, 1, 2).contiguous()
     name = "cifar10" if train else "cifar10-test"
-    dataset = ArrayImageDataset(images, resolution, channels, hflip,
+    dataset = ArrayImageDataset(images, resolution, channels,
                                 f"{name}: {len(images)} images")
     dataset.set_labels(list(source.targets), source.classes)
     return dataset
@@ -100,7 +99,6 @@ def load_stl10(
     *,
     root: str | os.PathLike[str] | None = None,
     split: str = "unlabeled",
-    hflip: bool = False,
     download: bool = True,
 ) -> ArrayImageDataset:
     """STL-10's 96x96 images of one torchvision split ("unlabeled": 100000, "train": 5000,
@@ -114,7 +112,7 @@ def load_stl10(
     classes = list(getattr(source, "classes", STL10_CLASSES))
     del source
     name = "stl10" if split == "unlabeled" else f"stl10-{split}"
-    dataset = ArrayImageDataset(images, resolution, channels, hflip,
+    dataset = ArrayImageDataset(images, resolution, channels,
                                 f"{name}: {len(images)} images")
     if labels is None:
         dataset.unlabelled_reason = "the unlabeled split has no class labels; use stl10-train"

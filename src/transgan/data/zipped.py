@@ -46,8 +46,8 @@ class PreparedZipDataset(ImageDataset):
 
     in_memory = True
 
-    def __init__(self, archive: Path, resolution: int, channels: int, hflip: bool) -> None:
-        super().__init__(resolution, channels, hflip)
+    def __init__(self, archive: Path, resolution: int, channels: int) -> None:
+        super().__init__(resolution, channels)
         source = ZipSource(archive)
         table, class_names = read_labels(source)
         keys = source.list_images()
@@ -86,13 +86,13 @@ class PreparedZipDataset(ImageDataset):
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def _image(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor:
         return uint8_to_unit(self.images[index])
 
 
-def open_zip(path: str, resolution: int, channels: int, *, hflip: bool = False) -> ImageDataset:
+def open_zip(path: str, resolution: int, channels: int) -> ImageDataset:
     """A prepared archive in memory, any other zip archive file by file."""
     archive = check_zip_path(path)
     if is_prepared(archive):
-        return PreparedZipDataset(archive, resolution, channels, hflip)
-    return load_zip(str(archive), resolution, channels, hflip=hflip)
+        return PreparedZipDataset(archive, resolution, channels)
+    return load_zip(str(archive), resolution, channels)

@@ -15,7 +15,8 @@ from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM, TRAINING_NUM_DIGITS
 from transgan.models.configs import GeneratorConfig
 from transgan.models.presets import V1_SIZES, get_preset
-from transgan.train.options import OPTION_NAMES, options_for
+from transgan.train.options import OPTION_NAMES
+from transgan.train.recipes import options_for
 
 # The heads every generator stage splits its width into (the config's default).
 HEADS = GeneratorConfig.heads

@@ -6,9 +6,7 @@ Figures follow TransGAN v1 Table 4 (sizes S/M/L/XL) and the official v2 training
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from transgan.errors import ConfigError
 from transgan.models.configs import (
@@ -48,41 +46,17 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named architecture and the training recipe it is meant for.
-
-    ``data`` is the data set it trains on by default; ``recipe`` holds the training options
-    that differ from the defaults in :mod:`transgan.train.options`.
-    """
+    """A named architecture and the data set it trains on by default; its training recipe
+    is :data:`transgan.train.recipes.RECIPES` under the same name."""
 
     name: str
     description: str
     architecture: Architecture
     data: str
-    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 V1_DISCRIMINATOR = DiscriminatorConfig(img_size=32, patch=4, width=384, depth=7)
 
-# Training options each preset changes from the defaults in transgan.train.options, which
-# are the official CIFAR-10 recipe (D batch 64, n_critic 4, 500k G steps = 128M real images)
-# except for G batch 128 and random flips. STL-10: batches 32/64, n_critic 5.
-CIFAR_RECIPE: dict[str, Any] = {"g_batch": 128, "hflip": True}
-# The v1 generators mask their last block by the official epoch schedule (v2 has no mask).
-V1_CIFAR_RECIPE: dict[str, Any] = {**CIFAR_RECIPE, "locality": "official"}
-STL_RECIPE: dict[str, Any] = {
-    **CIFAR_RECIPE, "batch": 32, "g_batch": 64, "n_critic": 5, "images": 80_000_000,
-}
-# The official v2 STL-10 script: its own erasing in place of cutout, EMA warm-up 0.05.
-V2_STL_RECIPE: dict[str, Any] = {
-    **STL_RECIPE, "augment": "translation,stl_erase_ratio,color", "ema_rampup": 0.05,
-}
-# The official 256 px scripts: D batch 16 accumulated 4 times, n_critic 4, a fixed EMA beta
-# 0.995 per G step (ema_warmup 0) = a half-life of 64 * ln 0.5 / ln 0.995 images of D batch.
-HQ256_RECIPE: dict[str, Any] = {
-    "batch": 64, "accum": 4, "g_batch": 128, "hflip": True, "ema_rampup": None,
-    "ema_half_life": 64 * math.log(0.5) / math.log(0.995),
-    "augment": "translation,erase_ratio,color", "images": 128_000_000,
-}
 # The official 256 px generators: PixelNorm, bicubic 8->16->32 at full width, then
 # PixelShuffle stages with 16x16 grid attention, noise injection in every attention layer.
 HQ256_G = GeneratorConfig(
@@ -90,21 +64,6 @@ HQ256_G = GeneratorConfig(
     norm="pixelnorm", rel_pos_bias=True, bicubic_stages=2, grid_window=16, grid_stages=(3, 4, 5),
     noise=True,
 )
-# The CPU demo: a higher learning rate and one D step per G step learn digits in minutes;
-# its matrices are too small for bf16 to pay off on a CPU (measured 76 vs 123 img/s).
-DIGITS_RECIPE: dict[str, Any] = {
-    "batch": 32, "n_critic": 1, "lr_g": 2e-4, "lr_d": 2e-4, "images": 60_000, "precision": "fp32",
-    "log_every": 1_000, "sample_every": 5_000, "checkpoint_every": 10_000,
-    # --augment-p adaptive can take p from 0 to 1 within a third of the run.
-    "ada_speed": 20_000,
-}
-# The default demo: one class embedding per digit, no augmentation, and a mode-seeking term
-# at 0.25 that keeps each class from collapsing to one stroke (docs/results/conditional.md).
-DIGITS_CONDITIONAL_RECIPE: dict[str, Any] = {
-    **DIGITS_RECIPE, "conditional": True, "augment": "none", "mode_seeking": 0.25,
-}
-
-
 # Generator width and stage depths of TransGAN-S/M/L/XL (v1 Table 4).
 V1_SIZES: dict[str, tuple[int, tuple[int, ...]]] = {
     "S": (384, (5, 2, 2)), "M": (512, (5, 2, 2)), "L": (768, (5, 2, 2)), "XL": (1024, (5, 4, 2)),
@@ -119,7 +78,6 @@ def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
             GeneratorConfig(latent_dim=1024, width=width, depths=depths), V1_DISCRIMINATOR
         ),
         data="cifar10",
-        recipe=V1_CIFAR_RECIPE,
     )
 
 
@@ -172,7 +130,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=DiscriminatorConfig(img_size=48, patch=4, width=384, depth=7),
         ),
         data="stl10",
-        recipe=STL_RECIPE | {"locality": "official"},
     ),
     Preset(
         name="transgan-celeba64",
@@ -183,7 +140,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=DiscriminatorConfig(img_size=64, patch=4, width=384, depth=7),
         ),
         data="folder:celeba",
-        recipe=STL_RECIPE | {"images": 40_000_000, "locality": "official-celeba64"},
     ),
     Preset(
         name="transgan-v2-cifar10",
@@ -194,7 +150,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=V2_CIFAR_D,
         ),
         data="cifar10",
-        recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="transgan-v2-stl10",
@@ -210,7 +165,6 @@ _PRESETS: tuple[Preset, ...] = (
             ),
         ),
         data="stl10",
-        recipe=V2_STL_RECIPE,
     ),
     Preset(
         name="transgan-v2-celeba128",
@@ -226,7 +180,6 @@ _PRESETS: tuple[Preset, ...] = (
             ),
         ),
         data="folder:celeba",
-        recipe={**CIFAR_RECIPE, "batch": 32, "g_batch": 64, "images": 32_000_000},
     ),
     Preset(
         name="transgan-v2-church256",
@@ -241,7 +194,6 @@ _PRESETS: tuple[Preset, ...] = (
             ),
         ),
         data="folder:lsun-church",
-        recipe=HQ256_RECIPE,
     ),
     Preset(
         name="transgan-v2-celebahq256",
@@ -257,21 +209,18 @@ _PRESETS: tuple[Preset, ...] = (
             ),
         ),
         data="folder:celeba-hq",
-        recipe=HQ256_RECIPE,
     ),
     Preset(
         name="digits",
         description="small transformer GAN for scikit-learn digits, 16 px gray",
         architecture=DIGITS,
         data="digits",
-        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-conditional",
         description="the digits models drawing a requested digit (CPU demo, the default)",
         architecture=DIGITS,
         data="digits",
-        recipe=DIGITS_CONDITIONAL_RECIPE,
     ),
     Preset(
         name="digits-32",
@@ -285,14 +234,12 @@ _PRESETS: tuple[Preset, ...] = (
                                               depth=4),
         ),
         data="digits",
-        recipe=DIGITS_RECIPE,
     ),
     *(Preset(
         name=f"tiny-{size}",
         description=f"small transformer GAN for colour pictures on a CPU, {size} px",
         architecture=tiny_architecture(size),
         data="cifar10" if size == 32 else "folder:celeba",
-        recipe=DIGITS_RECIPE,
     ) for size in TINY_SIZES),
     Preset(
         name="digits-cnn",
@@ -302,7 +249,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=DIGITS_CNN_D,
         ),
         data="digits",
-        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn-g",
@@ -312,7 +258,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=DIGITS_D,
         ),
         data="digits",
-        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="digits-cnn-d",
@@ -322,7 +267,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=DIGITS_CNN_D,
         ),
         data="digits",
-        recipe=DIGITS_RECIPE,
     ),
     Preset(
         name="cnn",
@@ -332,7 +276,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=CNNDiscriminatorConfig(),
         ),
         data="cifar10",
-        recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="cnn-g",
@@ -342,7 +285,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=V1_DISCRIMINATOR,
         ),
         data="cifar10",
-        recipe=CIFAR_RECIPE,
     ),
     Preset(
         name="cnn-d",
@@ -352,7 +294,6 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=CNNDiscriminatorConfig(),
         ),
         data="cifar10",
-        recipe=CIFAR_RECIPE,
     ),
 )
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from transgan.train.defaults import ADA_INTERVAL, ADA_SPEED, ADA_TARGET
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 ADAPTIVE = "adaptive"
@@ -23,9 +24,9 @@ ADAPTIVE = "adaptive"
 class AdaSettings:
     """How the controller moves p: target r_t, D steps between moves, images for p 0 -> 1."""
 
-    target: float = 0.6
-    interval: int = 4
-    speed: int = 500_000
+    target: float = ADA_TARGET
+    interval: int = ADA_INTERVAL
+    speed: int = ADA_SPEED
 
 
 class AdaController:

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from transgan.train.seeds import SEED_STRIDE
+
 
 class ResumableBatchSampler(Sampler[list[int]]):
     """Yields this rank's index lists batch after batch, epoch after epoch, from ``start``."""
@@ -72,6 +74,6 @@ def batch_stream(
         pin_memory=pin_memory,
         persistent_workers=False,
         prefetch_factor=4 if workers else None,
-        generator=torch.Generator().manual_seed(seed + 7919 * rank),
+        generator=torch.Generator().manual_seed(seed + SEED_STRIDE * rank),
     )
     return iter(loader)

@@ -33,6 +33,7 @@ from transgan.train.build import Run, build_run, eval_settings
 from transgan.train.data_choice import DataFit
 from transgan.train.monitor import LOGGER_NAME, Monitor, format_duration, setup_logging
 from transgan.train.options import TrainOptions
+from transgan.train.seeds import SEED_STRIDE
 from transgan.train.state import (
     RunLock,
     StatSums,
@@ -266,7 +267,7 @@ class Trainer:
         c.rollbacks, c.skipped = rollbacks, skipped
         self.step.reset_health()
         # Fresh randomness, so the same steps are not replayed into the same failure.
-        torch.manual_seed(self.opts.seed + 7919 * rollbacks)
+        torch.manual_seed(self.opts.seed + SEED_STRIDE * rollbacks)
         self.step.reseed(rollbacks)
         self.log.warning(f"{where}: rolled back to the checkpoint at {c.images:,} images "
                          f"(rollback {rollbacks} of at most {self.opts.max_rollbacks})")

@@ -20,6 +20,7 @@ from torch.profiler import record_function
 
 from transgan.errors import LossError
 from transgan.train.choices import LOSSES
+from transgan.train.defaults import DRIFT_WEIGHT, GP_WEIGHT, R1_GAMMA
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 Augment = Callable[[Tensor], Tensor]
@@ -148,8 +149,8 @@ class WGANGPEps(GANLoss):
     """
 
     name: ClassVar[str] = "wgangp-eps"
-    gp_weight: float = 10.0
-    drift_weight: float = 1e-3
+    gp_weight: float = GP_WEIGHT
+    drift_weight: float = DRIFT_WEIGHT
     share: BatchShare = field(default=WHOLE_BATCH, compare=False)
 
     @property
@@ -190,7 +191,7 @@ class LogisticR1(GANLoss):
     """Non-saturating logistic loss with the R1 penalty (gamma / 2) E[||grad D(x)||^2]."""
 
     name: ClassVar[str] = "logistic-r1"
-    r1_gamma: float = 10.0
+    r1_gamma: float = R1_GAMMA
 
     @property
     def regularised(self) -> bool:

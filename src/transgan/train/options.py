@@ -1,7 +1,7 @@
 """Training options: the one table of defaults shared by the CLI, YAML files and the trainer.
 
-The defaults are the official TransGAN CIFAR-10 recipe; a preset's ``recipe`` overrides
-some of them (see :func:`options_for`). Each field's ``help`` metadata becomes the
+The defaults are the official TransGAN CIFAR-10 recipe; a preset's recipe overrides
+some of them (see :mod:`transgan.train.recipes`). Each field's ``help`` metadata becomes the
 command-line help; ``train.validation.validate`` checks every option before any work starts.
 This module is free of torch, so that the command line can show its help without loading it.
 """
@@ -18,10 +18,18 @@ from typing import Any
 
 import yaml
 
-from transgan.errors import ConfigError, OptionsError
+from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
-from transgan.models.presets import DEFAULT_PRESET, get_preset
-from transgan.train.choices import LOSSES
+from transgan.models.presets import DEFAULT_PRESET
+from transgan.train.choices import DEVICE_HELP, LOSSES
+from transgan.train.defaults import (
+    ADA_INTERVAL,
+    ADA_SPEED,
+    ADA_TARGET,
+    DRIFT_WEIGHT,
+    GP_WEIGHT,
+    R1_GAMMA,
+)
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -57,10 +65,10 @@ class TrainOptions:
     accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
     n_critic: int = _opt(4, "D steps per G step")
     loss: str = _opt("wgangp-eps", " | ".join(LOSSES))
-    gp_weight: float = _opt(10.0, "WGAN-GP penalty weight")
-    drift_weight: float = _opt(1e-3, "weight of the drift term (E[D(x)])^2, the squared mean "
-                                        "real logit (wgangp-eps)")
-    r1_gamma: float = _opt(10.0, "R1 weight gamma (logistic-r1)")
+    gp_weight: float = _opt(GP_WEIGHT, "WGAN-GP penalty weight")
+    drift_weight: float = _opt(DRIFT_WEIGHT, "weight of the drift term (E[D(x)])^2, the "
+                                             "squared mean real logit (wgangp-eps)")
+    r1_gamma: float = _opt(R1_GAMMA, "R1 weight gamma (logistic-r1)")
     lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
     lr_g: float = _opt(1e-4, "generator learning rate")
     lr_d: float = _opt(1e-4, "discriminator learning rate")
@@ -75,9 +83,9 @@ class TrainOptions:
                                        "sample with probability p, fixed or steered by the "
                                        "over-fitting heuristic E[sign(D(x_real))] (StyleGAN2-ADA) "
                                        "(default: every transform on every sample)")
-    ada_target: float = _opt(0.6, "adaptive p: target of E[sign(D(x_real))]")
-    ada_interval: int = _opt(4, "adaptive p: D steps between adjustments")
-    ada_speed: int = _opt(500_000, "adaptive p: real images for p to go from 0 to 1")
+    ada_target: float = _opt(ADA_TARGET, "adaptive p: target of E[sign(D(x_real))]")
+    ada_interval: int = _opt(ADA_INTERVAL, "adaptive p: D steps between adjustments")
+    ada_speed: int = _opt(ADA_SPEED, "adaptive p: real images for p to go from 0 to 1")
     hflip: bool = _opt(False, "random horizontal flips of the real images")
     conditional: bool = _opt(False, "class-conditional G and D, labels from the data set")
     mode_seeking: float = _opt(0.0, "weight of the mode-seeking term (Mao et al. 2019): G's "
@@ -115,7 +123,7 @@ class TrainOptions:
                                     "last checkpoint (single ones are skipped)")
     max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
     seed: int = _opt(0, "random seed")
-    device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
+    device: str = _opt("auto", DEVICE_HELP)
     precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
                                   "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
     compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
@@ -187,8 +195,9 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
-def merge(base: TrainOptions, updates: dict[str, Any], source: str) -> TrainOptions:
-    """``base`` with ``updates`` applied; unknown keys and wrong types name ``source``."""
+def checked(updates: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``updates`` with each value made its option's type (an int for a float option, a
+    whole float for an int one); unknown names and wrong types name ``source``."""
     unknown = sorted(set(updates) - set(OPTION_NAMES))
     if unknown:
         raise OptionsError(f"{source}: unknown option '{unknown[0]}'")
@@ -198,7 +207,12 @@ def merge(base: TrainOptions, updates: dict[str, Any], source: str) -> TrainOpti
             coerced[name] = _coerce(name, value)
         except OptionsError as exc:
             raise OptionsError(f"{source}: {exc}") from None
-    return dataclasses.replace(base, **coerced)
+    return coerced
+
+
+def merge(base: TrainOptions, updates: Mapping[str, Any], source: str) -> TrainOptions:
+    """``base`` with ``updates`` applied; unknown keys and wrong types name ``source``."""
+    return dataclasses.replace(base, **checked(updates, source))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -227,24 +241,3 @@ def save_yaml(options: TrainOptions, path: Path) -> None:
 def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The saved options of a run that shape the model it trains: all but RUN_SETTINGS."""
     return {name: value for name, value in options.items() if name not in RUN_SETTINGS}
-
-
-def chosen_options(options: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
-    """Those of ``options`` that differ from transgan's defaults or from the recipe of
-    ``preset``: what was set for the run rather than left as it comes."""
-    defaults = TrainOptions().to_dict()
-    try:
-        recipe = get_preset(preset).recipe if preset else {}
-    except ConfigError:  # a preset this version does not know
-        recipe = {}
-    return {name: value for name, value in options.items()
-            if name not in defaults or value != defaults[name]
-            or (name in recipe and value != recipe[name])}
-
-
-def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
-                ) -> TrainOptions:
-    """Defaults <- the preset's recipe <- ``updates``."""
-    recipe = get_preset(preset).recipe
-    opts = merge(TrainOptions(), {**recipe, "preset": preset}, f"recipe of preset {preset}")
-    return merge(opts, updates or {}, source)

@@ -31,16 +31,12 @@ from transgan.train.losses import (
 )
 from transgan.train.options import TrainOptions
 from transgan.train.schedules import mtct_active
+from transgan.train.seeds import FLIP_SEED, LATENT_SEED, SEED_STRIDE
 from transgan.train.state import Counters, StatSums
 from transgan.train.validation import augment_probability
 
 # Devices with fused Adam kernels (torch >= 2.4) that take the found_inf input.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
-# Seed offsets of the step's own generators (latents, flips of the real images).
-LATENT_SEED = 1_000_003
-FLIP_SEED = 2_000_003
-# Seed step per rollback, so the same steps are not replayed into the same failure.
-ROLLBACK_SEED = 7919
 # A data batch: images, or (images, class labels) for a class-conditional run.
 Batch = Tensor | tuple[Tensor, Tensor]
 
@@ -130,7 +126,7 @@ class GANStep:
 
     def reseed(self, rollbacks: int) -> None:
         """Seed the latent and flip generators (differently after each rollback)."""
-        base = self.opts.seed + ROLLBACK_SEED * rollbacks
+        base = self.opts.seed + SEED_STRIDE * rollbacks
         self.generators["z"].manual_seed(base + LATENT_SEED)
         self.generators["flip"].manual_seed(base + FLIP_SEED)
 
