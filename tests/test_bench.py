@@ -20,6 +20,16 @@ def test_flop_count_of_a_matrix_product() -> None:
         a @ b
         torch.relu(a)  # no FLOP formula: not counted
     assert counter.flops == 2 * 3 * 5 * 7
+    assert counter.ops == 2  # every dispatched operator is counted
+
+
+def test_ops_of_a_backward_pass_are_counted() -> None:
+    w = torch.randn(5, 7, requires_grad=True)
+    with FlopCount() as forward_only:
+        (torch.randn(3, 5) @ w).sum()
+    with FlopCount() as both:
+        (torch.randn(3, 5) @ w).sum().backward()
+    assert both.ops > forward_only.ops >= 3
 
 
 def test_a_cycle_is_one_training_cycle_of_the_trainer() -> None:
@@ -44,8 +54,13 @@ def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
     assert result["flops_per_cycle"] == runs["default"]["flops_per_cycle"]
     for run in runs.values():
         assert 0 < run["step_memory_bytes"] < run["peak_memory_bytes"]
+        assert isinstance(run["aten_ops_per_cycle"], int) and run["aten_ops_per_cycle"] > 100
+    assert result["aten_ops_per_cycle"] == runs["default"]["aten_ops_per_cycle"]
+    # The lazy run skips the penalty's double backward on every second D step.
+    assert runs["lazy"]["aten_ops_per_cycle"] < runs["default"]["aten_ops_per_cycle"]
     printed = capsys.readouterr().out
     assert f"{result['train_img_per_s']:.2f}" in printed and "speed-up vs naive" in printed
+    assert f"{result['aten_ops_per_cycle']:,}" in printed
 
 
 def test_profile_step_script_reports_phases_and_ops(tmp_path: Path) -> None:

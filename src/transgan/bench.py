@@ -72,7 +72,8 @@ def matmul_peak(device: torch.device, seconds: float = 1.0,
 
 
 class FlopCount(TorchDispatchMode):
-    """Counts model FLOPs with torch.utils.flop_counter's formulas.
+    """Counts model FLOPs with torch.utils.flop_counter's formulas, and the aten operators
+    dispatched (``ops``: what the host launches one by one in eager mode).
 
     FlopCounterMode's module tracking breaks on the penalty's ``autograd.grad``; counting at
     the dispatch level needs no module hooks.
@@ -81,10 +82,12 @@ class FlopCount(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.flops = 0
+        self.ops = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        self.ops += 1
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
             self.flops += formula(*args, **kwargs, out_val=out)
@@ -168,6 +171,7 @@ def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
         for _ in range(period):
             cycle()
     flops = counter.flops / period
+    ops = counter.ops / period
 
     z = torch.randn(cfg.batch, run.G.latent_dim, device=device)
     with torch.no_grad(), run.step.autocast():
@@ -188,6 +192,7 @@ def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
         "train_img_per_s": cfg.batch * run.opts.n_critic / cycle_seconds,
         "sample_img_per_s": cfg.batch / sample_seconds,
         "flops_per_cycle": flops,
+        "aten_ops_per_cycle": round(ops),
         "achieved_flops": flops / cycle_seconds,
         "peak_memory_bytes": peak,
         "step_memory_bytes": peak - baseline,
@@ -292,6 +297,8 @@ def run_bench(
         "sample_img_per_s": default["sample_img_per_s"],
         "naive_sample_img_per_s": naive["sample_img_per_s"],
         "flops_per_cycle": default["flops_per_cycle"],
+        "aten_ops_per_cycle": default["aten_ops_per_cycle"],
+        "naive_aten_ops_per_cycle": naive["aten_ops_per_cycle"],
         "matmul_peak_flops": peak,
         "flop_utilisation": default["achieved_flops"] / peak,
         "precision_matmul_peak_flops": own_peak,
@@ -312,12 +319,13 @@ def format_table(result: dict[str, Any]) -> str:
     gib = 1024**3
     runs = result["runs"]
 
-    def memory(run: dict[str, Any]) -> tuple[str, str]:
+    def memory(run: dict[str, Any]) -> tuple[str, str, str]:
         return (f"{run['peak_memory_bytes'] / gib:.2f} GiB",
-                f"{run['step_memory_bytes'] / gib:.2f} GiB")
+                f"{run['step_memory_bytes'] / gib:.2f} GiB", f"{run['aten_ops_per_cycle']:,}")
 
     rows = [
-        ("configuration", "train img/s", "sample img/s", "peak memory", "step memory"),
+        ("configuration", "train img/s", "sample img/s", "peak memory", "step memory",
+         "aten ops/cycle"),
         ("default (SDPA)", f"{result['train_img_per_s']:.2f}", f"{result['sample_img_per_s']:.1f}",
          *memory(runs["default"])),
         (f"lazy reg k={result['lazy_reg']}", f"{result['lazy_train_img_per_s']:.2f}", "",
@@ -325,7 +333,7 @@ def format_table(result: dict[str, Any]) -> str:
         ("naive (official-style)", f"{result['naive_train_img_per_s']:.2f}",
          f"{result['naive_sample_img_per_s']:.1f}", *memory(runs["naive"])),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"{result['preset']} batch {result['batch']} on {result['device']} "
              f"({result['machine']}, {result['threads']} threads, torch {result['torch']}, "
              f"{result['precision']}{', compiled' if result['compile'] else ''})"]
