@@ -66,6 +66,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = report_run(folder)
     else:
         raise UsageError(f"{folder} holds neither an experiment ({MANIFEST}) nor a run "
-                           "(stats.jsonl)")
+                         "(stats.jsonl)")
     print(f"wrote {path}")
     return 0

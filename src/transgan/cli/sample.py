@@ -76,7 +76,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     grid_file = out.suffix.lower() in GRID_SUFFIXES
     if out.suffix.lower() in OTHER_IMAGE_SUFFIXES:
         raise UsageError(f"--out {out}: a folder, or a file ending in "
-                           f"{', '.join(GRID_SUFFIXES)} for one grid image")
+                         f"{', '.join(GRID_SUFFIXES)} for one grid image")
     device = resolve_device(args.device)
     generator, _ = open_generator(args.checkpoint, device, ema=not args.raw)
     columns = grid_columns(num, generator.num_classes, args.classes)

@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               truncation=args.truncation)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
-                           f"{exc.strerror or exc}") from None
+                         f"{exc.strerror or exc}") from None
     print(f"serving {args.checkpoint} on {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
