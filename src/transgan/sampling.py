@@ -94,13 +94,16 @@ def class_labels(
     return cycle.repeat(-(-num // cycle.numel()))[:num].to(device)
 
 
-def grid_columns(num: int, num_classes: int, classes: Sequence[int] | None = None) -> int | None:
-    """Columns of a sample grid: one row per class for a class-conditional generator
-    (None, a square grid, otherwise)."""
+def class_grid(num: int, num_classes: int,
+               classes: Sequence[int] | None = None) -> tuple[int, int | None]:
+    """Images and columns of a sample grid: for a class-conditional generator one row per
+    class (of ``classes``, default all), ``num`` rounded up to whole rows so that every class
+    has its row; ``num`` and None (a square grid) otherwise."""
     if not num_classes:
-        return None
+        return num, None
     rows = len(classes) if classes else num_classes
-    return max(1, -(-num // rows))
+    columns = max(1, -(-num // rows))
+    return rows * columns, columns
 
 
 @torch.no_grad()

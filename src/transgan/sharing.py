@@ -45,10 +45,10 @@ def export_folder(path: str | Path, out: Path, ema: bool = True) -> list[Path]:
     images = int((ckpt.get("counters") or {}).get("images", 0))
     info = {k: v for k, v in (ckpt.get("info") or {}).items() if k != "metrics"}
     data = options.get("data") or None if "source" in info else run_data(ckpt)
+    training = training_summary(options)
     info.update({"preset": options.get("preset") or None, "data": data,
-                 "images_trained": images, "training": training_summary(options),
-                 "chosen_options": chosen_options(training_summary(options),
-                                                  options.get("preset")),
+                 "images_trained": images, "training": training,
+                 "chosen_options": chosen_options(training, options.get("preset")),
                  "weights": info.get("weights") or ("ema" if ema else "raw")})
     metrics = checkpoint_metrics(source_file(path), images) or (ckpt.get("info") or {}).get(
         "metrics")

@@ -56,9 +56,9 @@ def add_parser(sub: Any) -> None:
 def cmd_sample(args: argparse.Namespace) -> int:
     from transgan.artifacts.loading import open_generator
     from transgan.sampling import (
+        class_grid,
         class_labels,
         generate,
-        grid_columns,
         latents,
         save_grid,
         save_images,
@@ -79,13 +79,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
                          f"{', '.join(GRID_SUFFIXES)} for one grid image")
     device = resolve_device(args.device)
     generator, _ = open_generator(args.checkpoint, device, ema=not args.raw)
-    columns = grid_columns(num, generator.num_classes, args.classes)
+    whole, columns = class_grid(num, generator.num_classes, args.classes)
     rounded = ""
-    rows = len(args.classes) if args.classes else generator.num_classes
-    if columns is not None and args.seeds is None and num != rows * columns:
-        # Whole rows, so that every class asked for gets its row.
-        rounded = f" (--num {num} rounded up to {columns} for each of {rows} classes)"
-        num = rows * columns
+    if args.seeds is None and whole != num:  # seeds are never invented
+        rounded = (f" (--num {num} rounded up to {columns} for each of {whole // columns} "
+                   "classes)")
+        num = whole
     labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
                           device=device)
     if args.seeds is not None:

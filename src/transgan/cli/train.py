@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -47,14 +48,21 @@ def add_parser(sub: Any) -> None:
 def default_text(name: str) -> str | None:
     """The help's note on option ``name``'s default: the value a run with no options uses,
     and whether the default preset's recipe sets it (None when there is no value to show)."""
-    value = getattr(options_for(DEFAULT_PRESET), name)
+    used, general_options = _default_runs()
+    value = getattr(used, name)
     if value is None or name in MODEL_OVERRIDES:
         return None
     if name in recipe_for(DEFAULT_PRESET):
-        general = _shown(getattr(TrainOptions(), name))
+        general = _shown(getattr(general_options, name))
         return (f"default: {_shown(value)}, set by preset {DEFAULT_PRESET}'s recipe; "
                 f"general default {general}")
     return f"default: {_shown(value)}"
+
+
+@functools.cache
+def _default_runs() -> tuple[TrainOptions, TrainOptions]:
+    """The options of a run with no options, and the general defaults (built once)."""
+    return options_for(DEFAULT_PRESET), TrainOptions()
 
 
 def _shown(value: Any) -> str:

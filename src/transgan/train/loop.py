@@ -26,7 +26,7 @@ from transgan.artifacts.checkpoint import (
 from transgan.data import colour_name, default_num_workers
 from transgan.errors import RunDirectoryBusy, RunDirectoryError, TrainingDiverged
 from transgan.models import count_parameters, supports_locality
-from transgan.sampling import class_labels, generate, grid_columns, save_grid
+from transgan.sampling import class_grid, class_labels, generate, save_grid
 from transgan.train import distributed
 from transgan.train.batches import batch_stream
 from transgan.train.build import Run, build_run, eval_settings
@@ -97,8 +97,7 @@ class Trainer:
             self.restore(resume_state)
         self.apply_locality()
         # A class-conditional grid has one row per class.
-        self.grid_columns = grid_columns(opts.num_samples, G.num_classes)
-        fixed = opts.num_samples if not G.num_classes else self.grid_columns * G.num_classes
+        fixed, self.grid_columns = class_grid(opts.num_samples, G.num_classes)
         self.fixed_z = torch.randn(fixed, G.latent_dim,
                                    generator=torch.Generator().manual_seed(opts.seed)
                                    ).to(self.device)
