@@ -45,7 +45,7 @@ def test_a_cycle_is_one_training_cycle_of_the_trainer() -> None:
 def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
     assert main(["bench", "--preset", "digits", "--batch", "8", "--device", "cpu", "--quick",
-                 "--lazy", "2", "--json", str(out)]) == 0
+                 "--lazy", "2", "--activation-checkpointing", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     runs = result["runs"]
     assert result["precision"] == "fp32"  # the digits recipe's precision
@@ -58,7 +58,12 @@ def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
     assert result["aten_ops_per_cycle"] == runs["default"]["aten_ops_per_cycle"]
     # The lazy run skips the penalty's double backward on every second D step.
     assert runs["lazy"]["aten_ops_per_cycle"] < runs["default"]["aten_ops_per_cycle"]
+    # Checkpointing recomputes the blocks: more operators, no more live tensors.
+    assert runs["checkpointed"]["aten_ops_per_cycle"] > runs["default"]["aten_ops_per_cycle"]
+    assert 0 < result["checkpointed_tensor_memory_ratio"] <= 1
+    assert result["checkpointed_time_ratio"] > 0 and result["checkpointed_step_memory_ratio"] > 0
     printed = capsys.readouterr().out
+    assert "activation checkpointing:" in printed
     assert f"{result['train_img_per_s']:.2f}" in printed and "speed-up vs naive" in printed
     assert f"{result['aten_ops_per_cycle']:,}" in printed
 

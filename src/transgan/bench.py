@@ -31,6 +31,7 @@ from torch.utils.flop_counter import flop_registry
 from transgan.errors import BenchError
 from transgan.train.build import Run, build_run
 from transgan.train.distributed import resolve_device, resolve_precision
+from transgan.train.memory import LiveTensorBytes, resident_bytes, step_tensors
 from transgan.train.recipes import options_for
 from transgan.train.step import StepImpl
 
@@ -47,6 +48,7 @@ class BenchConfig:
     precision: str = "auto"
     compile: bool = False
     reference_step: bool = False
+    activation_checkpointing: bool = False
     warmup: int = 1
 
 
@@ -127,7 +129,7 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Run, Callable[[], None]]]
     opts = options_for(cfg.preset, {
         "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "progress": False,
         "lazy_reg": cfg.lazy_reg, "device": cfg.device, "precision": cfg.precision,
-        "compile": cfg.compile,
+        "compile": cfg.compile, "activation_checkpointing": cfg.activation_checkpointing,
     })
     run = build_run(opts, impl=StepImpl.reference() if cfg.reference_step else StepImpl())
     for model in (run.G, run.D):
@@ -172,6 +174,9 @@ def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
             cycle()
     flops = counter.flops / period
     ops = counter.ops / period
+    resident = resident_bytes(step_tensors(run.step))
+    with LiveTensorBytes() as tracker:
+        cycle()
 
     z = torch.randn(cfg.batch, run.G.latent_dim, device=device)
     with torch.no_grad(), run.step.autocast():
@@ -196,6 +201,7 @@ def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
         "achieved_flops": flops / cycle_seconds,
         "peak_memory_bytes": peak,
         "step_memory_bytes": peak - baseline,
+        "step_tensor_bytes": resident + tracker.peak,
     }
 
 
@@ -259,9 +265,10 @@ def _expect(cfg: BenchConfig, message: Any) -> Any:
 
 def run_bench(
     preset: str, batch: int, device: str = "cpu", quick: bool = False, lazy: int = 4,
-    precision: str | None = None, compile: bool = False,
+    precision: str | None = None, compile: bool = False, activation_checkpointing: bool = False,
 ) -> dict[str, Any]:
-    """Default path, lazy regularisation and the naive path, side by side."""
+    """Default path, lazy regularisation and the naive path, side by side; with
+    ``activation_checkpointing`` the default path with it too."""
     dev = resolve_device(device)
     precision = resolve_precision(precision or options_for(preset).precision, dev)
     cycles = 1 if quick else 3
@@ -269,11 +276,13 @@ def run_bench(
               "compile": compile}
     # The baseline as the official implementation runs: explicit attention, fp32, eager,
     # per-parameter Adam, loss and penalty in one backward pass.
-    default, lazy_run, naive = measure_side_by_side([
+    default, lazy_run, naive, *checkpointed = measure_side_by_side([
         BenchConfig(**common),
         BenchConfig(**common, lazy_reg=lazy),
         BenchConfig(**{**common, "compile": False, "precision": "fp32"}, attention="naive",
                     reference_step=True),
+        *([BenchConfig(**common, activation_checkpointing=True)]
+          if activation_checkpointing else []),
     ], rounds=cycles)
     peak = matmul_peak(dev, seconds=0.5 if quick else 2.0)
     # On the CPU the specified peak is float32's; bf16 runs give their own peak beside it.
@@ -310,7 +319,23 @@ def run_bench(
         "step_memory_bytes": default["step_memory_bytes"],
         "naive_step_memory_bytes": naive["step_memory_bytes"],
         "step_memory_ratio_vs_naive": default["step_memory_bytes"] / naive["step_memory_bytes"],
-        "runs": {"default": default, "lazy": lazy_run, "naive": naive},
+        "runs": {"default": default, "lazy": lazy_run, "naive": naive,
+                 **({"checkpointed": checkpointed[0]} if checkpointed else {})},
+        **(checkpointing_ratios(default, checkpointed[0]) if checkpointed else {}),
+    }
+
+
+def checkpointing_ratios(plain: dict[str, Any], checkpointed: dict[str, Any]) -> dict[str, Any]:
+    """Activation checkpointing against the plain default path: step memory (above the memory
+    in use before the run, and of live tensors) and cycle time, as ratios."""
+    return {
+        "checkpointed_train_img_per_s": checkpointed["train_img_per_s"],
+        "checkpointed_step_memory_ratio": (checkpointed["step_memory_bytes"]
+                                           / plain["step_memory_bytes"]),
+        "checkpointed_tensor_memory_ratio": (checkpointed["step_tensor_bytes"]
+                                             / plain["step_tensor_bytes"]),
+        "checkpointed_time_ratio": (checkpointed["seconds_per_cycle"]
+                                    / plain["seconds_per_cycle"]),
     }
 
 
@@ -319,13 +344,14 @@ def format_table(result: dict[str, Any]) -> str:
     gib = 1024**3
     runs = result["runs"]
 
-    def memory(run: dict[str, Any]) -> tuple[str, str, str]:
+    def memory(run: dict[str, Any]) -> tuple[str, str, str, str]:
         return (f"{run['peak_memory_bytes'] / gib:.2f} GiB",
-                f"{run['step_memory_bytes'] / gib:.2f} GiB", f"{run['aten_ops_per_cycle']:,}")
+                f"{run['step_memory_bytes'] / gib:.2f} GiB",
+                f"{run['step_tensor_bytes'] / gib:.2f} GiB", f"{run['aten_ops_per_cycle']:,}")
 
     rows = [
         ("configuration", "train img/s", "sample img/s", "peak memory", "step memory",
-         "aten ops/cycle"),
+         "step tensors", "aten ops/cycle"),
         ("default (SDPA)", f"{result['train_img_per_s']:.2f}", f"{result['sample_img_per_s']:.1f}",
          *memory(runs["default"])),
         (f"lazy reg k={result['lazy_reg']}", f"{result['lazy_train_img_per_s']:.2f}", "",
@@ -333,6 +359,10 @@ def format_table(result: dict[str, Any]) -> str:
         ("naive (official-style)", f"{result['naive_train_img_per_s']:.2f}",
          f"{result['naive_sample_img_per_s']:.1f}", *memory(runs["naive"])),
     ]
+    if "checkpointed" in runs:
+        rows.append(("activation checkpointing",
+                     f"{result['checkpointed_train_img_per_s']:.2f}", "",
+                     *memory(runs["checkpointed"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"{result['preset']} batch {result['batch']} on {result['device']} "
              f"({result['machine']}, {result['threads']} threads, torch {result['torch']}, "
@@ -352,6 +382,11 @@ def format_table(result: dict[str, Any]) -> str:
         f"{result['matmul_peak_flops'] / 1e9:.0f} GFLOP/s; "
         f"{result['flops_per_cycle'] / 1e9:.1f} GFLOP per training cycle"
     )
+    if "checkpointed" in runs:
+        lines.append(
+            f"activation checkpointing: {result['checkpointed_step_memory_ratio']:.0%} of the "
+            f"step memory ({result['checkpointed_tensor_memory_ratio']:.0%} of the step's "
+            f"tensors) at {result['checkpointed_time_ratio']:.2f}x the cycle time")
     if result["precision_matmul_peak_flops"] != result["matmul_peak_flops"]:
         lines.append(
             f"  of the {result['precision']} matmul peak measured beside it "

@@ -23,6 +23,9 @@ def add_parser(sub: Any) -> None:
     bench.add_argument("--precision", choices=PRECISIONS,
                        help="default path's precision (default: the preset recipe's)")
     bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
+    bench.add_argument("--activation-checkpointing", action="store_true",
+                       help="also measure the default path with each transformer block "
+                            "recomputed in the backward pass (memory and time ratios)")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)
 
@@ -34,7 +37,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.batch <= 0 or args.lazy < 1:
         raise UsageError("--batch and --lazy must be positive")
     result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
-                       precision=args.precision, compile=args.compile)
+                       precision=args.precision, compile=args.compile,
+                       activation_checkpointing=args.activation_checkpointing)
     print(format_table(result))
     if args.json:
         write_json(result, Path(args.json))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.checkpoint import checkpoint
 
 from transgan.nn.attention import Attention, fused_attention
 from transgan.nn.choices import ACTIVATIONS, NORMS
@@ -74,11 +78,48 @@ class LatentCrossAttention(nn.Module):
         return x + self.proj(out)
 
 
+# SDPA backends and how to ask whether each is enabled (what ``sdpa_kernel`` sets).
+_SDPA_BACKENDS: tuple[tuple[SDPBackend, Callable[[], bool]], ...] = (
+    (SDPBackend.MATH, torch.backends.cuda.math_sdp_enabled),
+    (SDPBackend.FLASH_ATTENTION, torch.backends.cuda.flash_sdp_enabled),
+    (SDPBackend.EFFICIENT_ATTENTION, torch.backends.cuda.mem_efficient_sdp_enabled),
+    (SDPBackend.CUDNN_ATTENTION, torch.backends.cuda.cudnn_sdp_enabled),
+)
+
+
+class SdpaBackends:
+    """A reusable context of the given SDPA backends (a double backward recomputes twice)."""
+
+    def __init__(self, backends: list[SDPBackend]) -> None:
+        self.backends = backends
+        self._entered: list[AbstractContextManager[Any]] = []
+
+    def __enter__(self) -> None:
+        context = sdpa_kernel(self.backends)
+        context.__enter__()
+        self._entered.append(context)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._entered.pop().__exit__(*exc)
+
+
+def recompute_as_forward() -> tuple[AbstractContextManager[Any], AbstractContextManager[Any]]:
+    """Checkpoint contexts that recompute a block with the SDPA backends its forward pass had.
+
+    The gradient penalty runs D on the math backend (the fused kernels have no double
+    backward); its recomputation, which may come after that setting is left, must use it too.
+    """
+    return nullcontext(), SdpaBackends([b for b, enabled in _SDPA_BACKENDS if enabled()])
+
+
 class TransformerBlock(nn.Module):
     """x + Attn(Norm(x)), then x + MLP(Norm(x)); ``noise`` is the attention's noise injection.
 
     With ``context_dim`` the block first applies :class:`LatentCrossAttention` to the context
-    passed to :meth:`forward`.
+    passed to :meth:`forward`. With ``checkpointing`` (state set by
+    :func:`set_activation_checkpointing`) a pass that records gradients keeps only the block's
+    input and recomputes the rest in the backward pass: less memory for more compute, same
+    gradients.
     """
 
     def __init__(
@@ -114,14 +155,32 @@ class TransformerBlock(nn.Module):
         )
         self.norm2 = make_norm(norm, dim)
         self.mlp = MLP(dim, int(dim * mlp_ratio), act)
+        self.checkpointing = False
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.checkpointing and torch.is_grad_enabled():
+            # Non-reentrant: restores the RNG (noise injection) and autocast state, and
+            # supports the gradient penalty's double backward.
+            return checkpoint(self._forward, x, context, use_reentrant=False,
+                              context_fn=recompute_as_forward)
+        return self._forward(x, context)
+
+    def _forward(self, x: Tensor, context: Tensor | None) -> Tensor:
         if self.cross_attn is not None:
             if context is None:
                 raise ValueError("this block cross-attends to a latent context; none was given")
             x = self.cross_attn(x, context)
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
+
+
+def set_activation_checkpointing(model: nn.Module, enabled: bool) -> int:
+    """Turn activation checkpointing of every :class:`TransformerBlock` in ``model`` on or
+    off; returns how many blocks there are (0 for a CNN)."""
+    blocks = [m for m in model.modules() if isinstance(m, TransformerBlock)]
+    for block in blocks:
+        block.checkpointing = enabled
+    return len(blocks)
 
 
 def transformer_blocks(

@@ -26,10 +26,12 @@ from transgan.models.build import (
 from transgan.models.capabilities import config_has_locality, config_has_super_resolution
 from transgan.models.configs import apply_overrides, config_from_dict
 from transgan.models.presets import PRESETS, Architecture, get_preset, list_presets
+from transgan.nn.blocks import set_activation_checkpointing
 from transgan.train import distributed
 from transgan.train.data_choice import presets_of_size
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import make_ema
+from transgan.train.memory import fit_to_budget
 from transgan.train.options import TrainOptions
 from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule
 from transgan.train.state import Counters
@@ -193,6 +195,7 @@ class Run:
     G_ema: nn.Module
     counters: Counters
     step: GANStep
+    notes: tuple[str, ...] = ()  # what building decided, said when the run starts
 
     @property
     def device(self) -> torch.device:
@@ -216,17 +219,28 @@ def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
     # The same seed on every rank: random draws are made for the global batch and sliced.
     torch.manual_seed(opts.seed)
     G, D = build_models(opts, parts.generator, parts.discriminator, parts.init)
-    G.to(dist.device)
-    D.to(dist.device)
+    for model in (G, D):
+        model.to(dist.device)
+        set_activation_checkpointing(model, opts.activation_checkpointing)
     distributed.broadcast_module(G)
     distributed.broadcast_module(D)
     G_ema = make_ema(G)
     if parts.init is not None:
         load_state(G_ema, parts.init.generator_ema, f"--init-from {opts.init_from}: EMA")
+    impl = impl or StepImpl()
+    notes: tuple[str, ...] = ()
+    if opts.memory_budget is not None:
+        if resume_state is None:
+            accum, line = fit_to_budget(G, D, G_ema, opts, dist, precision, impl)
+            opts = dataclasses.replace(opts, accum=accum)
+        else:
+            line = (f"--memory-budget: resuming with the run's own --accum {opts.accum} (a "
+                    "budget picks the micro-batch when a run starts)")
+        notes = (line,)
     counters = Counters()
-    step = GANStep(G, D, opts, dist, precision, counters, impl or StepImpl(), G_ema)
+    step = GANStep(G, D, opts, dist, precision, counters, impl, G_ema)
     return Run(opts, dist, precision, parts.data_spec, parts.dataset, parts.schedule, G, D,
-               G_ema, counters, step)
+               G_ema, counters, step, notes)
 
 
 def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule:

@@ -79,7 +79,8 @@ class Trainer:
         opts = self.opts = run.opts
         self.dist, self.precision, self.device = run.dist, run.precision, run.device
         self.run_dir, self.is_main = default_run_dir(opts), run.dist.is_main
-        self.notes = tuple(notes)  # how the models were fitted to the data, said at the start
+        # How the models were fitted to the data and what building the run decided.
+        self.notes = (*notes, *run.notes)
         if self.is_main:
             check_writable(self.run_dir)
         self.data_spec, self.dataset, self.schedule = run.data_spec, run.dataset, run.schedule

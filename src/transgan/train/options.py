@@ -127,6 +127,14 @@ class TrainOptions:
     precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
                                   "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
     compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
+    activation_checkpointing: bool = _opt(False, "recompute each transformer block of G and D "
+                                                  "in the backward pass instead of keeping its "
+                                                  "activations: less memory, more compute, "
+                                                  "the same training")
+    memory_budget: float | None = _opt(None, "GiB of device memory a training step may use, "
+                                             "per process: a short trial at the start picks "
+                                             "the smallest --accum whose micro-batch fits "
+                                             "(new runs; default: off)")
     deterministic: bool = _opt(False, "deterministic algorithms (for exact resume checks)")
     workers: int | None = _opt(None, "data loader workers (default: automatic)")
     log_every: int = _opt(64_000, "images between stats lines")
@@ -152,14 +160,15 @@ OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
 RESUMABLE = frozenset(
     {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
      "checkpoint_minutes", "keep_checkpoints", "progress", "data_root", "compile",
-     "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics", "eval_num", "eval_ref",
-     "inception_weights"}
+     "activation_checkpointing", "memory_budget", "nonfinite_limit", "max_rollbacks",
+     "eval_every", "eval_metrics", "eval_num", "eval_ref", "inception_weights"}
 )
 # Options that say where and how a run ran (paths, devices, logging, checkpoints, evaluation
 # during training), not what it trained: a shared model's recipe leaves them out, and any
 # option added later counts as part of the recipe unless named here.
 RUN_SETTINGS = frozenset(
-    {"out", "data_root", "device", "workers", "compile", "deterministic", "progress",
+    {"out", "data_root", "device", "workers", "compile", "activation_checkpointing",
+     "memory_budget", "deterministic", "progress",
      "log_every", "sample_every", "num_samples", "checkpoint_every", "checkpoint_minutes",
      "keep_checkpoints", "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics",
      "eval_num", "eval_ref", "inception_weights"}

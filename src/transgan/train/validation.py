@@ -99,6 +99,9 @@ def _check_numbers(opts: TrainOptions, world_size: int) -> None:
         raise OptionsError("--workers must be >= 0")
     if opts.ema_rampup is not None and opts.ema_rampup <= 0:
         raise OptionsError("--ema-rampup must be positive")
+    if opts.memory_budget is not None and not opts.memory_budget > 0:
+        raise OptionsError(f"--memory-budget must be a positive number of GiB, "
+                           f"got {opts.memory_budget}")
 
 
 def _check_batches(opts: TrainOptions, world_size: int) -> None:
