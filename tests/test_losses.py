@@ -14,9 +14,12 @@ from transgan.train.losses import (
     GANLoss,
     Hinge,
     LogisticR1,
+    RelativisticPairing,
     WGANGPEps,
+    logits,
     make_loss,
     mode_seeking_loss,
+    paired,
 )
 
 
@@ -175,11 +178,15 @@ def test_augment_applied_once_to_every_raw_d_input(setup, name: str) -> None:
     # Raw images lie within [-10, 10]; an augmented one would be shifted by 100.
     assert all(x.abs().max() < 50 for x in seen)
     seen.clear()
-    loss.g_main(D, fake, augment)
-    assert len(seen) == 1
+    if loss.g_needs_reals:
+        loss.g_main(D, fake, augment, lambda: logits(D, real, augment))
+        assert len(seen) == 2  # G's samples and the real batch they are paired with
+    else:
+        loss.g_main(D, fake, augment)
+        assert len(seen) == 1
 
 
-@pytest.mark.parametrize("name", ["wgangp-eps", "logistic-r1"])
+@pytest.mark.parametrize("name", ["wgangp-eps", "logistic-r1", "rpgan"])
 def test_attention_d_double_backward(name: str) -> None:
     torch.manual_seed(0)
     D = AttentionD()
@@ -197,10 +204,11 @@ def test_attention_d_double_backward(name: str) -> None:
 
 
 def test_registry_makes_each_loss_with_its_own_weights() -> None:
-    weights = {"gp_weight": 2.0, "drift_weight": 0.5, "r1_gamma": 3.0}
+    weights = {"gp_weight": 2.0, "drift_weight": 0.5, "r1_gamma": 3.0, "r2_gamma": 4.0}
     assert make_loss("wgangp-eps", **weights) == WGANGPEps(gp_weight=2.0, drift_weight=0.5)
     assert make_loss("hinge", **weights) == Hinge()
     assert make_loss("logistic-r1", **weights) == LogisticR1(r1_gamma=3.0)
+    assert make_loss("rpgan", **weights) == RelativisticPairing(r1_gamma=3.0, r2_gamma=4.0)
     assert all(isinstance(make_loss(name), GANLoss) and make_loss(name).name == name
                for name in LOSSES)
     with pytest.raises(LossError, match="unknown loss 'x'; choose from wgangp-eps, hinge"):
@@ -225,3 +233,53 @@ def test_mode_seeking_term_is_small_for_varied_samples_and_large_for_one_image()
     assert _close(mode_seeking_loss(varied, z), 1 / (2.0 + 1e-5))
     collapsed = torch.ones(4, 1, 2, 2)
     assert float(mode_seeking_loss(collapsed, z)) == pytest.approx(1e5)
+
+
+def _softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def test_rpgan_on_known_logits() -> None:
+    # Pairs (real, fake): (1, 0.5), (3, -1.5), (-0.25, 2): differences 0.5, 4.5, -2.25.
+    loss, stats = RelativisticPairing().d_main(identity_d, REAL, FAKE)
+    assert _close(loss, sum(_softplus(-d) for d in (0.5, 4.5, -2.25)) / 3)
+    assert _close(stats["d_real_sign"], 1 / 3)  # signs of the differences
+    g, _ = RelativisticPairing().g_main(identity_d, FAKE, None, lambda: REAL.view(-1))
+    assert _close(g, sum(_softplus(d) for d in (0.5, 4.5, -2.25)) / 3)
+    # Shifting every logit changes nothing: only differences count.
+    shifted, _ = RelativisticPairing().d_main(identity_d, REAL + 7.0, FAKE + 7.0)
+    assert _close(shifted, loss)
+    with pytest.raises(LossError, match="against real images"):
+        RelativisticPairing().g_main(identity_d, FAKE)
+
+
+def test_rpgan_pairs_a_larger_g_batch_with_repeated_reals() -> None:
+    reals = torch.tensor([1.0, 2.0, 3.0])
+    assert paired(reals, 5).tolist() == [1.0, 2.0, 3.0, 1.0, 2.0]
+    assert paired(reals, 2).tolist() == [1.0, 2.0]
+
+
+def test_r1_and_r2_of_a_linear_d_are_the_closed_form(setup) -> None:
+    # The input gradient of w.x + b is w for reals and fakes alike: R1 = R2 = |w|^2.
+    D, real, fake = setup
+    w_sq = D.w.detach().square().sum()
+    term, stats = RelativisticPairing(r1_gamma=2.0, r2_gamma=6.0).d_regulariser(D, real, fake)
+    assert _close(stats["r1"], w_sq) and _close(stats["r2"], w_sq)
+    assert _close(term, (2.0 / 2 + 6.0 / 2) * w_sq)
+    lazy, _ = RelativisticPairing(r1_gamma=2.0, r2_gamma=6.0).d_regulariser(
+        D, real, fake, scale=4.0)
+    assert _close(lazy, 4.0 * term)
+    assert RelativisticPairing(r1_gamma=0.0).regularised
+    assert not RelativisticPairing(r1_gamma=0.0, r2_gamma=0.0).regularised
+
+
+def test_r1_and_r2_are_each_images_own_gradient() -> None:
+    """The one pass over reals and fakes gives each set's penalty as its own pass would."""
+    torch.manual_seed(0)
+    D = AttentionD()
+    real, fake = torch.randn(2, 3, 3, 4, 4)
+    _, stats = RelativisticPairing().d_regulariser(D, real, fake)
+    _, r1_only = LogisticR1().d_regulariser(D, real, fake)
+    _, r2_only = LogisticR1().d_regulariser(D, fake, real)
+    torch.testing.assert_close(stats["r1"], r1_only["r1"])
+    torch.testing.assert_close(stats["r2"], r2_only["r1"])

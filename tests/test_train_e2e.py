@@ -78,6 +78,26 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_run_args: list[str]) -> N
     assert [json.loads(x)["loss_d"] for x in lines_a] == [json.loads(x)["loss_d"] for x in lines_b]
 
 
+def test_resume_continues_the_cosine_schedules_exactly(tmp_path: Path,
+                                                       tiny_run_args: list[str]) -> None:
+    args = [*tiny_run_args, "--deterministic", "--loss", "rpgan", "--lr-schedule", "cosine",
+            "--beta2-schedule", "cosine", "--gamma-schedule", "cosine",
+            "--augment-p-schedule", "cosine", "--augment-p", "0.5", "--schedule-images", "256"]
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    assert _train(args, straight, 256) == 0
+    assert _train(args, pieces, 128) == 0
+    assert _train(args, pieces, 256) == 0
+    a, b = _weights(straight), _weights(pieces)
+    for model in a:
+        for name, tensor in a[model].items():
+            assert torch.equal(tensor, b[model][name]), f"{model}.{name}"
+    records = [json.loads(x) for x in (pieces / "stats.jsonl").read_text().splitlines()]
+    assert [r["beta2"] for r in records] == sorted(r["beta2"] for r in records)
+    assert records[-1]["lr_g"] < records[0]["lr_g"] and "r2" in records[-1]
+    state = load_checkpoint(pieces / "checkpoints" / "latest.pt")
+    assert state["schedules"]["gamma_scale"] == pytest.approx(0.1)
+
+
 def test_rerun_of_finished_run_does_nothing(tmp_path: Path, tiny_run_args, capsys) -> None:
     run = tmp_path / "run"
     assert _train(tiny_run_args, run, 64) == 0

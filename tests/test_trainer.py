@@ -4,6 +4,7 @@ batch, flips apart from latents, the run-directory lock and a short run's stats 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import subprocess
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY_RUN, tiny_step
-from torch import nn
+from torch import Tensor, nn
 
 from transgan.cli import main
 from transgan.errors import RunDirectoryBusy
+from transgan.train.schedules import cosine
 from transgan.train.state import LOCK_NAME, RunLock
 from transgan.train.step import GANStep
 
@@ -48,7 +50,7 @@ def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
     step = tiny_step(lr_decay=True, images=128, lr_g=1e-3, lr_d=2e-3)
     for images, scale in ((0, 1.0), (32, 0.75), (96, 0.25), (128, 0.0), (160, 0.0)):
         step.counters.images = images
-        step.set_lr()
+        step.apply_schedules()
         assert step.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * scale)
         assert step.opt_d.param_groups[0]["lr"] == pytest.approx(2e-3 * scale)
     before = {k: v.clone() for k, v in step.D.state_dict().items()}
@@ -56,8 +58,66 @@ def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
     assert all(torch.equal(v, before[k]) for k, v in step.D.state_dict().items())
     fixed = tiny_step(images=128)
     fixed.counters.images = 96
-    fixed.set_lr()
+    fixed.apply_schedules()
     assert fixed.opt_g.param_groups[0]["lr"] == fixed.opts.lr_g
+
+
+def test_cosine_follows_r3gans_formula() -> None:
+    assert cosine(0, 2e-4, 5e-5, 100) == 2e-4
+    assert cosine(50, 2e-4, 5e-5, 100) == pytest.approx((2e-4 + 5e-5) / 2)
+    assert cosine(25, 0.9, 0.99, 100) == pytest.approx(0.9 + (1 - (1 + math.sqrt(0.5)) / 2)
+                                                       * 0.09)
+    assert cosine(100, 2e-4, 5e-5, 100) == cosine(1_000, 2e-4, 5e-5, 100) == 5e-5
+
+
+def test_cosine_schedules_set_the_step() -> None:
+    step = tiny_step(loss="rpgan", images=1_000, schedule_images=400, lr_g=2e-4, lr_d=4e-4,
+                     lr_schedule="cosine", beta2_schedule="cosine", gamma_schedule="cosine",
+                     augment_p_schedule="cosine", augment_p="0.55", beta2=0.99)
+    for images in (0, 100, 200, 400, 800):
+        step.counters.images = images
+        step.apply_schedules()
+        lr_scale = cosine(images, 1.0, 0.25, 400)
+        assert step.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * lr_scale)
+        assert step.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * lr_scale)
+        assert step.opt_d.param_groups[0]["betas"] == (0.0, pytest.approx(
+            cosine(images, 0.9, 0.99, 400)))
+        assert step.gamma_scale == pytest.approx(cosine(images, 1.0, 0.1, 400))
+        assert float(step.augment.p) == pytest.approx(cosine(images, 0.0, 0.55, 400), abs=1e-7)
+    stats = step.schedule_stats()
+    assert set(stats) == {"lr_g", "beta2", "gamma_scale", "augment_p"}
+    assert stats["beta2"] == pytest.approx(0.99)
+
+
+def test_gamma_schedule_scales_the_penalty(monkeypatch) -> None:
+    step = tiny_step(loss="rpgan", images=1_000, gamma_schedule="cosine", lazy_reg=2)
+    scales: list[float] = []
+    regulariser = type(step.loss).d_regulariser
+
+    def recorded(self, *args, scale: float = 1.0, **kwargs):
+        scales.append(scale)
+        return regulariser(self, *args, scale=scale, **kwargs)
+
+    monkeypatch.setattr(type(step.loss), "d_regulariser", recorded)
+    step.counters.images = 500
+    step.cycle(lambda: _reals(1)[0])
+    assert scales == [pytest.approx(2 * cosine(500, 1.0, 0.1, 1_000))]
+
+
+def test_rpgan_g_step_draws_a_real_batch_of_its_own() -> None:
+    step = tiny_step(loss="rpgan")
+    drawn: list[int] = []
+
+    def batch() -> Tensor:
+        drawn.append(1)
+        return _reals(1)[0]
+
+    step.cycle(batch)
+    assert len(drawn) == step.opts.n_critic + 1
+    plain = tiny_step()
+    drawn.clear()
+    plain.cycle(batch)
+    assert len(drawn) == plain.opts.n_critic
 
 
 def test_g_batch_sizes_the_g_step_only(tmp_path: Path) -> None:

@@ -15,3 +15,11 @@ GP_WEIGHT = 10.0
 DRIFT_WEIGHT = 1e-3
 # Logistic loss with R1: the weight gamma (the loss adds gamma / 2 times the penalty).
 R1_GAMMA = 10.0
+# Relativistic pairing with R1 and R2 (R3GAN, Huang et al. 2024): the weight gamma of each
+# penalty on its own (the loss adds gamma / 2 times each).
+R2_GAMMA = 10.0
+# R3GAN's cosine schedules (its CIFAR-10 preset): the learning rate falls to 1/4 (2e-4 to
+# 5e-5), Adam's beta2 rises from 0.9, gamma falls to 1/10.
+LR_END_RATIO = 0.25
+BETA2_START = 0.9
+GAMMA_END_RATIO = 0.1

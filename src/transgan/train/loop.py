@@ -153,8 +153,7 @@ class Trainer:
             record["loss_d"] = record.pop("d_loss", math.nan)
             record["loss_g"] = record.pop("g_loss", math.nan)
             record.update(g_step=c.g_steps, skipped_steps=c.skipped,
-                          locality=self.locality_window,
-                          lr_g=self.step.opt_g.param_groups[0]["lr"])
+                          locality=self.locality_window, **self.step.schedule_stats())
             self.monitor.log(c.images, record)
         self.window = StatSums()
 
@@ -243,7 +242,7 @@ class Trainer:
         data = self.dataset.labelled() if self.G.num_classes else self.dataset
         return batch_stream(
             data, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
-            seed=opts.seed, start=self.counters.d_steps, workers=workers,
+            seed=opts.seed, start=self.step.batches_drawn(), workers=workers,
             pin_memory=self.device.type == "cuda",
         )
 
@@ -333,7 +332,6 @@ class Trainer:
             while c.images < opts.images and self.stop_signal is None:
                 before = c.images
                 self.apply_locality()
-                self.step.set_lr()
                 for stats in self.step.cycle(batches.__next__):
                     self.window.add(stats)
                 synced = self.output_due(before)

@@ -1,8 +1,9 @@
-"""GAN losses as objects: D's main term, D's regulariser (gradient penalty, R1 or none) and
-G's term, one class per loss, chosen by name from :data:`LOSS_TYPES`.
+"""GAN losses as objects: D's main term, D's regulariser (gradient penalty, R1, R1 + R2 or
+none) and G's term, one class per loss, chosen by name from :data:`LOSS_TYPES`.
 
 WGAN-GP with drift is the official TransGAN loss; hinge and logistic + R1 are the common
-alternatives. The multi-task super-resolution term of MT-CT is a G-side term beside them.
+alternatives, and the relativistic pairing loss with R1 and R2 is R3GAN's (Huang et al. 2024).
+The multi-task super-resolution term of MT-CT is a G-side term beside them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch.profiler import record_function
 
 from transgan.errors import LossError
 from transgan.train.choices import LOSSES
-from transgan.train.defaults import DRIFT_WEIGHT, GP_WEIGHT, R1_GAMMA
+from transgan.train.defaults import DRIFT_WEIGHT, GP_WEIGHT, R1_GAMMA, R2_GAMMA
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 Augment = Callable[[Tensor], Tensor]
@@ -60,6 +61,15 @@ def r1_penalty(D: nn.Module, real: Tensor, augment: Augment | None = None) -> Te
     """R1 term E[||grad_x D(aug(x))||^2] on real images; the loss adds r1_gamma / 2 times it."""
     grad = _input_gradient(D, real, augment)
     return grad.square().sum(dim=1).mean()
+
+
+def r1_r2_penalties(D: nn.Module, real: Tensor, fake: Tensor,
+                    augment: Augment | None = None) -> tuple[Tensor, Tensor]:
+    """The zero-centred penalties E||grad D(aug(x))||^2 on reals (R1) and on fakes (R2), from
+    one pass over both: D scores each image on its own, so each gradient is its image's."""
+    grad = _input_gradient(D, torch.cat([real.detach(), fake.detach()]), augment)
+    r1, r2 = grad.square().sum(dim=1).split([real.shape[0], fake.shape[0]])
+    return r1.mean(), r2.mean()
 
 
 def super_resolution_loss(G: nn.Module, real: Tensor) -> Tensor:
@@ -129,9 +139,13 @@ class GANLoss:
         """
         raise NotImplementedError(f"the {self.name} loss has no regulariser")
 
-    def g_main(self, D: nn.Module, fake: Tensor,
-               augment: Augment | None = None) -> tuple[Tensor, Stats]:
-        """G's loss (gradients flow into ``fake``) and detached stats."""
+    #: Whether G's term also scores real images (passed to :meth:`g_main` as ``real_D``).
+    g_needs_reals: ClassVar[bool] = False
+
+    def g_main(self, D: nn.Module, fake: Tensor, augment: Augment | None = None,
+               real_D: Callable[[], Tensor] | None = None) -> tuple[Tensor, Stats]:
+        """G's loss (gradients flow into ``fake``) and detached stats. ``real_D`` gives D's
+        logits of a real batch, for a loss that needs them (:attr:`g_needs_reals`)."""
         fake_logits = logits(D, fake, augment)
         loss = self.g_term(fake_logits)
         return loss, {"g_loss": loss.detach(), "g_d_fake": fake_logits.detach().mean()}
@@ -210,12 +224,60 @@ class LogisticR1(GANLoss):
         return F.softplus(-fake_logits).mean()
 
 
-LOSS_TYPES: dict[str, type[GANLoss]] = {cls.name: cls for cls in (WGANGPEps, Hinge, LogisticR1)}
+@dataclass(frozen=True)
+class RelativisticPairing(GANLoss):
+    """R3GAN's loss: each real image paired with a fake one, D: softplus(-(D(x_r) - D(x_f))),
+    G: softplus(-(D(x_f) - D(x_r))) on a real batch of its own, and the zero-centred penalties
+    (r1_gamma / 2) R1 + (r2_gamma / 2) R2, taken through the augmentation."""
+
+    name: ClassVar[str] = "rpgan"
+    g_needs_reals: ClassVar[bool] = True
+    r1_gamma: float = R1_GAMMA
+    r2_gamma: float = R2_GAMMA
+
+    @property
+    def regularised(self) -> bool:
+        return self.r1_gamma > 0 or self.r2_gamma > 0
+
+    def real_sign(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """E[sign(D(x_r) - D(x_f))] over the pairs: only differences of logits mean anything."""
+        return (real_logits - fake_logits).sign().mean()
+
+    def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
+        return F.softplus(-(real_logits - fake_logits)).mean()
+
+    def d_regulariser(self, D: nn.Module, real: Tensor, fake: Tensor,
+                      augment: Augment | None = None, *,
+                      scale: float = 1.0) -> tuple[Tensor, Stats]:
+        r1, r2 = r1_r2_penalties(D, real, fake, augment)
+        term = scale * (self.r1_gamma / 2 * r1 + self.r2_gamma / 2 * r2)
+        return term, {"r1": r1.detach(), "r2": r2.detach()}
+
+    def g_main(self, D: nn.Module, fake: Tensor, augment: Augment | None = None,
+               real_D: Callable[[], Tensor] | None = None) -> tuple[Tensor, Stats]:
+        if real_D is None:
+            raise LossError("the rpgan loss scores G's samples against real images; none given")
+        fake_logits = logits(D, fake, augment)
+        with torch.no_grad():
+            real_logits = real_D()
+        loss = F.softplus(-(fake_logits - paired(real_logits, fake_logits.shape[0]))).mean()
+        return loss, {"g_loss": loss.detach(), "g_d_fake": fake_logits.detach().mean()}
+
+
+def paired(real_logits: Tensor, count: int) -> Tensor:
+    """``count`` real logits to pair with as many fakes: the real batch repeated or cut (G's
+    batch may differ from D's)."""
+    repeats = -(-count // real_logits.shape[0])
+    return real_logits.repeat(repeats)[:count]
+
+
+LOSS_TYPES: dict[str, type[GANLoss]] = {
+    cls.name: cls for cls in (WGANGPEps, Hinge, LogisticR1, RelativisticPairing)}
 
 
 def make_loss(name: str, **settings: float | BatchShare) -> GANLoss:
     """The loss called ``name``, given those of ``settings`` it takes (gp_weight,
-    drift_weight, r1_gamma, share); the others are ignored."""
+    drift_weight, r1_gamma, r2_gamma, share); the others are ignored."""
     if name not in LOSS_TYPES:
         raise LossError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     cls = LOSS_TYPES[name]

@@ -21,14 +21,18 @@ import yaml
 from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET
-from transgan.train.choices import DEVICE_HELP, LOSSES
+from transgan.train.choices import DEVICE_HELP, LOSSES, SCHEDULES
 from transgan.train.defaults import (
     ADA_INTERVAL,
     ADA_SPEED,
     ADA_TARGET,
+    BETA2_START,
     DRIFT_WEIGHT,
+    GAMMA_END_RATIO,
     GP_WEIGHT,
+    LR_END_RATIO,
     R1_GAMMA,
+    R2_GAMMA,
 )
 
 
@@ -68,13 +72,35 @@ class TrainOptions:
     gp_weight: float = _opt(GP_WEIGHT, "WGAN-GP penalty weight")
     drift_weight: float = _opt(DRIFT_WEIGHT, "weight of the drift term (E[D(x)])^2, the "
                                              "squared mean real logit (wgangp-eps)")
-    r1_gamma: float = _opt(R1_GAMMA, "R1 weight gamma (logistic-r1)")
+    r1_gamma: float = _opt(R1_GAMMA, "R1 weight gamma (logistic-r1, rpgan): the loss adds "
+                                     "gamma / 2 x E||grad D(x_real)||^2")
+    r2_gamma: float = _opt(R2_GAMMA, "R2 weight gamma (rpgan): the loss adds gamma / 2 x "
+                                     "E||grad D(x_fake)||^2")
     lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
     lr_g: float = _opt(1e-4, "generator learning rate")
     lr_d: float = _opt(1e-4, "discriminator learning rate")
     beta1: float = _opt(0.0, "Adam beta1")
     beta2: float = _opt(0.99, "Adam beta2")
     lr_decay: bool = _opt(False, "decay both learning rates linearly to 0 over the run")
+    lr_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine takes both learning "
+                                        "rates to --lr-end-ratio x theirs over "
+                                        "--schedule-images (R3GAN)")
+    lr_end_ratio: float = _opt(LR_END_RATIO, "where the cosine learning rate ends, as a "
+                                             "fraction of --lr-g / --lr-d")
+    beta2_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine takes Adam's beta2 "
+                                           "from --beta2-start to --beta2 (R3GAN)")
+    beta2_start: float = _opt(BETA2_START, "where the cosine beta2 starts")
+    gamma_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine takes the "
+                                           "regulariser's weights (--gp-weight, --r1-gamma, "
+                                           "--r2-gamma) to --gamma-end-ratio x theirs (R3GAN)")
+    gamma_end_ratio: float = _opt(GAMMA_END_RATIO, "where the cosine regulariser weights end, "
+                                                   "as a fraction of theirs")
+    augment_p_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine ramps the "
+                                               "augmentation probability from 0 to --augment-p "
+                                               "(R3GAN)")
+    schedule_images: int | None = _opt(None, "length of the cosine schedules in real images; "
+                                             "they hold their end values after it (default: "
+                                             "--images)")
     grad_clip: float = _opt(5.0, "gradient-norm clipping (0 = off)")
     augment: str = _opt("translation,cutout,color", "DiffAugment policy ('none' = off)")
     augment_params: str = _opt("transgan", "transgan (translation 0.2, cutout p=0.3) | "

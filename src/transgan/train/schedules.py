@@ -1,12 +1,17 @@
-"""Training schedules: the locality (attention window) schedule and the MT-CT switch-off point."""
+"""Training schedules: the locality (attention window) schedule, the MT-CT switch-off point,
+and the learning rate, Adam's beta2, the regulariser weight and the augmentation probability
+as functions of the images seen (constant, linear decay or R3GAN's cosines)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from transgan.counts import parse_count
 from transgan.errors import ScheduleError
 from transgan.nn.attention import LOCALITY_KINDS
+from transgan.train.options import TrainOptions
+from transgan.train.validation import augment_probability
 
 # Official TransGAN v1 schedules: (epoch at which the window stops applying, window).
 # "official": TransGAN_8_8_1 (CIFAR-10) and TransGAN_8_8_G2_1 (STL-10);
@@ -94,3 +99,43 @@ def _parse_images(value: str, text: str) -> int:
 def mtct_active(images_seen: int, until_images: int | None) -> bool:
     """Whether the MT-CT term still applies: None keeps it always on, 0 keeps it off."""
     return until_images is None or images_seen < until_images
+
+
+def cosine(images: int, start: float, end: float, total: int) -> float:
+    """R3GAN's cosine from ``start`` at 0 images to ``end`` at ``total``, then ``end``:
+    start + (1 - (1 + cos(pi t / T)) / 2) (end - start)."""
+    if images >= total:
+        return end
+    decay = 0.5 * (1.0 + math.cos(math.pi * images / total))
+    return start + (1.0 - decay) * (end - start)
+
+
+@dataclass(frozen=True)
+class ScheduledValues:
+    """What the schedules set for the next training cycle."""
+
+    lr_g: float
+    lr_d: float
+    beta2: float
+    gamma_scale: float  # multiplies the regulariser's weights
+    augment_p: float | None  # None: not scheduled (every sample, or adaptive)
+
+
+def scheduled_values(opts: TrainOptions, images: int) -> ScheduledValues:
+    """The learning rates, beta2, regulariser scale and augmentation probability after
+    ``images`` real images: pure functions of the count, so a resumed run continues them."""
+    total = opts.schedule_images or opts.images
+    lr_scale = 1.0
+    if opts.lr_decay:
+        lr_scale = max(0.0, 1.0 - images / opts.images)
+    elif opts.lr_schedule == "cosine":
+        lr_scale = cosine(images, 1.0, opts.lr_end_ratio, total)
+    beta2 = (cosine(images, opts.beta2_start, opts.beta2, total)
+             if opts.beta2_schedule == "cosine" else opts.beta2)
+    gamma_scale = (cosine(images, 1.0, opts.gamma_end_ratio, total)
+                   if opts.gamma_schedule == "cosine" else 1.0)
+    augment_p = None
+    if opts.augment_p_schedule == "cosine":
+        augment_p = cosine(images, 0.0, augment_probability(opts.augment_p) or 0.0, total)
+    return ScheduledValues(opts.lr_g * lr_scale, opts.lr_d * lr_scale, beta2, gamma_scale,
+                           augment_p)

@@ -8,6 +8,7 @@ adds data, outputs and checkpoints around it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -25,12 +26,13 @@ from transgan.train.distributed import DistInfo
 from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import (
     GANLoss,
+    logits,
     make_loss,
     mode_seeking_loss,
     super_resolution_loss,
 )
 from transgan.train.options import TrainOptions
-from transgan.train.schedules import mtct_active
+from transgan.train.schedules import mtct_active, scheduled_values
 from transgan.train.seeds import FLIP_SEED, LATENT_SEED, SEED_STRIDE
 from transgan.train.state import Counters, StatSums
 from transgan.train.validation import augment_probability
@@ -92,7 +94,7 @@ class GANStep:
                         if parse_policy(opts.augment) else None)
         self.loss: GANLoss = make_loss(opts.loss, gp_weight=opts.gp_weight,
                                        drift_weight=opts.drift_weight, r1_gamma=opts.r1_gamma,
-                                       share=share)
+                                       r2_gamma=opts.r2_gamma, share=share)
         # Fused Adam also skips a non-finite step on the device (its found_inf input).
         self.fused = impl.fused_optimizer and self.device.type in FUSED_ADAM_DEVICES
         adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2),
@@ -103,6 +105,7 @@ class GANStep:
         self.G_fwd: nn.Module = torch.compile(G) if opts.compile else G
         self.generators = {"z": torch.Generator(device=self.device),
                            "flip": torch.Generator(device=self.device)}
+        self.gamma_scale = 1.0  # the regulariser's scheduled scale (--gamma-schedule)
         self.reseed(0)
         self.reset_health()
 
@@ -116,6 +119,9 @@ class GANStep:
             "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
+            # For the record: the schedules are functions of the images seen, recomputed on
+            # resume from the restored counters.
+            "schedules": dataclasses.asdict(scheduled_values(self.opts, self.counters.images)),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -207,22 +213,46 @@ class GANStep:
         return norm
 
     # ----------------------------------------------------------------- steps
-    def set_lr(self) -> None:
-        """With --lr-decay, both learning rates fall linearly to 0 over the run's images."""
-        if not self.opts.lr_decay:
-            return
-        scale = max(0.0, 1.0 - self.counters.images / self.opts.images)
-        for opt, base in ((self.opt_g, self.opts.lr_g), (self.opt_d, self.opts.lr_d)):
+    def apply_schedules(self) -> None:
+        """Set the learning rates, beta2, regulariser scale and augmentation probability the
+        schedules give for the images seen so far."""
+        values = scheduled_values(self.opts, self.counters.images)
+        for opt, lr in ((self.opt_g, values.lr_g), (self.opt_d, values.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = base * scale
+                group["lr"] = lr
+                group["betas"] = (self.opts.beta1, values.beta2)
+        self.gamma_scale = values.gamma_scale
+        if values.augment_p is not None and self.augment is not None:
+            self.augment.p = torch.tensor(values.augment_p)
+
+    def batches_drawn(self) -> int:
+        """Real batches the cycles so far have drawn: one per D step, and one per G step when
+        G's loss scores reals; where a resumed run's data continues."""
+        return self.counters.d_steps + (self.counters.g_steps if self.loss.g_needs_reals else 0)
+
+    def schedule_stats(self) -> dict[str, float]:
+        """The scheduled values now in use, for the stats."""
+        group = self.opt_g.param_groups[0]
+        stats = {"lr_g": float(group["lr"])}
+        if self.opts.beta2_schedule != "constant":
+            stats["beta2"] = float(group["betas"][1])
+        if self.opts.gamma_schedule != "constant":
+            stats["gamma_scale"] = self.gamma_scale
+        if self.opts.augment_p_schedule != "constant" and self.augment is not None:
+            stats["augment_p"] = float(self.augment.p)
+        return stats
 
     def cycle(self, next_batch: Callable[[], Batch]) -> list[dict[str, Tensor]]:
-        """n_critic D steps, each on a fresh real batch, then one G step; their stats."""
+        """n_critic D steps, each on a fresh real batch, then one G step (on one more fresh
+        batch when G's loss scores reals); their stats."""
+        self.apply_schedules()
         stats = []
         for _ in range(self.opts.n_critic):
             real, labels = self.real_batch(next_batch())
             stats.append(self.d_step(real, labels))
-        stats.append(self.g_step(real))
+        if self.loss.g_needs_reals:
+            real, labels = self.real_batch(next_batch())
+        stats.append(self.g_step(real, labels))
         return stats
 
     @record_function("transgan.d_step")
@@ -256,7 +286,7 @@ class GANStep:
             if penalty:
                 with self.autocast():
                     term, penalty_stats = self.loss.d_regulariser(
-                        D, real_c, fake, self.augment, scale=opts.lazy_reg)
+                        D, real_c, fake, self.augment, scale=opts.lazy_reg * self.gamma_scale)
                 stats.update(penalty_stats)
                 pending = term if pending is None else pending + term
                 total = loss + term
@@ -274,8 +304,11 @@ class GANStep:
         return stats
 
     @record_function("transgan.g_step")
-    def g_step(self, real: Tensor) -> dict[str, Tensor]:
-        """One G optimizer step and the EMA update; its stats are means over the chunks."""
+    def g_step(self, real: Tensor, real_labels: Tensor | None = None) -> dict[str, Tensor]:
+        """One G optimizer step and the EMA update; its stats are means over the chunks.
+
+        ``real`` (with its class labels) is MT-CT's target and what a loss that scores reals
+        compares G's samples with."""
         opts, accum = self.opts, self.opts.accum
         sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
         z = self.latents(opts.g_batch or opts.batch)
@@ -288,16 +321,25 @@ class GANStep:
         self.opt_g.zero_grad(set_to_none=True)
         chunks = StatSums()
         label_chunks = [None] * accum if labels is None else labels.chunk(accum)
+        real_chunks = real.chunk(accum)
+        real_label_chunks = ([None] * accum if real_labels is None
+                             else real_labels.chunk(accum))
         for i, (z_c, y_c) in enumerate(zip(z.chunk(accum), label_chunks, strict=True)):
+
+            def real_logits(i: int = i) -> Tensor:
+                return logits(with_labels(self.D, real_label_chunks[i]), real_chunks[i],
+                              self.augment)
+
             with self.autocast():
                 fake = self.G_fwd(z_c, y_c)
-                loss, stats = self.loss.g_main(with_labels(self.D, y_c), fake, self.augment)
+                loss, stats = self.loss.g_main(with_labels(self.D, y_c), fake, self.augment,
+                                               real_logits)
                 if opts.mode_seeking:
                     ms = mode_seeking_loss(fake, z_c)
                     loss = loss + opts.mode_seeking * ms
                     stats["mode_seeking"] = ms.detach()
                 if sr_on:
-                    sr = super_resolution_loss(self.G, real.chunk(accum)[i])
+                    sr = super_resolution_loss(self.G, real_chunks[i])
                     loss = loss + opts.mtct_weight * sr
                     stats["sr_mse"] = sr.detach()
             (loss / accum).backward()

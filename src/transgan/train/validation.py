@@ -12,7 +12,7 @@ from transgan.models.configs import LOCALITY_BLOCKS
 from transgan.nn.choices import LOCALITY_KINDS
 from transgan.train.ada import ADAPTIVE
 from transgan.train.augment import AUGMENT_PARAMS
-from transgan.train.choices import LOSSES, PRECISIONS
+from transgan.train.choices import LOSSES, PRECISIONS, SCHEDULES
 from transgan.train.options import TrainOptions
 
 CHOICES = {
@@ -21,6 +21,10 @@ CHOICES = {
     "locality_kind": LOCALITY_KINDS,
     "locality_blocks": LOCALITY_BLOCKS,
     "precision": PRECISIONS,
+    "lr_schedule": SCHEDULES,
+    "beta2_schedule": SCHEDULES,
+    "gamma_schedule": SCHEDULES,
+    "augment_p_schedule": SCHEDULES,
 }
 
 
@@ -89,7 +93,7 @@ def _check_numbers(opts: TrainOptions, world_size: int) -> None:
                            f"got {opts.checkpoint_minutes}")
     if opts.max_rollbacks < 0:
         raise OptionsError("--max-rollbacks must be >= 0")
-    for name in ("gp_weight", "drift_weight", "r1_gamma", "grad_clip", "mtct_weight",
+    for name in ("gp_weight", "drift_weight", "r1_gamma", "r2_gamma", "grad_clip", "mtct_weight",
                  "mode_seeking"):
         if getattr(opts, name) < 0:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
@@ -99,6 +103,16 @@ def _check_numbers(opts: TrainOptions, world_size: int) -> None:
         raise OptionsError("--workers must be >= 0")
     if opts.ema_rampup is not None and opts.ema_rampup <= 0:
         raise OptionsError("--ema-rampup must be positive")
+    if opts.lr_decay and opts.lr_schedule != "constant":
+        raise OptionsError("--lr-decay and --lr-schedule cosine both set the learning rate: "
+                           "choose one")
+    if not (0 <= opts.beta2_start < 1):
+        raise OptionsError(f"--beta2-start must be in [0, 1), got {opts.beta2_start}")
+    for name in ("lr_end_ratio", "gamma_end_ratio"):
+        if getattr(opts, name) < 0:
+            raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
+    if opts.schedule_images is not None and opts.schedule_images < 1:
+        raise OptionsError("--schedule-images must be positive")
     if opts.memory_budget is not None and not opts.memory_budget > 0:
         raise OptionsError(f"--memory-budget must be a positive number of GiB, "
                            f"got {opts.memory_budget}")
@@ -144,6 +158,9 @@ def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
     if not 0.0 <= opts.ada_target <= 1.0:
         raise OptionsError(f"--ada-target must be in [0, 1], got {opts.ada_target}")
     _positive(opts, "ada_interval", "ada_speed")
+    if opts.augment_p_schedule != "constant" and augment_probability(opts.augment_p) is None:
+        raise OptionsError("--augment-p-schedule cosine ramps up to a fixed probability: give "
+                           "--augment-p FLOAT")
 
 
 def parse_stages(text: str) -> list[int] | None:
