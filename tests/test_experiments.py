@@ -150,6 +150,24 @@ def test_augment_arms_differ_only_in_the_augmentation_probability(tmp_path: Path
     assert opts["adaptive"].ada_speed == 20_000  # the digits recipe's: p can reach 1 early
 
 
+def test_objectives_arms_change_only_the_objective_per_pair(tmp_path: Path) -> None:
+    arms = {arm.name: arm for arm in experiment_arms("objectives", "digits")}
+    assert list(arms) == ["wgangp-transformer", "rpgan-transformer", "wgangp-cnn", "rpgan-cnn"]
+    for pair, preset in (("transformer", "digits"), ("cnn", "digits-cnn")):
+        wgan, rpgan = (run_options(arms[f"{loss}-{pair}"], "digits", 60_000, 0,
+                                   tmp_path / loss, {}) for loss in ("wgangp", "rpgan"))
+        assert wgan.preset == rpgan.preset == preset
+        assert (wgan.loss, rpgan.loss) == ("wgangp-eps", "rpgan")
+        differing = {f for f in OPTION_NAMES if getattr(wgan, f) != getattr(rpgan, f)}
+        assert differing == {"out", "loss", "r1_gamma", "r2_gamma", "lr_schedule",
+                             "beta2_schedule", "gamma_schedule", "augment_p_schedule",
+                             "augment_p"}
+    # The official arms are the G/D-combination runs of the same pairs, option for option.
+    combos = {arm.name: arm for arm in experiment_arms("gd-combos", "digits")}
+    assert arms["wgangp-transformer"].updates == combos["transG-transD"].updates
+    assert arms["wgangp-cnn"].updates == combos["cnnG-cnnD"].updates
+
+
 TRICKS_ARMS = ("baseline", "diffaug", "mtct", "locality")
 
 

@@ -62,6 +62,29 @@ def _augment(data: str, width_scale: float) -> list[Arm]:
                 {"preset": preset, "augment_p": "adaptive"})]
 
 
+# R3GAN's objective and schedules (its CIFAR-10 preset): relativistic pairing with R1 and R2
+# at gamma 0.05 falling to 0.005, the learning rate to 1/4, beta2 from 0.9 up to 0.99 and the
+# augmentation probability from 0 up to 0.55, cosines over the run.
+R3GAN_OBJECTIVE: dict[str, Any] = {
+    "loss": "rpgan", "r1_gamma": 0.05, "r2_gamma": 0.05,
+    "lr_schedule": "cosine", "beta2_schedule": "cosine", "gamma_schedule": "cosine",
+    "augment_p_schedule": "cosine", "augment_p": "0.55",
+}
+
+
+def _objectives(data: str, width_scale: float) -> list[Arm]:
+    pairs = ((("transformer", "Transformer G + D"), "digits" if is_digits_spec(data)
+              else "transgan-s"),
+             (("cnn", "CNN G + D"), "digits-cnn" if is_digits_spec(data) else "cnn"))
+    arms = []
+    for (pair, pair_label), preset in pairs:
+        arms.append(Arm(f"wgangp-{pair}", f"{pair_label}, WGAN-GP-eps (official)",
+                        {"preset": preset}))
+        arms.append(Arm(f"rpgan-{pair}", f"{pair_label}, relativistic pairing + R1 + R2",
+                        {"preset": preset, **R3GAN_OBJECTIVE}))
+    return arms
+
+
 def scaled_width(width: int, scale: float, stages: int) -> int:
     """``width * scale`` rounded to a multiple that every stage's heads can split."""
     quantum = HEADS * 4 ** (stages - 1)
@@ -91,6 +114,8 @@ EXPERIMENTS: dict[str, tuple[str, Callable[[str, float], list[Arm]]]] = {
                _tricks),
     "sizes": ("generator sizes S, M, L, XL (v1 Table 4)", _sizes),
     "augment": ("DiffAugment on every sample against adaptive augmentation", _augment),
+    "objectives": ("WGAN-GP-eps against R3GAN's relativistic pairing with R1 + R2, for the "
+                   "transformer pair and the CNN pair", _objectives),
 }
 
 
