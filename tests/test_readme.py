@@ -28,6 +28,8 @@ NOT_RUN = {
     "transgan interpolate runs/digits-cond": "a full default run (the block trains it first)",
     "transgan eval runs/cifar-s": "a CIFAR-10 run and Inception weights",
     "transgan experiment": "experiments of many runs",
+    "transgan models --memory": "traces every preset (minutes); tests/test_memory.py runs it "
+                                "on the digits",
     "transgan report experiments": "an experiment's runs",
     "transgan serve": "serves until stopped (tests/test_serve.py covers the page)",
     "transgan convert": "a checkpoint of the official code",

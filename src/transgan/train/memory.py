@@ -190,6 +190,7 @@ def trial_peak(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptions,
     data; the global random state is left as it was, so the run trains as if it never ran.
     Over processes, the largest peak."""
     devices = [dist.device] if dist.device.type == "cuda" else []
+    opts = dataclasses.replace(opts, compile=False)  # the same tensors, without compiling
     with torch.random.fork_rng(devices=devices):
         step = GANStep(copy.deepcopy(G), copy.deepcopy(D), opts, dist, precision, Counters(),
                        impl, copy.deepcopy(G_ema))
