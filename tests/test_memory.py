@@ -21,8 +21,8 @@ from transgan.nn.blocks import TransformerBlock, set_activation_checkpointing
 from transgan.train.memory import (
     GIB,
     LiveTensorBytes,
-    MemoryFit,
     cycle_peak_bytes,
+    last_fitting,
     traced_cycle_peak,
 )
 from transgan.train.recipes import options_for
@@ -111,10 +111,16 @@ def test_trace_equals_the_measured_cycle() -> None:
     assert traced == pytest.approx(measured, rel=1e-4)
 
 
-def test_memory_fit_is_the_line_through_two_points() -> None:
-    fit = MemoryFit.through((8, 1_800), (4, 1_000))
-    assert (fit.fixed, fit.per_image) == (200, 200)
-    assert fit.bytes(16) == 3_400
+@pytest.mark.parametrize("answer", [None, 0, 1, 5, 6, 17, 99])
+def test_last_fitting_finds_the_boundary_without_probing_far_past_it(answer) -> None:
+    probed: list[int] = []
+
+    def fits(i: int) -> bool:
+        probed.append(i)
+        return answer is not None and i <= answer
+
+    assert last_fitting(100, fits) == answer
+    assert max(probed) <= 2 * (answer or 0) + 1
 
 
 def _run_weights(run: Path) -> dict[str, torch.Tensor]:

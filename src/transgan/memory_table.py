@@ -13,7 +13,13 @@ from typing import Any
 
 from transgan.models.build import discriminator_config, generator_config
 from transgan.progress import Progress
-from transgan.train.memory import GIB, accum_choices, micro_options, traced_cycle_peak
+from transgan.train.memory import (
+    GIB,
+    accum_choices,
+    last_fitting,
+    micro_options,
+    traced_cycle_peak,
+)
 from transgan.train.options import TrainOptions
 from transgan.train.recipes import options_for
 
@@ -54,18 +60,11 @@ class StepTracer:
         return self.peaks[accum]
 
     def smallest_accum(self, budget: float, choices: Sequence[int]) -> int | None:
-        """The smallest of ``choices`` (ascending) whose micro-batch fits ``budget`` bytes,
-        by bisection: the peak grows with the micro-batch."""
-        if self.peak(choices[-1]) > budget:
-            return None
-        low, high = 0, len(choices) - 1  # choices[high] fits
-        while low < high:
-            mid = (low + high) // 2
-            if self.peak(choices[mid]) <= budget:
-                high = mid
-            else:
-                low = mid + 1
-        return choices[high]
+        """The smallest of ``choices`` (ascending) whose micro-batch fits ``budget`` bytes."""
+        largest_first = list(reversed(choices))
+        last = last_fitting(len(largest_first),
+                            lambda i: self.peak(largest_first[i]) <= budget)
+        return None if last is None else largest_first[last]
 
 
 def preset_memory(preset: str) -> PresetMemory:

@@ -1,4 +1,4 @@
-"""The training step's memory: measured on any device, fitted per image, and the micro-batch
+"""The training step's memory: measured on any device, traced for any model, and the micro-batch
 (so ``--accum``) that fits a budget, picked by a short trial before a run starts.
 
 On CUDA the peak is the caching allocator's. On the CPU it is the peak of the bytes held by
@@ -15,7 +15,6 @@ import dataclasses
 import math
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,6 +27,7 @@ from transgan.errors import OptionsError
 from transgan.models.build import discriminator_from_config, generator_from_config
 from transgan.nn.blocks import set_activation_checkpointing
 from transgan.train import distributed
+from transgan.train.augment import parse_policy
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import make_ema
 from transgan.train.options import TrainOptions
@@ -120,11 +120,14 @@ def traced_cycle_peak(g_cfg: Any, d_cfg: Any, opts: TrainOptions, precision: str
     process), traced with fake tensors on the CPU: nothing is computed, so any model and batch
     is measured in seconds on any machine.
 
-    DiffAugment's cutout is applied to every batch (its official coin is drawn on the host
-    and cannot be traced): an upper bound, by the cutout's mask.
+    DiffAugment's cutout is applied to every batch, and the v2 erasers are traced as cutout
+    (their coin and random sides are drawn on the host and cannot be traced; each is one
+    image-sized mask, the same memory): an upper bound, by the cutout's mask.
     """
-    opts = dataclasses.replace(opts, augment_params="diffaugment", memory_budget=None,
-                               compile=False)
+    names = dict.fromkeys("cutout" if "erase" in n else n for n in parse_policy(opts.augment))
+    policy = ",".join(names)
+    opts = dataclasses.replace(opts, augment=policy or "none", augment_params="diffaugment",
+                               memory_budget=None, compile=False)
     G, D = generator_from_config(g_cfg), discriminator_from_config(d_cfg)
     for model in (G, D):
         set_activation_checkpointing(model, opts.activation_checkpointing)
@@ -144,23 +147,26 @@ def traced_cycle_peak(g_cfg: Any, d_cfg: Any, opts: TrainOptions, precision: str
     return resident + tracker.peak
 
 
-@dataclass(frozen=True)
-class MemoryFit:
-    """Step memory as ``fixed`` + ``per_image`` x the micro-batch (of D, per process), from two
-    measured micro-batches."""
-
-    fixed: float
-    per_image: float
-
-    @classmethod
-    def through(cls, a: tuple[int, int], b: tuple[int, int]) -> MemoryFit:
-        """The line through two (micro-batch, bytes) points."""
-        (m1, p1), (m2, p2) = sorted((a, b))
-        per_image = max(0.0, (p2 - p1) / (m2 - m1))
-        return cls(p1 - per_image * m1, per_image)
-
-    def bytes(self, micro_batch: int) -> float:
-        return self.fixed + self.per_image * micro_batch
+def last_fitting(count: int, fits: Callable[[int], bool]) -> int | None:
+    """The last i < count with ``fits(i)``, for a ``fits`` that holds up to some i and not
+    after (None: not even at 0): galloping from 0 (indices 0, 1, 3, 7, ...) until one does
+    not fit, then bisection, so no probe lies far beyond the answer."""
+    if not fits(0):
+        return None
+    low, high = 0, count  # fits(low); not fits(high), or high is past the end
+    while high == count and low < count - 1:
+        probe = min(2 * low + 1, count - 1)
+        if fits(probe):
+            low = probe
+        else:
+            high = probe
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def accum_choices(opts: TrainOptions, world_size: int) -> list[int]:
@@ -208,44 +214,41 @@ def fit_to_budget(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptio
     """The smallest --accum whose micro-batch's step stays within --memory-budget, and the
     line that says so; OptionsError when even the smallest micro-batch does not fit.
 
-    Micro-batches are measured from the smallest up, each about twice the last, until one
-    does not fit: the peak is not linear in the batch at small batches (the optimizer step's
-    peak can exceed the passes'), so each choice is measured, never predicted.
+    Micro-batches are measured from the smallest up (:func:`last_fitting`), so no trial
+    needs much more than the budget; each choice is measured, never predicted (the peak is
+    not linear in the batch at small batches, where the optimizer step's can exceed the
+    passes').
     """
     assert opts.memory_budget is not None
     budget = opts.memory_budget * GIB
     world = dist.world_size
     per_rank = opts.batch // world
-    candidates = list(reversed(accum_choices(opts, world)))  # largest accumulation first
+    candidates = list(reversed(accum_choices(opts, world)))  # smallest micro-batch first
     measured: dict[int, float] = {}
-    fits: int | None = None
-    i = 0
-    while i < len(candidates):
-        accum = candidates[i]
-        peak = _measured_peak(G, D, G_ema, micro_options(opts, accum), dist, precision, impl)
-        measured[per_rank // accum] = peak
-        if peak > budget:
-            break
-        fits = accum
-        # The next choice: at least twice this micro-batch (or the whole batch).
-        i = next((j for j in range(i + 1, len(candidates))
-                  if per_rank // candidates[j] >= 2 * (per_rank // accum)), len(candidates) - 1)
-        if candidates[i] == accum:
-            break
-    if fits is None:
+
+    def fits(i: int) -> bool:
+        micro = per_rank // candidates[i]
+        if micro not in measured:
+            measured[micro] = _measured_peak(G, D, G_ema, micro_options(opts, candidates[i]),
+                                             dist, precision, impl)
+        return measured[micro] <= budget
+
+    low = last_fitting(len(candidates), fits)
+    if low is None:
         raise OptionsError(
             f"--memory-budget {opts.memory_budget:g} GiB: nothing fits; the smallest "
             f"micro-batch ({per_rank // candidates[0]} image(s) per process) needs "
             f"{measured[per_rank // candidates[0]] / GIB:.3g} GiB on {dist.device}: raise the "
             "budget, or add --activation-checkpointing or --precision bf16")
-    micro = per_rank // fits
+    accum = candidates[low]
+    micro = per_rank // accum
     line = (f"--memory-budget {opts.memory_budget:g} GiB: micro-batch {micro} "
-            f"(--accum {fits}) measured at {measured[micro] / GIB:.3g} GiB per step on "
+            f"(--accum {accum}) measured at {measured[micro] / GIB:.3g} GiB per step on "
             f"{dist.device}")
-    larger = [m for m in measured if m > micro]
+    larger = sorted(m for m in measured if m > micro)
     if larger:
         line += f"; {larger[0]} image(s) measured at {measured[larger[0]] / GIB:.3g} GiB"
-    return fits, line
+    return accum, line
 
 
 def _measured_peak(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptions,
@@ -256,12 +259,3 @@ def _measured_peak(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOpti
     except torch.OutOfMemoryError:
         torch.cuda.empty_cache()
         return math.inf
-
-
-def smallest_accum(fit: MemoryFit, batch: int, budget_bytes: float) -> int | None:
-    """The smallest accumulation that divides ``batch`` and whose micro-batch's predicted
-    memory is within ``budget_bytes`` (None: not even one image per micro-batch)."""
-    for accum in range(1, batch + 1):
-        if batch % accum == 0 and fit.bytes(batch // accum) <= budget_bytes:
-            return accum
-    return None
