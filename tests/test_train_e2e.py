@@ -127,6 +127,11 @@ def test_resume_refuses_changed_recipe(tmp_path: Path, tiny_run_args, capsys) ->
         (["--data", "folder:/does/not/exist"], "does not exist"),
         (["--locality", "abc"], "locality"),
         (["--device", "gpu"], "unknown device 'gpu'"),
+        (["--lr-schedule", "step"], "unknown lr schedule 'step'"),
+        (["--lr-decay", "--lr-schedule", "cosine"], "choose one"),
+        (["--gamma-end-ratio", "-1"], "--gamma-end-ratio must be >= 0"),
+        (["--schedule-images", "0"], "--schedule-images must be positive"),
+        (["--augment-p-schedule", "cosine"], "give --augment-p FLOAT"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, tiny_run_args, capsys, extra, message) -> None:

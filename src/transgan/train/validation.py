@@ -85,7 +85,8 @@ def _check_choices(opts: TrainOptions, world_size: int) -> None:
 def _check_numbers(opts: TrainOptions, world_size: int) -> None:
     _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
               "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-              "num_samples", "ema_half_life", "nonfinite_limit", "resolution")
+              "num_samples", "ema_half_life", "nonfinite_limit", "resolution",
+              "schedule_images")
     if opts.eval_every < 0 or opts.eval_num < 2:
         raise OptionsError("--eval-every must be >= 0 and --eval-num at least 2")
     if not opts.checkpoint_minutes >= 0:
@@ -94,7 +95,7 @@ def _check_numbers(opts: TrainOptions, world_size: int) -> None:
     if opts.max_rollbacks < 0:
         raise OptionsError("--max-rollbacks must be >= 0")
     for name in ("gp_weight", "drift_weight", "r1_gamma", "r2_gamma", "grad_clip", "mtct_weight",
-                 "mode_seeking"):
+                 "mode_seeking", "lr_end_ratio", "gamma_end_ratio"):
         if getattr(opts, name) < 0:
             raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
     if not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1):
@@ -108,11 +109,6 @@ def _check_numbers(opts: TrainOptions, world_size: int) -> None:
                            "choose one")
     if not (0 <= opts.beta2_start < 1):
         raise OptionsError(f"--beta2-start must be in [0, 1), got {opts.beta2_start}")
-    for name in ("lr_end_ratio", "gamma_end_ratio"):
-        if getattr(opts, name) < 0:
-            raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
-    if opts.schedule_images is not None and opts.schedule_images < 1:
-        raise OptionsError("--schedule-images must be positive")
     if opts.memory_budget is not None and not opts.memory_budget > 0:
         raise OptionsError(f"--memory-budget must be a positive number of GiB, "
                            f"got {opts.memory_budget}")
