@@ -88,6 +88,15 @@ def step_tensors(step: GANStep) -> list[Tensor]:
     return tensors
 
 
+def live_peak_bytes(step: GANStep, work: Callable[[], Any]) -> int:
+    """Peak bytes of live tensors while ``work`` runs: what ``step`` holds between cycles
+    plus the peak of what ``work`` makes."""
+    resident = resident_bytes(step_tensors(step))
+    with LiveTensorBytes() as tracker:
+        work()
+    return resident + tracker.peak
+
+
 def cycle_peak_bytes(step: GANStep, batch: Callable[[], Any]) -> int:
     """Peak device memory of one training cycle of ``step`` on ``batch()``, everything the
     step holds included. A first cycle makes the optimizer states; the second is measured."""
@@ -99,10 +108,7 @@ def cycle_peak_bytes(step: GANStep, batch: Callable[[], Any]) -> int:
         step.cycle(batch)
         torch.cuda.synchronize(device)
         return int(torch.cuda.max_memory_allocated(device))
-    resident = resident_bytes(step_tensors(step))
-    with LiveTensorBytes() as tracker:
-        step.cycle(batch)
-    return resident + tracker.peak
+    return live_peak_bytes(step, lambda: step.cycle(batch))
 
 
 def make_optimizer_states(step: GANStep) -> None:
@@ -141,10 +147,8 @@ def traced_cycle_peak(g_cfg: Any, d_cfg: Any, opts: TrainOptions, precision: str
         make_optimizer_states(step)
         real = torch.rand(opts.batch, G.channels, G.img_size, G.img_size) * 2 - 1
         labels = torch.randint(G.num_classes, (opts.batch,)) if G.num_classes else None
-        resident = resident_bytes(step_tensors(step))
-        with LiveTensorBytes() as tracker:
-            step.cycle(lambda: real if labels is None else (real, labels))
-    return resident + tracker.peak
+        return live_peak_bytes(
+            step, lambda: step.cycle(lambda: real if labels is None else (real, labels)))
 
 
 def last_fitting(count: int, fits: Callable[[int], bool]) -> int | None:
