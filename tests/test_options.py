@@ -96,6 +96,7 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
     (["--preset", "digits-cnn-g", "--mtct"], "--mtct needs a transformer generator"),
     (["--preset", "transgan-v2-celebahq256", "--mtct", "--data", "digits-test"],
      "without latent modulation"),
+    (["--preset", "digits", "--cuda-graphs"], "--cuda-graphs needs a CUDA device"),
 ])
 def test_model_mistakes_are_one_line_errors_before_the_run_directory(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -161,6 +161,9 @@ class TransformerBlock(nn.Module):
         if self.checkpointing and torch.is_grad_enabled():
             # Non-reentrant: restores the RNG (noise injection) and autocast state, and
             # supports the gradient penalty's double backward.
+            if torch.compiler.is_compiling():
+                # A compiled pass is never the penalty's, so it needs no SDPA backends back.
+                return checkpoint(self._forward, x, context, use_reentrant=False)
             return checkpoint(self._forward, x, context, use_reentrant=False,
                               context_fn=recompute_as_forward)
         return self._forward(x, context)

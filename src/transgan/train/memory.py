@@ -133,7 +133,8 @@ def traced_cycle_peak(g_cfg: Any, d_cfg: Any, opts: TrainOptions, precision: str
     names = dict.fromkeys("cutout" if "erase" in n else n for n in parse_policy(opts.augment))
     policy = ",".join(names)
     opts = dataclasses.replace(opts, augment=policy or "none", augment_params="diffaugment",
-                               memory_budget=None, compile=False)
+                               memory_budget=None, compile=False,
+                               cuda_graphs=False)
     G, D = generator_from_config(g_cfg), discriminator_from_config(d_cfg)
     for model in (G, D):
         set_activation_checkpointing(model, opts.activation_checkpointing)
@@ -200,7 +201,7 @@ def trial_peak(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptions,
     data; the global random state is left as it was, so the run trains as if it never ran.
     Over processes, the largest peak."""
     devices = [dist.device] if dist.device.type == "cuda" else []
-    opts = dataclasses.replace(opts, compile=False)  # the same tensors, without compiling
+    opts = dataclasses.replace(opts, compile=False, cuda_graphs=False)  # the same tensors
     with torch.random.fork_rng(devices=devices):
         step = GANStep(copy.deepcopy(G), copy.deepcopy(D), opts, dist, precision, Counters(),
                        impl, copy.deepcopy(G_ema))

@@ -152,7 +152,10 @@ class TrainOptions:
     device: str = _opt("auto", DEVICE_HELP)
     precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
                                   "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
-    compile: bool = _opt(False, "torch.compile the forward passes (CUDA)")
+    compile: bool = _opt(False, "torch.compile G's passes and D's main passes (the "
+                                "regulariser stays eager); pays on CUDA")
+    cuda_graphs: bool = _opt(False, "as --compile, and replay the compiled passes as CUDA "
+                                    "graphs (fewer kernel launches; CUDA only)")
     activation_checkpointing: bool = _opt(False, "recompute each transformer block of G and D "
                                                   "in the backward pass instead of keeping its "
                                                   "activations: less memory, more compute, "
@@ -186,14 +189,15 @@ OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
 RESUMABLE = frozenset(
     {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
      "checkpoint_minutes", "keep_checkpoints", "progress", "data_root", "compile",
-     "activation_checkpointing", "memory_budget", "nonfinite_limit", "max_rollbacks",
+     "cuda_graphs", "activation_checkpointing", "memory_budget", "nonfinite_limit", "max_rollbacks",
      "eval_every", "eval_metrics", "eval_num", "eval_ref", "inception_weights"}
 )
 # Options that say where and how a run ran (paths, devices, logging, checkpoints, evaluation
 # during training), not what it trained: a shared model's recipe leaves them out, and any
 # option added later counts as part of the recipe unless named here.
 RUN_SETTINGS = frozenset(
-    {"out", "data_root", "device", "workers", "compile", "activation_checkpointing",
+    {"out", "data_root", "device", "workers", "compile", "cuda_graphs",
+     "activation_checkpointing",
      "memory_budget", "deterministic", "progress",
      "log_every", "sample_every", "num_samples", "checkpoint_every", "checkpoint_minutes",
      "keep_checkpoints", "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics",

@@ -55,6 +55,16 @@ def with_labels(D: nn.Module, labels: Tensor | None) -> Callable[[Tensor], Tenso
     return conditioned
 
 
+def compiled(model: nn.Module, opts: TrainOptions) -> nn.Module:
+    """``model`` through torch.compile with --compile (static shapes: a step has few), its
+    kernels replayed as CUDA graphs with --cuda-graphs; else ``model`` itself."""
+    if opts.cuda_graphs:
+        return torch.compile(model, mode="reduce-overhead", dynamic=False)  # type: ignore[return-value]
+    if opts.compile:
+        return torch.compile(model, dynamic=False)  # type: ignore[return-value]
+    return model
+
+
 @dataclass(frozen=True)
 class StepImpl:
     """How a training step is executed; results agree up to float rounding either way.
@@ -101,8 +111,8 @@ class GANStep:
                                 **({"fused": True} if self.fused else {"foreach": False})}
         self.opt_g = torch.optim.Adam(G.parameters(), lr=opts.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=opts.lr_d, **adam)
-        # D is left eager: the gradient penalty needs its double backward.
-        self.G_fwd: nn.Module = torch.compile(G) if opts.compile else G
+        # G's passes and D's main passes; the regulariser's double backward stays eager.
+        self.G_fwd, self.D_fwd = compiled(G, opts), compiled(D, opts)
         self.generators = {"z": torch.Generator(device=self.device),
                            "flip": torch.Generator(device=self.device)}
         self.gamma_scale = 1.0  # the regulariser's scheduled scale (--gamma-schedule)
@@ -213,6 +223,12 @@ class GANStep:
         return norm
 
     # ----------------------------------------------------------------- steps
+    def _begin_graph_step(self) -> None:
+        """With --cuda-graphs, tell the graphs a new step begins: no output of an earlier
+        step's graphs is read again (the stats are copies), so their memory may be reused."""
+        if self.opts.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+
     def apply_schedules(self) -> None:
         """Set the learning rates, beta2, regulariser scale and augmentation probability the
         schedules give for the images seen so far."""
@@ -263,6 +279,7 @@ class GANStep:
         gradient-penalty interpolate mixes two images of one class.
         """
         opts, accum = self.opts, self.opts.accum
+        self._begin_graph_step()
         penalty = self.loss.regularised and self.counters.d_steps % opts.lazy_reg == 0
         z = self.latents(opts.batch)
         self.opt_d.zero_grad(set_to_none=True)
@@ -270,12 +287,12 @@ class GANStep:
         label_chunks = [None] * accum if labels is None else labels.chunk(accum)
         for real_c, z_c, y_c in zip(real.chunk(accum), z.chunk(accum), label_chunks,
                                     strict=True):
-            D = with_labels(self.D, y_c)
             # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
             with torch.no_grad(), self.autocast():
                 fake = self.G_fwd(z_c, y_c)
             with self.autocast():
-                loss, stats = self.loss.d_main(D, real_c, fake, self.augment)
+                loss, stats = self.loss.d_main(with_labels(self.D_fwd, y_c), real_c, fake,
+                                               self.augment)
             pending: Tensor | None = loss
             if self.impl.split_penalty_backward:
                 # Backpropagated before the penalty builds its graph, so the two graphs are
@@ -286,7 +303,8 @@ class GANStep:
             if penalty:
                 with self.autocast():
                     term, penalty_stats = self.loss.d_regulariser(
-                        D, real_c, fake, self.augment, scale=opts.lazy_reg * self.gamma_scale)
+                        with_labels(self.D, y_c), real_c, fake, self.augment,
+                        scale=opts.lazy_reg * self.gamma_scale)
                 stats.update(penalty_stats)
                 pending = term if pending is None else pending + term
                 total = loss + term
@@ -310,6 +328,7 @@ class GANStep:
         ``real`` (with its class labels) is MT-CT's target and what a loss that scores reals
         compares G's samples with."""
         opts, accum = self.opts, self.opts.accum
+        self._begin_graph_step()
         sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
         z = self.latents(opts.g_batch or opts.batch)
         labels = self.class_labels(opts.g_batch or opts.batch)
@@ -327,12 +346,12 @@ class GANStep:
         for i, (z_c, y_c) in enumerate(zip(z.chunk(accum), label_chunks, strict=True)):
 
             def real_logits(i: int = i) -> Tensor:
-                return logits(with_labels(self.D, real_label_chunks[i]), real_chunks[i],
+                return logits(with_labels(self.D_fwd, real_label_chunks[i]), real_chunks[i],
                               self.augment)
 
             with self.autocast():
                 fake = self.G_fwd(z_c, y_c)
-                loss, stats = self.loss.g_main(with_labels(self.D, y_c), fake, self.augment,
+                loss, stats = self.loss.g_main(with_labels(self.D_fwd, y_c), fake, self.augment,
                                                real_logits)
                 if opts.mode_seeking:
                     ms = mode_seeking_loss(fake, z_c)

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
+
 from transgan.errors import ConfigError, DataError, OptionsError, RunProblems
 from transgan.models.configs import LOCALITY_BLOCKS
 from transgan.nn.choices import LOCALITY_KINDS
@@ -78,6 +80,10 @@ def _check_choices(opts: TrainOptions, world_size: int) -> None:
             )
     if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
         raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
+    on_cpu = opts.device == "cpu" or (opts.device == "auto" and not torch.cuda.is_available())
+    if opts.cuda_graphs and on_cpu:
+        raise OptionsError("--cuda-graphs needs a CUDA device; this run is on the CPU "
+                           "(--compile compiles without graphs)")
     if opts.init_from is not None and not Path(opts.init_from).exists():
         raise OptionsError(f"--init-from: {opts.init_from} does not exist")
 
