@@ -8,9 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from transgan.bench import BenchConfig, FlopCount, training_cycle
+from transgan.bench import (
+    BenchConfig,
+    FlopCount,
+    trained_weights,
+    training_cycle,
+    update_disagreement,
+)
 from transgan.cli import main
 
 
@@ -40,6 +47,29 @@ def test_a_cycle_is_one_training_cycle_of_the_trainer() -> None:
         c, n_critic = trainer.counters, trainer.opts.n_critic
         assert (c.images, c.d_steps, c.g_steps) == (8 * n_critic, n_critic, 1)
         assert not torch.equal(trainer.G.latent_to_tokens.weight, before)
+
+
+def test_update_disagreement_is_relative_to_the_move() -> None:
+    start = {"w": torch.zeros(4)}
+    a = {"w": torch.ones(4)}  # moved by 2
+    assert update_disagreement(start, a, {"w": torch.tensor([1.2, 1.0, 1.0, 1.0])}) == (
+        pytest.approx(0.1))
+    assert update_disagreement(start, a, a) == 0.0
+    with pytest.raises(ValueError, match="did not move"):
+        update_disagreement(start, start, a)
+
+
+def test_the_weights_check_sees_float_rounding_and_nothing_else() -> None:
+    cfg = BenchConfig(preset="digits", batch=8, device="cpu", precision="fp32")
+    start, weights = trained_weights(cfg, cycles=2)
+    assert update_disagreement(start, weights, trained_weights(cfg, cycles=2)[1]) == 0.0
+    # The naive attention and the reference step reorder sums only.
+    _, naive = trained_weights(BenchConfig(**{**cfg.__dict__, "attention": "naive",
+                                              "reference_step": True}), cycles=2)
+    assert 0.0 < update_disagreement(start, weights, naive) < 1e-3
+    _, bf16 = trained_weights(BenchConfig(**{**cfg.__dict__, "precision": "bf16"}), cycles=2)
+    assert update_disagreement(start, weights, bf16) > 10 * update_disagreement(
+        start, weights, naive)
 
 
 def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:

@@ -47,6 +47,7 @@ class BenchConfig:
     lazy_reg: int = 1
     precision: str = "auto"
     compile: bool = False
+    cuda_graphs: bool = False
     reference_step: bool = False
     activation_checkpointing: bool = False
     warmup: int = 1
@@ -78,7 +79,8 @@ class FlopCount(TorchDispatchMode):
     dispatched (``ops``: what the host launches one by one in eager mode).
 
     FlopCounterMode's module tracking breaks on the penalty's ``autograd.grad``; counting at
-    the dispatch level needs no module hooks.
+    the dispatch level needs no module hooks. Compiled code does not run under a dispatch
+    mode (torch.compile falls back to eager), so the counts are the eager path's.
     """
 
     def __init__(self) -> None:
@@ -129,7 +131,8 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Run, Callable[[], None]]]
     opts = options_for(cfg.preset, {
         "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "progress": False,
         "lazy_reg": cfg.lazy_reg, "device": cfg.device, "precision": cfg.precision,
-        "compile": cfg.compile, "activation_checkpointing": cfg.activation_checkpointing,
+        "compile": cfg.compile, "cuda_graphs": cfg.cuda_graphs,
+        "activation_checkpointing": cfg.activation_checkpointing,
     })
     run = build_run(opts, impl=StepImpl.reference() if cfg.reference_step else StepImpl())
     for model in (run.G, run.D):
@@ -142,6 +145,49 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Run, Callable[[], None]]]
         run.step.cycle(lambda: real)
 
     yield run, cycle
+
+
+def model_weights(run: Run) -> dict[str, torch.Tensor]:
+    """Copies of G's, D's and the EMA's weights on the CPU, keyed by model and name."""
+    return {f"{name}.{key}": value.detach().float().cpu().clone()
+            for name, model in (("G", run.G), ("D", run.D), ("G_ema", run.G_ema))
+            for key, value in model.state_dict().items() if value.is_floating_point()}
+
+
+def trained_weights(cfg: BenchConfig, cycles: int) -> tuple[dict[str, torch.Tensor],
+                                                             dict[str, torch.Tensor]]:
+    """The weights of ``cfg``'s run before and after ``cycles`` training cycles, every draw
+    seeded, so that two configurations' runs can be compared weight for weight."""
+    with training_cycle(cfg) as (run, cycle):
+        start = model_weights(run)
+        for i in range(cycles):
+            torch.manual_seed(i)  # DiffAugment and D's noise draw from the global generator
+            cycle()
+        return start, model_weights(run)
+
+
+def update_disagreement(start: dict[str, torch.Tensor], a: dict[str, torch.Tensor],
+                        b: dict[str, torch.Tensor]) -> float:
+    """How far run b's training moved the weights from where run a's moved them, relative
+    to a's move: ||b - a|| / ||a - start|| over all weights (0 when they agree exactly)."""
+    moved = torch.sqrt(sum(((a[k] - start[k]) ** 2).sum() for k in start))
+    apart = torch.sqrt(sum(((b[k] - a[k]) ** 2).sum() for k in start))
+    if moved == 0:
+        raise ValueError("the reference run's weights did not move: nothing to compare")
+    return float(apart / moved)
+
+
+def kernel_launches(run: Run, work: Callable[[], None]) -> int | None:
+    """CUDA kernel and graph launches the host makes for ``work`` (None off CUDA): what a
+    step's dispatch overhead is paid per."""
+    if run.device.type != "cuda":
+        return None
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities) as prof:
+        work()
+        _sync(run.device)
+    names = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cudaGraphLaunch")
+    return sum(1 for event in prof.events() if event.name.startswith(names))
 
 
 def _period(cfg: BenchConfig, run: Run) -> int:
@@ -174,6 +220,7 @@ def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
         tensor_peak = live_peak_bytes(run.step, lambda: [cycle() for _ in range(period)])
     flops = counter.flops / period
     ops = counter.ops / period
+    launches = kernel_launches(run, lambda: [cycle() for _ in range(period)])
 
     z = torch.randn(cfg.batch, run.G.latent_dim, device=device)
     with torch.no_grad(), run.step.autocast():
@@ -195,6 +242,7 @@ def _finish(cfg: BenchConfig, run: Run, cycle: Callable[[], None],
         "sample_img_per_s": cfg.batch / sample_seconds,
         "flops_per_cycle": flops,
         "aten_ops_per_cycle": round(ops),
+        "kernel_launches_per_cycle": None if launches is None else round(launches / period),
         "achieved_flops": flops / cycle_seconds,
         "peak_memory_bytes": peak,
         "step_memory_bytes": peak - baseline,

@@ -22,7 +22,9 @@ def add_parser(sub: Any) -> None:
     bench.add_argument("--lazy", type=int, default=4, help="lazy regularisation interval k")
     bench.add_argument("--precision", choices=PRECISIONS,
                        help="default path's precision (default: the preset recipe's)")
-    bench.add_argument("--compile", action="store_true", help="torch.compile G (CUDA)")
+    bench.add_argument("--compile", action="store_true",
+                       help="torch.compile G's passes and D's main passes (pays on CUDA; "
+                            "aten ops are counted on the eager path)")
     bench.add_argument("--activation-checkpointing", action="store_true",
                        help="also measure the default path with each transformer block "
                             "recomputed in the backward pass (memory and time ratios)")
