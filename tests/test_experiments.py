@@ -52,6 +52,8 @@ def test_experiment_writes_runs_table_and_plots(gd_combos: Path) -> None:
     assert "| arm | digits-fid ↓ | digits-is ↑ |" in report
     assert "CNN G + Transformer D" in report and "N = 200 samples" in report
     assert "paper" not in report  # published numbers are CIFAR-10 only
+    assert "| arm | seed | digits-fid | digits-is | images seen | wall time |" in report
+    assert "| CNN G + Transformer D | 0 | " in report  # each run's own figures
     for png in ("metric_vs_images.png", "samples.png"):
         assert (gd_combos / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -77,8 +79,11 @@ def test_unfinished_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(loop.Trainer, "run", counted)
     options = {**TINY, "eval_every": 0}
+    first = experiment_arms("tricks", "digits")[0].name
+    run_experiment("tricks", "digits", 32, 1, tmp_path, {**options}, only=[first])
+    assert calls == [0] and [p.name for p in tmp_path.iterdir() if p.is_dir()] == [first]
     run_experiment("tricks", "digits", 32, 1, tmp_path, {**options})
-    assert calls == [0, 0, 0, 0]
+    assert calls == [0, 0, 0, 0]  # the first arm's run was finished
     run_experiment("tricks", "digits", 48, 1, tmp_path, {**options})
     assert calls[4:] == [32, 32, 32, 32]  # each resumed at its checkpoint
     assert "+ locality-aware init" in (tmp_path / "report.md").read_text()
@@ -108,6 +113,8 @@ def test_report_of_a_full_run_has_metrics_and_samples(gd_combos: Path) -> None:
     (["experiment", "tricks", "--budget", "0"], "--budget must be positive"),
     (["experiment", "sizes", "--budget", "64", "--width-scale", "0"], "--width-scale"),
     (["experiment", "tricks", "--budget", "64", "--jobs", "0"], "--jobs must be at least 1"),
+    (["experiment", "objectives", "--budget", "64", "--arms", "rpgan-cnn,nope"],
+     "objectives has no arm nope; its arms are wgangp-transformer,"),
     (["report", "."], "neither an experiment"),
 ])
 def test_bad_input_is_a_one_line_error(argv: list[str], message: str, capsys) -> None:

@@ -145,7 +145,7 @@ def report_experiment(out_dir: str | Path) -> Path:
                   "full width).", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    lines += [""]
+    lines += ["", *_per_seed_table(arms, runs, metrics), ""]
     if protocols:
         lines += [f"Protocol: {p}." for p in sorted(protocols)] + [""]
     if show_paper:
@@ -157,6 +157,21 @@ def report_experiment(out_dir: str | Path) -> Path:
     _plot_experiment_metrics(arms, runs, metrics, out / "metric_vs_images.png")
     _plot_experiment_samples(arms, runs, out / "samples.png")
     return report
+
+
+def _per_seed_table(arms: list[dict[str, Any]], runs: dict[str, Any],
+                    metrics: list[str]) -> list[str]:
+    """Markdown lines of every run's final metrics, arm by arm and seed by seed."""
+    header = ["arm", "seed"] + metrics + ["images seen", "wall time"]
+    lines = ["Per seed:", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for arm in arms:
+        for run_dir, records, counters in runs[arm["name"]]:
+            final = records[-1] if records else {}
+            cells = [arm["label"], run_dir.name.removeprefix("seed")]
+            cells += [_mean_std([final.get(m)]) for m in metrics]
+            cells += [f"{counters['images']:,}", _duration(counters["wall_time"])]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _plot_experiment_metrics(arms: list[dict[str, Any]], runs: dict[str, Any],

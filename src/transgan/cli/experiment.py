@@ -30,6 +30,8 @@ def add_parser(sub: Any) -> None:
     exp.add_argument("--width-scale", type=float, default=1.0,
                      help="sizes only: multiply generator widths by F (CPU budgets)")
     add_device_argument(exp, None, default_text=TrainOptions().device)
+    exp.add_argument("--arms", help="comma list of the arms to train now (default: all); the "
+                     "report covers every arm with runs on disk")
     exp.add_argument("--jobs", type=int, default=1,
                      help="runs trained at once, in processes that split the CPU threads "
                      "(default 1)")
@@ -49,7 +51,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     out = args.out or str(Path("experiments") / args.name)
     try:
         run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
-                       progress=print, width_scale=args.width_scale, jobs=args.jobs)
+                       progress=print, width_scale=args.width_scale, jobs=args.jobs,
+                       only=args.arms.split(",") if args.arms else None)
     except ExperimentStopped as exc:
         print(f"transgan: {exc}", file=sys.stderr)
         return 130

@@ -4,7 +4,7 @@ write its report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,10 @@ from transgan.report import MANIFEST, report_experiment
 def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir: str | Path,
                    extra: dict[str, Any] | None = None,
                    progress: Callable[[str], None] | None = None,
-                   width_scale: float = 1.0, jobs: int = 1) -> Path:
-    """Train (or finish) every arm x seed of experiment ``name``; returns the report path.
+                   width_scale: float = 1.0, jobs: int = 1,
+                   only: Sequence[str] | None = None) -> Path:
+    """Train (or finish) every arm x seed of experiment ``name`` (or of the arms named in
+    ``only``); returns the report path.
 
     ``jobs`` > 1 trains that many runs at once in worker processes that split the CPU threads.
     A signal stops every run at a checkpoint and raises ExperimentStopped.
@@ -32,10 +34,16 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
     if jobs < 1:
         raise OptionsError(f"--jobs must be at least 1, got {jobs}")
     arms = experiment_arms(name, data, width_scale)
+    names = [arm.name for arm in arms]
+    unknown = [arm for arm in only or () if arm not in names]
+    if unknown:
+        raise OptionsError(f"--arms: {name} has no arm {', '.join(unknown)}; its arms are "
+                           f"{', '.join(names)}")
     extra = dict(extra or {})
     out = Path(out_dir)
     say = progress or (lambda _text: None)
-    pairs = [(arm, seed) for arm in arms for seed in range(seeds)]
+    pairs = [(arm, seed) for arm in arms for seed in range(seeds)
+             if only is None or arm.name in only]
     plans = [Plan(f"[{index}/{len(pairs)}]", f"{name} {arm.name} seed {seed}",
                   run_options(arm, data, budget_images, seed, out / arm.name / f"seed{seed}",
                               extra))
