@@ -16,9 +16,9 @@ demo: $(STAMP)  ## train the default (class-conditional) preset on the embedded 
 	$(BIN)/transgan train --out runs/demo
 	$(BIN)/transgan sample runs/demo --num 100 --grid --out runs/demo/final-samples
 
-test: $(STAMP)  ## the test suite (CPU)
+test: $(STAMP)  ## the test suite (CPU), a test file per core at a time
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

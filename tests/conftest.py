@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from transgan.metrics.digits import load_digits_classifier
 from transgan.train.build import build_run
 from transgan.train.recipes import options_for
 from transgan.train.step import GANStep, StepImpl
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist, each worker and the commands it starts use their share of the
+    cores, so that tests running side by side do not oversubscribe them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+_share_the_cores()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The README's examples first: the longest file, it should not start last on a worker."""
+    items.sort(key=lambda item: item.path.name != "test_readme.py")
 
 # A 16 px digits model small enough for a few training steps per second on one core.
 TINY_MODEL = [
