@@ -61,6 +61,16 @@ def tiny_step(impl: StepImpl | None = None, preset: str = "digits", **updates: A
     return build_run(opts, impl=impl).step
 
 
+def weights_after_cycles(step: GANStep, real: torch.Tensor,
+                         cycles: int = 2) -> dict[str, torch.Tensor]:
+    """Copies of G's, D's and the EMA's weights after ``cycles`` training cycles of ``step`` on
+    ``real`` (its random draws are fixed by the seed the run was built with)."""
+    for _ in range(cycles):
+        step.cycle(lambda: real)
+    return {f"{name}.{key}": value.clone() for name in ("G", "D", "G_ema")
+            for key, value in getattr(step, name).state_dict().items()}
+
+
 def write_files(root: Path, files: dict[str, bytes]) -> Path:
     """Write name -> bytes below root (creating folders) and return root."""
     for name, content in files.items():

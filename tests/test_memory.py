@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import TINY_OPTIONS, TINY_RUN, tiny_step
+from conftest import TINY_OPTIONS, TINY_RUN, tiny_step, weights_after_cycles
 
 from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import main
@@ -31,11 +31,8 @@ NOISY_D = {**TINY_OPTIONS["discriminator"], "noise": True}
 
 
 def _weights_after_cycles(checkpointing: bool, **updates: Any) -> dict[str, torch.Tensor]:
-    step = tiny_step(activation_checkpointing=checkpointing, **updates)
-    for _ in range(2):
-        step.cycle(lambda: REAL)
-    return {f"{name}.{k}": v.clone() for name, model in (("G", step.G), ("D", step.D))
-            for k, v in model.state_dict().items()}
+    return weights_after_cycles(tiny_step(activation_checkpointing=checkpointing, **updates),
+                                REAL)
 
 
 @pytest.mark.parametrize("updates", [

@@ -4,11 +4,10 @@ and non-finite steps skipped on the device."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
-from conftest import tiny_step
+from conftest import tiny_step, weights_after_cycles
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from transgan.train.step import GANStep, StepImpl
@@ -85,23 +84,17 @@ def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
     assert not torch.equal(trainer.D.head.weight, before["head.weight"])
 
 
-def _weights_after_cycles(cycles: int = 2, **updates: Any) -> dict[str, torch.Tensor]:
-    step = tiny_step(**updates)
-    real = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    for seed in range(cycles):
-        _cycle(step, real, seed)
-    return {f"{name}.{key}": value.clone() for name in ("G", "D", "G_ema")
-            for key, value in getattr(step, name).state_dict().items()}
+REAL = torch.rand(16, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
 
 
 def test_compiled_step_matches_eager_and_repeats_exactly() -> None:
-    eager = _weights_after_cycles()
-    compiled = _weights_after_cycles(compile=True)
+    eager = weights_after_cycles(tiny_step(), REAL)
+    compiled = weights_after_cycles(tiny_step(compile=True), REAL)
     step = tiny_step(compile=True)
     assert step.G_fwd is not step.G and step.D_fwd is not step.D  # both compiled
     for key, value in eager.items():
         torch.testing.assert_close(compiled[key], value, rtol=1e-4, atol=1e-5, msg=key)
-    again = _weights_after_cycles(compile=True)
+    again = weights_after_cycles(tiny_step(compile=True), REAL)
     assert all(torch.equal(again[key], value) for key, value in compiled.items())
     moved = [key for key, value in tiny_step().G.state_dict().items()
              if not torch.equal(value, eager[f"G.{key}"])]
