@@ -146,6 +146,38 @@ def test_paper_numbers_for_cifar(tmp_path: Path) -> None:
     assert "19.85 (paper)" in report and "8.22 (paper)" in report
 
 
+def test_experiment_report_follows_each_arm_through_training(tmp_path: Path) -> None:
+    import json
+
+    from transgan.report import COURSE_ROWS, report_experiment
+
+    arms = [{"name": "a", "label": "arm A", "updates": {}},
+            {"name": "b", "label": "arm B", "updates": {}}]
+    (tmp_path / "experiment.json").write_text(json.dumps(
+        {"experiment": "objectives", "data": "digits", "budget": 30, "seeds": 2, "arms": arms}))
+    fids = {("a", 0): [9.0, 5.0, 3.0], ("a", 1): [7.0, 4.0, 2.0], ("b", 0): [8.0, 6.0, 6.5]}
+    for (arm, seed), values in fids.items():
+        run = tmp_path / arm / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("".join(
+            json.dumps({"images": 10 * (i + 1), "digits-fid": v}) + "\n"
+            for i, v in enumerate(values)))
+    lines = report_experiment(tmp_path).read_text().splitlines()
+    start = lines.index("| images seen | arm A | arm B |")
+    assert lines[start + 2:start + 5] == [
+        "| 10 | 8.000 ± 1.414 (2) | 8.000 (1) |",
+        "| 20 | 4.500 ± 0.707 (2) | 6.000 (1) |",
+        "| 30 | 2.500 ± 0.707 (2) | 6.500 (1) |"]
+    # A long run lists COURSE_ROWS evenly spread evaluations, the first and the last among them.
+    (tmp_path / "b" / "seed0" / "metrics.jsonl").write_text("".join(
+        json.dumps({"images": 10 * (i + 1), "digits-fid": 1.0}) + "\n" for i in range(100)))
+    lines = report_experiment(tmp_path).read_text().splitlines()
+    start = lines.index("| images seen | arm A | arm B |")
+    rows = [line for line in lines[start + 2:] if line.startswith("| ")]
+    assert len(rows) == COURSE_ROWS
+    assert rows[0].startswith("| 10 |") and rows[-1] == "| 1,000 |  | 1.000 (1) |"
+
+
 def test_augment_arms_differ_only_in_the_augmentation_probability(tmp_path: Path) -> None:
     arms = experiment_arms("augment", "digits")
     opts = {arm.name: run_options(arm, "digits", 20_000, 0, tmp_path / arm.name, {})

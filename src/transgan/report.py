@@ -27,6 +27,8 @@ PAPER_DATA = ("cifar10", "stl10")
 # An experiment folder's description, written by transgan.experiments and read here.
 MANIFEST = "experiment.json"
 SKIP_KEYS = ("images", "time", "protocol")
+# Most evaluation points an experiment report's course-of-training table lists.
+COURSE_ROWS = 10
 
 
 def _pyplot() -> Any:
@@ -146,6 +148,8 @@ def report_experiment(out_dir: str | Path) -> Path:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", *_per_seed_table(arms, runs, metrics), ""]
+    for metric in metrics:
+        lines += [*_course_table(arms, runs, metric), ""]
     if protocols:
         lines += [f"Protocol: {p}." for p in sorted(protocols)] + [""]
     if show_paper:
@@ -171,6 +175,36 @@ def _per_seed_table(arms: list[dict[str, Any]], runs: dict[str, Any],
             cells += [_mean_std([final.get(m)]) for m in metrics]
             cells += [f"{counters['images']:,}", _duration(counters["wall_time"])]
             lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _course_table(arms: list[dict[str, Any]], runs: dict[str, Any], metric: str) -> list[str]:
+    """Markdown lines of ``metric`` at the evaluations, mean ± std over the seeds evaluated
+    there, so that arms can be compared early as well as at the end; at most COURSE_ROWS
+    evaluation points, evenly spread, the last always kept."""
+    values: dict[int, dict[str, list[float]]] = {}
+    for arm in arms:
+        for _, records, _ in runs[arm["name"]]:
+            for record in records:
+                value = record.get(metric)
+                if isinstance(value, int | float):
+                    values.setdefault(int(record["images"]), {}).setdefault(
+                        arm["name"], []).append(float(value))
+    points = sorted(values)
+    if len(points) > COURSE_ROWS:
+        step = (len(points) - 1) / (COURSE_ROWS - 1)
+        points = [points[round(i * step)] for i in range(COURSE_ROWS)]
+    arrow = "↓" if lower_is_better(metric) else "↑"
+    lines = [f"{metric} {arrow} during training (mean ± std over the seeds evaluated there, "
+             "their number in parentheses):",
+             "", "| images seen | " + " | ".join(arm["label"] for arm in arms) + " |",
+             "|" + "---|" * (len(arms) + 1)]
+    for images in points:
+        cells = [f"{images:,}"]
+        for arm in arms:
+            seeds = values[images].get(arm["name"], [])
+            cells.append(f"{_mean_std(seeds)} ({len(seeds)})" if seeds else "")
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
