@@ -178,19 +178,23 @@ def _per_seed_table(arms: list[dict[str, Any]], runs: dict[str, Any],
     return lines
 
 
+def _metric_by_images(seeds: list[tuple[Path, list[dict[str, Any]], Any]],
+                      metric: str) -> dict[int, list[float]]:
+    """An arm's values of ``metric`` by images seen at evaluation, one per seed evaluated there."""
+    values: dict[int, list[float]] = {}
+    for _, records, _ in seeds:
+        for record in records:
+            if isinstance(record.get(metric), int | float):
+                values.setdefault(int(record["images"]), []).append(float(record[metric]))
+    return values
+
+
 def _course_table(arms: list[dict[str, Any]], runs: dict[str, Any], metric: str) -> list[str]:
     """Markdown lines of ``metric`` at the evaluations, mean ± std over the seeds evaluated
     there, so that arms can be compared early as well as at the end; at most COURSE_ROWS
     evaluation points, evenly spread, the last always kept."""
-    values: dict[int, dict[str, list[float]]] = {}
-    for arm in arms:
-        for _, records, _ in runs[arm["name"]]:
-            for record in records:
-                value = record.get(metric)
-                if isinstance(value, int | float):
-                    values.setdefault(int(record["images"]), {}).setdefault(
-                        arm["name"], []).append(float(value))
-    points = sorted(values)
+    values = {arm["name"]: _metric_by_images(runs[arm["name"]], metric) for arm in arms}
+    points = sorted({images for per_images in values.values() for images in per_images})
     if len(points) > COURSE_ROWS:
         step = (len(points) - 1) / (COURSE_ROWS - 1)
         points = [points[round(i * step)] for i in range(COURSE_ROWS)]
@@ -202,7 +206,7 @@ def _course_table(arms: list[dict[str, Any]], runs: dict[str, Any], metric: str)
     for images in points:
         cells = [f"{images:,}"]
         for arm in arms:
-            seeds = values[images].get(arm["name"], [])
+            seeds = values[arm["name"]].get(images, [])
             cells.append(f"{_mean_std(seeds)} ({len(seeds)})" if seeds else "")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -215,11 +219,7 @@ def _plot_experiment_metrics(arms: list[dict[str, Any]], runs: dict[str, Any],
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], shown, strict=True):
         for arm in arms:
-            per_images: dict[int, list[float]] = {}
-            for _, records, _ in runs[arm["name"]]:
-                for r in records:
-                    if isinstance(r.get(metric), int | float):
-                        per_images.setdefault(int(r["images"]), []).append(float(r[metric]))
+            per_images = _metric_by_images(runs[arm["name"]], metric)
             if per_images:
                 xs = sorted(per_images)
                 ax.plot(xs, [statistics.mean(per_images[x]) for x in xs], marker="o",
