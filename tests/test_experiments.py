@@ -191,10 +191,16 @@ def test_augment_arms_differ_only_in_the_augmentation_probability(tmp_path: Path
 
 def test_objectives_arms_change_only_the_objective_per_pair(tmp_path: Path) -> None:
     arms = {arm.name: arm for arm in experiment_arms("objectives", "digits")}
-    assert list(arms) == ["wgangp-transformer", "rpgan-transformer", "wgangp-cnn", "rpgan-cnn"]
+    assert list(arms) == ["wgangp-transformer", "rpgan-transformer", "rpgan-fd-transformer",
+                          "wgangp-cnn", "rpgan-cnn", "rpgan-fd-cnn"]
     for pair, preset in (("transformer", "digits"), ("cnn", "digits-cnn")):
-        wgan, rpgan = (run_options(arms[f"{loss}-{pair}"], "digits", 60_000, 0,
-                                   tmp_path / loss, {}) for loss in ("wgangp", "rpgan"))
+        wgan, rpgan, fd = (run_options(arms[f"{loss}-{pair}"], "digits", 60_000, 0,
+                                       tmp_path / loss, {}) for loss in ("wgangp", "rpgan",
+                                                                         "rpgan-fd"))
+        # The finite-difference arm is the exact arm but for how the penalty is taken.
+        assert {f for f in OPTION_NAMES if getattr(fd, f) != getattr(rpgan, f)} == {
+            "out", "penalty"}
+        assert fd.penalty == "finite-difference"
         assert wgan.preset == rpgan.preset == preset
         assert (wgan.loss, rpgan.loss) == ("wgangp-eps", "rpgan")
         differing = {f for f in OPTION_NAMES if getattr(wgan, f) != getattr(rpgan, f)}

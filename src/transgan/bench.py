@@ -1,7 +1,8 @@
 """`transgan bench`: training and sampling speed, memory and FLOP utilisation, in one run.
 
-Every configuration (default path, lazy regularisation, naive baseline) runs in a fresh
-process, so peak memory is measured per configuration: CPU peak RSS, or CUDA max allocated.
+Every configuration (default path, lazy regularisation, naive baseline, and for a loss with
+zero-centred penalties the finite-difference penalty) runs in a fresh process, so peak memory
+is measured per configuration: CPU peak RSS, or CUDA max allocated.
 The training step is the trainer's own: n_critic D steps with the loss's penalty, one G step
 and the EMA update, with DiffAugment, on real-shaped input. The naive baseline runs it as
 the official implementation does: explicit softmax(QK^T)V attention, float32, eager, a
@@ -30,6 +31,7 @@ from torch.utils.flop_counter import flop_registry
 
 from transgan.errors import BenchError
 from transgan.train.build import Run, build_run
+from transgan.train.choices import ZERO_CENTRED_LOSSES
 from transgan.train.distributed import resolve_device, resolve_precision
 from transgan.train.memory import live_peak_bytes
 from transgan.train.recipes import options_for
@@ -50,6 +52,8 @@ class BenchConfig:
     cuda_graphs: bool = False
     reference_step: bool = False
     activation_checkpointing: bool = False
+    loss: str | None = None
+    penalty: str = "exact"
     warmup: int = 1
 
 
@@ -132,7 +136,8 @@ def training_cycle(cfg: BenchConfig) -> Iterator[tuple[Run, Callable[[], None]]]
         "data": "digits", "batch": cfg.batch, "g_batch": cfg.batch, "progress": False,
         "lazy_reg": cfg.lazy_reg, "device": cfg.device, "precision": cfg.precision,
         "compile": cfg.compile, "cuda_graphs": cfg.cuda_graphs,
-        "activation_checkpointing": cfg.activation_checkpointing,
+        "activation_checkpointing": cfg.activation_checkpointing, "penalty": cfg.penalty,
+        **({"loss": cfg.loss} if cfg.loss else {}),
     })
     run = build_run(opts, impl=StepImpl.reference() if cfg.reference_step else StepImpl())
     for model in (run.G, run.D):
@@ -304,31 +309,45 @@ def measure_side_by_side(cfgs: list[BenchConfig], rounds: int) -> list[dict[str,
 def _expect(cfg: BenchConfig, message: Any) -> Any:
     if isinstance(message, dict) and "error" in message:
         raise BenchError(f"benchmark of {cfg.preset} ({cfg.attention} attention, "
-                         f"{cfg.precision}, lazy reg {cfg.lazy_reg}) failed: {message['error']}")
+                         f"{cfg.precision}, lazy reg {cfg.lazy_reg}, {cfg.penalty} penalty) "
+                         f"failed: {message['error']}")
     return message
 
 
 def run_bench(
     preset: str, batch: int, device: str = "cpu", quick: bool = False, lazy: int = 4,
     precision: str | None = None, compile: bool = False, activation_checkpointing: bool = False,
+    loss: str | None = None,
 ) -> dict[str, Any]:
     """Default path, lazy regularisation and the naive path, side by side; with
-    ``activation_checkpointing`` the default path with it too."""
+    ``activation_checkpointing`` the default path with it too; for a loss with zero-centred
+    penalties (``loss``, default the preset recipe's) the finite-difference penalty beside the
+    exact one, checkpointed too where the default path is."""
     dev = resolve_device(device)
-    precision = resolve_precision(precision or options_for(preset).precision, dev)
+    recipe = options_for(preset)
+    precision = resolve_precision(precision or recipe.precision, dev)
+    loss = loss or recipe.loss
     cycles = 1 if quick else 3
     common = {"preset": preset, "batch": batch, "device": str(dev), "precision": precision,
-              "compile": compile}
-    # The baseline as the official implementation runs: explicit attention, fp32, eager,
-    # per-parameter Adam, loss and penalty in one backward pass.
-    default, lazy_run, naive, *checkpointed = measure_side_by_side([
-        BenchConfig(**common),
-        BenchConfig(**common, lazy_reg=lazy),
-        BenchConfig(**{**common, "compile": False, "precision": "fp32"}, attention="naive",
-                    reference_step=True),
-        *([BenchConfig(**common, activation_checkpointing=True)]
-          if activation_checkpointing else []),
-    ], rounds=cycles)
+              "compile": compile, "loss": loss}
+    fd = {**common, "penalty": "finite-difference"}
+    finite_difference = loss in ZERO_CENTRED_LOSSES
+    configs = {
+        "default": BenchConfig(**common),
+        "lazy": BenchConfig(**common, lazy_reg=lazy),
+        # The baseline as the official implementation runs: explicit attention, fp32, eager,
+        # per-parameter Adam, loss and penalty in one backward pass.
+        "naive": BenchConfig(**{**common, "compile": False, "precision": "fp32"},
+                             attention="naive", reference_step=True),
+        **({"checkpointed": BenchConfig(**common, activation_checkpointing=True)}
+           if activation_checkpointing else {}),
+        **({"finite_difference": BenchConfig(**fd)} if finite_difference else {}),
+        **({"fd_checkpointed": BenchConfig(**fd, activation_checkpointing=True)}
+           if finite_difference and activation_checkpointing else {}),
+    }
+    runs = dict(zip(configs, measure_side_by_side(list(configs.values()), rounds=cycles),
+                    strict=True))
+    default, lazy_run, naive = runs["default"], runs["lazy"], runs["naive"]
     peak = matmul_peak(dev, seconds=0.5 if quick else 2.0)
     # On the CPU the specified peak is float32's; bf16 runs give their own peak beside it.
     own_peak = (matmul_peak(dev, seconds=0.5 if quick else 2.0, dtype=torch.bfloat16)
@@ -342,6 +361,7 @@ def run_bench(
         "threads": torch.get_num_threads(),
         "precision": precision,
         "compile": compile,
+        "loss": loss,
         "train_img_per_s": default["train_img_per_s"],
         "lazy_reg": lazy,
         "lazy_train_img_per_s": lazy_run["train_img_per_s"],
@@ -364,10 +384,35 @@ def run_bench(
         "step_memory_bytes": default["step_memory_bytes"],
         "naive_step_memory_bytes": naive["step_memory_bytes"],
         "step_memory_ratio_vs_naive": default["step_memory_bytes"] / naive["step_memory_bytes"],
-        "runs": {"default": default, "lazy": lazy_run, "naive": naive,
-                 **({"checkpointed": checkpointed[0]} if checkpointed else {})},
-        **(checkpointing_ratios(default, checkpointed[0]) if checkpointed else {}),
+        "runs": runs,
+        **(checkpointing_ratios(default, runs["checkpointed"]) if activation_checkpointing
+           else {}),
+        **(finite_difference_ratios(runs) if finite_difference else {}),
     }
+
+
+def finite_difference_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The finite-difference penalty against the exact one (cycle time, aten operators, step
+    memory), and, where measured, checkpointing against the plain finite-difference path."""
+    fd, exact = runs["finite_difference"], runs["default"]
+    ratios = {
+        "fd_train_img_per_s": fd["train_img_per_s"],
+        "fd_time_ratio": fd["seconds_per_cycle"] / exact["seconds_per_cycle"],
+        "fd_ops_ratio": fd["aten_ops_per_cycle"] / exact["aten_ops_per_cycle"],
+        "fd_step_memory_ratio": fd["step_memory_bytes"] / exact["step_memory_bytes"],
+    }
+    if "fd_checkpointed" in runs:
+        checkpointed = runs["fd_checkpointed"]
+        ratios.update({
+            "fd_checkpointed_train_img_per_s": checkpointed["train_img_per_s"],
+            "fd_checkpointed_step_memory_ratio": (checkpointed["step_memory_bytes"]
+                                                  / fd["step_memory_bytes"]),
+            "fd_checkpointed_tensor_memory_ratio": (checkpointed["step_tensor_bytes"]
+                                                    / fd["step_tensor_bytes"]),
+            "fd_checkpointed_time_ratio": (checkpointed["seconds_per_cycle"]
+                                           / fd["seconds_per_cycle"]),
+        })
+    return ratios
 
 
 def checkpointing_ratios(plain: dict[str, Any], checkpointed: dict[str, Any]) -> dict[str, Any]:
@@ -408,8 +453,15 @@ def format_table(result: dict[str, Any]) -> str:
         rows.append(("activation checkpointing",
                      f"{result['checkpointed_train_img_per_s']:.2f}", "",
                      *memory(runs["checkpointed"])))
+    if "finite_difference" in runs:
+        rows.append(("finite-difference penalty", f"{result['fd_train_img_per_s']:.2f}", "",
+                     *memory(runs["finite_difference"])))
+    if "fd_checkpointed" in runs:
+        rows.append(("finite-difference + checkpointing",
+                     f"{result['fd_checkpointed_train_img_per_s']:.2f}", "",
+                     *memory(runs["fd_checkpointed"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"{result['preset']} batch {result['batch']} on {result['device']} "
+    lines = [f"{result['preset']} batch {result['batch']} {result['loss']} on {result['device']} "
              f"({result['machine']}, {result['threads']} threads, torch {result['torch']}, "
              f"{result['precision']}{', compiled' if result['compile'] else ''})"]
     lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
@@ -432,6 +484,17 @@ def format_table(result: dict[str, Any]) -> str:
             f"activation checkpointing: {result['checkpointed_step_memory_ratio']:.0%} of the "
             f"step memory ({result['checkpointed_tensor_memory_ratio']:.0%} of the step's "
             f"tensors) at {result['checkpointed_time_ratio']:.2f}x the cycle time")
+    if "finite_difference" in runs:
+        lines.append(
+            f"finite-difference penalty against the exact one: {result['fd_time_ratio']:.2f}x "
+            f"the cycle time, {result['fd_ops_ratio']:.0%} of the aten ops, "
+            f"{result['fd_step_memory_ratio']:.0%} of the step memory")
+    if "fd_checkpointed" in runs:
+        lines.append(
+            f"finite-difference with activation checkpointing: "
+            f"{result['fd_checkpointed_step_memory_ratio']:.0%} of its step memory "
+            f"({result['fd_checkpointed_tensor_memory_ratio']:.0%} of the step's tensors) at "
+            f"{result['fd_checkpointed_time_ratio']:.2f}x its cycle time")
     if result["precision_matmul_peak_flops"] != result["matmul_peak_flops"]:
         lines.append(
             f"  of the {result['precision']} matmul peak measured beside it "

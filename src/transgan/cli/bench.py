@@ -9,7 +9,7 @@ from typing import Any
 from transgan.cli.parsing import add_device_argument
 from transgan.errors import UsageError
 from transgan.models.presets import get_preset
-from transgan.train.choices import PRECISIONS
+from transgan.train.choices import LOSSES, PRECISIONS
 
 
 def add_parser(sub: Any) -> None:
@@ -28,6 +28,10 @@ def add_parser(sub: Any) -> None:
     bench.add_argument("--activation-checkpointing", action="store_true",
                        help="also measure the default path with each transformer block "
                             "recomputed in the backward pass (memory and time ratios)")
+    bench.add_argument("--loss", choices=LOSSES,
+                       help="the objective (default: the preset recipe's); with a zero-centred "
+                            "penalty (logistic-r1, rpgan) the finite-difference penalty is "
+                            "measured beside the exact one")
     bench.add_argument("--json", metavar="FILE", help="write the results as JSON")
     bench.set_defaults(func=cmd_bench)
 
@@ -40,7 +44,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise UsageError("--batch and --lazy must be positive")
     result = run_bench(args.preset, args.batch, args.device, quick=args.quick, lazy=args.lazy,
                        precision=args.precision, compile=args.compile,
-                       activation_checkpointing=args.activation_checkpointing)
+                       activation_checkpointing=args.activation_checkpointing,
+                       loss=args.loss)
     print(format_table(result))
     if args.json:
         write_json(result, Path(args.json))

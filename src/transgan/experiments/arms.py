@@ -82,6 +82,9 @@ def _objectives(data: str, width_scale: float) -> list[Arm]:
                         {"preset": preset}))
         arms.append(Arm(f"rpgan-{pair}", f"{pair_label}, relativistic pairing + R1 + R2",
                         {"preset": preset, **R3GAN_OBJECTIVE}))
+        arms.append(Arm(f"rpgan-fd-{pair}",
+                        f"{pair_label}, relativistic pairing + finite-difference R1 + R2",
+                        {"preset": preset, **R3GAN_OBJECTIVE, "penalty": "finite-difference"}))
     return arms
 
 
@@ -114,8 +117,8 @@ EXPERIMENTS: dict[str, tuple[str, Callable[[str, float], list[Arm]]]] = {
                _tricks),
     "sizes": ("generator sizes S, M, L, XL (v1 Table 4)", _sizes),
     "augment": ("DiffAugment on every sample against adaptive augmentation", _augment),
-    "objectives": ("WGAN-GP-eps against R3GAN's relativistic pairing with R1 + R2, for the "
-                   "transformer pair and the CNN pair", _objectives),
+    "objectives": ("WGAN-GP-eps against R3GAN's relativistic pairing with R1 + R2 (exact and "
+                   "finite-difference), for the transformer pair and the CNN pair", _objectives),
 }
 
 

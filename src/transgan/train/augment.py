@@ -63,30 +63,36 @@ def _resolve_params(params: str | AugmentParams) -> AugmentParams:
     return AUGMENT_PARAMS[params]
 
 
-def _per_sample_uniform(x: Tensor, low: float, high: float, share: BatchShare) -> Tensor:
+def _tiled(draw: Tensor, copies: int) -> Tensor:
+    """Per-sample draws repeated for ``copies`` stacked copies of the batch."""
+    return draw if copies == 1 else draw.repeat(copies, *(1,) * (draw.dim() - 1))
+
+
+def _per_sample_uniform(x: Tensor, low: float, high: float, share: BatchShare,
+                        copies: int = 1) -> Tensor:
     """One uniform number per sample, shaped (B, 1, 1, 1) to broadcast over an image batch."""
-    u = share.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
+    u = _tiled(share.rand(x.shape[0] // copies, 1, 1, 1, dtype=x.dtype, device=x.device), copies)
     return u * (high - low) + low
 
 
-def _color(x: Tensor, share: BatchShare) -> Tensor:
+def _color(x: Tensor, share: BatchShare, copies: int = 1) -> Tensor:
     """Random brightness, then saturation, then contrast, one draw per sample each."""
-    x = x + _per_sample_uniform(x, -0.5, 0.5, share)
+    x = x + _per_sample_uniform(x, -0.5, 0.5, share, copies)
     pixel_mean = x.mean(dim=1, keepdim=True)
-    x = (x - pixel_mean) * _per_sample_uniform(x, 0.0, 2.0, share) + pixel_mean
+    x = (x - pixel_mean) * _per_sample_uniform(x, 0.0, 2.0, share, copies) + pixel_mean
     image_mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - image_mean) * _per_sample_uniform(x, 0.5, 1.5, share) + image_mean
+    return (x - image_mean) * _per_sample_uniform(x, 0.5, 1.5, share, copies) + image_mean
 
 
-def _translate(x: Tensor, ratio: float, share: BatchShare) -> Tensor:
+def _translate(x: Tensor, ratio: float, share: BatchShare, copies: int = 1) -> Tensor:
     """Shift each sample by a random integer offset per axis, filling exposed pixels with zero."""
     b, c, h, w = x.shape
     max_h = int(h * ratio + 0.5)
     max_w = int(w * ratio + 0.5)
     if max_h == 0 and max_w == 0:
         return x
-    shift_h = share.randint(-max_h, max_h + 1, b, 1, device=x.device)
-    shift_w = share.randint(-max_w, max_w + 1, b, 1, device=x.device)
+    shift_h = _tiled(share.randint(-max_h, max_h + 1, b // copies, 1, device=x.device), copies)
+    shift_w = _tiled(share.randint(-max_w, max_w + 1, b // copies, 1, device=x.device), copies)
     # Output pixel i reads padded pixel i - shift + pad; the padding supplies the zero fill.
     padded = F.pad(x, (max_w, max_w, max_h, max_h))
     rows = torch.arange(h, device=x.device) - shift_h + max_h
@@ -109,14 +115,16 @@ def _erase_sides(name: str, h: int, w: int, ratio: float) -> tuple[int, int]:
     return tuple(int(torch.randint(lo, hi + 1, ()).item()) for lo, hi in bounds)  # type: ignore[return-value]
 
 
-def _cutout(x: Tensor, side_h: int, side_w: int, share: BatchShare) -> Tensor:
+def _cutout(x: Tensor, side_h: int, side_w: int, share: BatchShare, copies: int = 1) -> Tensor:
     """Zero one side_h x side_w rectangle per sample at a uniform random centre, clipped at
     the border; as the official code, an even side's centre may also sit on the far edge."""
     b, _, h, w = x.shape
     if side_h == 0 or side_w == 0:
         return x
-    top = share.randint(0, h + 1 - side_h % 2, b, 1, device=x.device) - side_h // 2
-    left = share.randint(0, w + 1 - side_w % 2, b, 1, device=x.device) - side_w // 2
+    top = _tiled(share.randint(0, h + 1 - side_h % 2, b // copies, 1, device=x.device),
+                 copies) - side_h // 2
+    left = _tiled(share.randint(0, w + 1 - side_w % 2, b // copies, 1, device=x.device),
+                  copies) - side_w // 2
     rows = torch.arange(h, device=x.device)
     cols = torch.arange(w, device=x.device)
     in_rows = (rows >= top) & (rows < top + side_h)
@@ -125,10 +133,11 @@ def _cutout(x: Tensor, side_h: int, side_w: int, share: BatchShare) -> Tensor:
     return x * (~inside).to(x.dtype)
 
 
-def _some_samples(x: Tensor, out: Tensor, p: Tensor, share: BatchShare) -> Tensor:
+def _some_samples(x: Tensor, out: Tensor, p: Tensor, share: BatchShare,
+                  copies: int = 1) -> Tensor:
     """``out`` for a random fraction p of the samples, ``x`` for the others."""
-    chosen = share.rand(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device) < p.to(x.device)
-    return torch.where(chosen, out, x)
+    u = _tiled(share.rand(x.shape[0] // copies, 1, 1, 1, dtype=x.dtype, device=x.device), copies)
+    return torch.where(u < p.to(x.device), out, x)
 
 
 class DiffAugment(nn.Module):
@@ -152,23 +161,30 @@ class DiffAugment(nn.Module):
         self.p: Tensor | None = None if p is None else torch.as_tensor(p, dtype=torch.float32)
         self.share = share
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, copies: int = 1) -> Tensor:
         """Augment a (B, C, H, W) batch, transforms in the policy's order (as the official
-        code: ``translation,cutout,color`` colours the cut-out region too)."""
+        code: ``translation,cutout,color`` colours the cut-out region too).
+
+        ``copies`` > 1: the batch is that many copies of B / copies samples stacked (e.g. images
+        and their perturbed twins), each copy of a sample transformed with the same draws.
+        """
         if x.dim() != 4:
             shape = tuple(x.shape)
             raise AugmentError(f"DiffAugment expects a (B, C, H, W) batch, got shape {shape}")
+        if copies < 1 or x.shape[0] % copies:
+            raise AugmentError(f"a batch of {x.shape[0]} is not {copies} copies of one batch")
         for name in self.policy:
             if name == "color":
-                out = _color(x, self.share)
+                out = _color(x, self.share, copies)
             elif name == "translation":
-                out = _translate(x, self.params.translation_ratio, self.share)
+                out = _translate(x, self.params.translation_ratio, self.share, copies)
             elif self._cutout_coin():
                 h, w = x.shape[-2:]
-                out = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio), self.share)
+                out = _cutout(x, *_erase_sides(name, h, w, self.params.cutout_ratio), self.share,
+                              copies)
             else:
                 continue
-            x = out if self.p is None else _some_samples(x, out, self.p, self.share)
+            x = out if self.p is None else _some_samples(x, out, self.p, self.share, copies)
         return x
 
     def _cutout_coin(self) -> bool:

@@ -2,6 +2,11 @@
 command line can list them; the loss registry (``train.losses``) is tested to match."""
 
 LOSSES: tuple[str, ...] = ("wgangp-eps", "hinge", "logistic-r1", "rpgan")
+# How the zero-centred penalties (R1, R2) are taken: the input gradient through a double
+# backward, or a finite difference of D along random directions (one plain D pass).
+PENALTIES: tuple[str, ...] = ("exact", "finite-difference")
+# The losses whose penalties are zero-centred, so a finite difference can stand for them.
+ZERO_CENTRED_LOSSES: tuple[str, ...] = ("logistic-r1", "rpgan")
 # Training schedules: constant, or a cosine from a start value to an end value.
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")

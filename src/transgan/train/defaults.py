@@ -18,6 +18,9 @@ R1_GAMMA = 10.0
 # Relativistic pairing with R1 and R2 (R3GAN, Huang et al. 2024): the weight gamma of each
 # penalty on its own (the loss adds gamma / 2 times each).
 R2_GAMMA = 10.0
+# The finite-difference penalty's step: D(x + sigma e) - D(x) with e ~ N(0, I) on images in
+# [-1, 1] (GAT, "Scalable GANs with Transformers", arXiv 2509.24935: sigma 0.01).
+PENALTY_SIGMA = 0.01
 # R3GAN's cosine schedules (its CIFAR-10 preset): the learning rate falls to 1/4 (2e-4 to
 # 5e-5), Adam's beta2 rises from 0.9, gamma falls to 1/10.
 LR_END_RATIO = 0.25

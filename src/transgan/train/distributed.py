@@ -57,6 +57,11 @@ class BatchShare:
         return self.rows(torch.rand(local * self.world_size, *shape, device=device, dtype=dtype,
                                     generator=generator))
 
+    def randn(self, local: int, *shape: int, device: torch.device,
+              dtype: torch.dtype | None = None) -> Tensor:
+        """This rank's rows of a standard normal draw of ``local * world_size`` rows."""
+        return self.rows(torch.randn(local * self.world_size, *shape, device=device, dtype=dtype))
+
     def randint(self, low: int, high: int, local: int, *shape: int,
                 device: torch.device) -> Tensor:
         """This rank's rows of an integer draw in [low, high) of ``local * world_size`` rows."""

@@ -3,6 +3,8 @@ none) and G's term, one class per loss, chosen by name from :data:`LOSS_TYPES`.
 
 WGAN-GP with drift is the official TransGAN loss; hinge and logistic + R1 are the common
 alternatives, and the relativistic pairing loss with R1 and R2 is R3GAN's (Huang et al. 2024).
+The zero-centred penalties (R1, R2) are taken exactly, through a double backward, or by
+finite differences of D along random directions inside D's main pass (no double backward).
 The multi-task super-resolution term of MT-CT is a G-side term beside them.
 """
 
@@ -20,8 +22,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import record_function
 
 from transgan.errors import LossError
-from transgan.train.choices import LOSSES
-from transgan.train.defaults import DRIFT_WEIGHT, GP_WEIGHT, R1_GAMMA, R2_GAMMA
+from transgan.train.choices import LOSSES, PENALTIES
+from transgan.train.defaults import DRIFT_WEIGHT, GP_WEIGHT, PENALTY_SIGMA, R1_GAMMA, R2_GAMMA
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 Augment = Callable[[Tensor], Tensor]
@@ -108,9 +110,19 @@ class GANLoss:
         """Whether D's loss has a regulariser (a non-zero penalty weight)."""
         return False
 
+    @property
+    def penalty_in_main_pass(self) -> bool:
+        """Whether the regulariser rides on :meth:`d_main`'s D pass (``penalty_scale``)
+        rather than taking passes of its own in :meth:`d_regulariser`."""
+        return False
+
     def d_main(self, D: nn.Module, real: Tensor, fake: Tensor,
-               augment: Augment | None = None) -> tuple[Tensor, Stats]:
-        """D's loss without its regulariser (no gradient into ``fake``) and detached stats."""
+               augment: Augment | None = None, *, penalty_scale: float = 0.0,
+               noise: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Stats]:
+        """D's loss (no gradient into ``fake``) and detached stats: without its regulariser,
+        or with it times ``penalty_scale`` where it rides on this pass (a finite-difference
+        penalty, along ``noise``: directions for the reals and the fakes, drawn if not given).
+        """
         fake = fake.detach()
         # One D pass over both halves: larger matrix products, half the kernel launches.
         both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
@@ -200,16 +212,107 @@ class Hinge(GANLoss):
         return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
 
 
-@dataclass(frozen=True)
-class LogisticR1(GANLoss):
-    """Non-saturating logistic loss with the R1 penalty (gamma / 2) E[||grad D(x)||^2]."""
+def twin_noise(images: Tensor, share: BatchShare = WHOLE_BATCH) -> Tensor:
+    """Standard normal directions e, one per image, drawn for the global batch (float32)."""
+    return share.randn(images.shape[0], *images.shape[1:], device=images.device,
+                       dtype=torch.float32)
 
-    name: ClassVar[str] = "logistic-r1"
+
+def finite_difference_pass(
+    D: nn.Module, halves: tuple[Tensor, Tensor], noise: tuple[Tensor | None, Tensor | None],
+    sigma: float, augment: Augment | None = None,
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """One D pass over the real and fake halves and, for each half given noise e, its twins
+    x + sigma e: D's logits of the two halves and, per half with noise,
+    (D(aug(x + sigma e)) - D(aug(x)))^2 / sigma^2 per image.
+
+    A twin is augmented with its image's own draws, so the difference is taken along the
+    same augmentation as the exact penalty's gradient: its mean over e is
+    ||grad_x D(aug(x))||^2 up to O(sigma), exactly for a D linear in x.
+    """
+    clean, twins = [], []
+    for x, e in zip(halves, noise, strict=True):
+        if e is None:
+            clean.append(x if augment is None else augment(x))
+            continue
+        x = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16 would round the step away
+        pair = torch.cat([x, x + sigma * e])
+        a, b = (pair if augment is None else augment(pair, copies=2)).chunk(2)
+        clean.append(a)
+        twins.append(b)
+    sizes = [x.shape[0] for x in clean + twins]
+    real_logits, fake_logits, *twin_logits = D(torch.cat(clean + twins)).reshape(-1).split(sizes)
+    nudged = [logit for logit, e in zip((real_logits, fake_logits), noise, strict=True)
+              if e is not None]
+    wide = torch.promote_types(real_logits.dtype, torch.float32)  # bf16 logits differ coarsely
+    squares = [(twin.to(wide) - logit.to(wide)).square() / sigma**2
+               for twin, logit in zip(twin_logits, nudged, strict=True)]
+    return real_logits, fake_logits, squares
+
+
+@dataclass(frozen=True)
+class ZeroCentredLoss(GANLoss):
+    """A loss regularised by zero-centred penalties, (r1_gamma / 2) E||grad D(x_real)||^2 and
+    (r2_gamma / 2) E||grad D(x_fake)||^2, taken through the augmentation: exactly, by a double
+    backward in passes of their own, or (``penalty`` finite-difference) estimated by
+    (D(x + sigma e) - D(x))^2 / sigma^2 inside D's main pass, which needs no double backward.
+    """
+
     r1_gamma: float = R1_GAMMA
+    penalty: str = "exact"
+    penalty_sigma: float = PENALTY_SIGMA
+    share: BatchShare = field(default=WHOLE_BATCH, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.penalty not in PENALTIES:
+            raise LossError(f"unknown penalty {self.penalty!r}; choose from "
+                            f"{', '.join(PENALTIES)}")
+        if not self.penalty_sigma > 0:
+            raise LossError(f"penalty_sigma must be positive, got {self.penalty_sigma}")
+
+    @property
+    def gammas(self) -> tuple[float, float]:
+        """The weights of R1 (reals) and R2 (fakes)."""
+        return self.r1_gamma, 0.0
 
     @property
     def regularised(self) -> bool:
-        return self.r1_gamma > 0
+        return any(gamma > 0 for gamma in self.gammas)
+
+    @property
+    def penalty_in_main_pass(self) -> bool:
+        return self.penalty == "finite-difference"
+
+    def d_main(self, D: nn.Module, real: Tensor, fake: Tensor,
+               augment: Augment | None = None, *, penalty_scale: float = 0.0,
+               noise: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Stats]:
+        if not (penalty_scale and self.penalty_in_main_pass):
+            return super().d_main(D, real, fake, augment)
+        if noise is None:
+            noise = (twin_noise(real, self.share), twin_noise(fake, self.share))
+        nudged = (self.gammas[0] > 0, self.gammas[1] > 0)
+        real_logits, fake_logits, squares = finite_difference_pass(
+            D, (real, fake.detach()), (noise[0] if nudged[0] else None,
+                                       noise[1] if nudged[1] else None),
+            self.penalty_sigma, augment)
+        stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
+                 "d_real_sign": self.real_sign(real_logits.detach(), fake_logits.detach())}
+        loss = self.d_term(real_logits, fake_logits, stats)
+        estimates = iter(squares)
+        for name, gamma, nudge in zip(("r1", "r2"), self.gammas, nudged, strict=True):
+            if nudge:
+                value = next(estimates).mean()
+                loss = loss + penalty_scale * gamma / 2 * value
+                stats[name] = value.detach()
+        return loss, stats
+
+
+@dataclass(frozen=True)
+class LogisticR1(ZeroCentredLoss):
+    """Non-saturating logistic loss with the R1 penalty (gamma / 2) E[||grad D(x)||^2]."""
+
+    name: ClassVar[str] = "logistic-r1"
 
     def d_term(self, real_logits: Tensor, fake_logits: Tensor, stats: Stats) -> Tensor:
         return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
@@ -225,19 +328,18 @@ class LogisticR1(GANLoss):
 
 
 @dataclass(frozen=True)
-class RelativisticPairing(GANLoss):
+class RelativisticPairing(ZeroCentredLoss):
     """R3GAN's loss: each real image paired with a fake one, D: softplus(-(D(x_r) - D(x_f))),
     G: softplus(-(D(x_f) - D(x_r))) on a real batch of its own, and the zero-centred penalties
     (r1_gamma / 2) R1 + (r2_gamma / 2) R2, taken through the augmentation."""
 
     name: ClassVar[str] = "rpgan"
     g_needs_reals: ClassVar[bool] = True
-    r1_gamma: float = R1_GAMMA
     r2_gamma: float = R2_GAMMA
 
     @property
-    def regularised(self) -> bool:
-        return self.r1_gamma > 0 or self.r2_gamma > 0
+    def gammas(self) -> tuple[float, float]:
+        return self.r1_gamma, self.r2_gamma
 
     def real_sign(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """E[sign(D(x_r) - D(x_f))] over the pairs: only differences of logits mean anything."""
@@ -275,11 +377,15 @@ LOSS_TYPES: dict[str, type[GANLoss]] = {
     cls.name: cls for cls in (WGANGPEps, Hinge, LogisticR1, RelativisticPairing)}
 
 
-def make_loss(name: str, **settings: float | BatchShare) -> GANLoss:
+def make_loss(name: str, **settings: float | str | BatchShare) -> GANLoss:
     """The loss called ``name``, given those of ``settings`` it takes (gp_weight,
-    drift_weight, r1_gamma, r2_gamma, share); the others are ignored."""
+    drift_weight, r1_gamma, r2_gamma, penalty, penalty_sigma, share); the others are ignored,
+    but a finite-difference penalty for a loss without zero-centred penalties is an error."""
     if name not in LOSS_TYPES:
         raise LossError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     cls = LOSS_TYPES[name]
+    if settings.get("penalty", "exact") != "exact" and not issubclass(cls, ZeroCentredLoss):
+        raise LossError(f"the {name} loss has no zero-centred penalty for a "
+                        f"{settings['penalty']} estimate to stand for")
     taken = {f.name: settings[f.name] for f in dataclasses.fields(cls) if f.name in settings}
     return cls(**taken)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import yaml
 from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET
-from transgan.train.choices import DEVICE_HELP, LOSSES, SCHEDULES
+from transgan.train.choices import DEVICE_HELP, LOSSES, PENALTIES, SCHEDULES, ZERO_CENTRED_LOSSES
 from transgan.train.defaults import (
     ADA_INTERVAL,
     ADA_SPEED,
@@ -31,6 +31,7 @@ from transgan.train.defaults import (
     GAMMA_END_RATIO,
     GP_WEIGHT,
     LR_END_RATIO,
+    PENALTY_SIGMA,
     R1_GAMMA,
     R2_GAMMA,
 )
@@ -76,6 +77,13 @@ class TrainOptions:
                                      "gamma / 2 x E||grad D(x_real)||^2")
     r2_gamma: float = _opt(R2_GAMMA, "R2 weight gamma (rpgan): the loss adds gamma / 2 x "
                                      "E||grad D(x_fake)||^2")
+    penalty: str = _opt("exact", f"{' | '.join(PENALTIES)}: how the R1 / R2 penalties of "
+                                 f"{' and '.join(ZERO_CENTRED_LOSSES)} are taken: the input "
+                                 "gradient by a double backward, or (D(x + sigma e) - D(x))^2 "
+                                 "/ sigma^2 with e ~ N(0, I) in D's main pass (the same gamma "
+                                 "means the same; no double backward)")
+    penalty_sigma: float = _opt(PENALTY_SIGMA, "step sigma of the finite-difference penalty, "
+                                               "on images in [-1, 1]")
     lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
     lr_g: float = _opt(1e-4, "generator learning rate")
     lr_d: float = _opt(1e-4, "discriminator learning rate")

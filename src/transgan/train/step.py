@@ -30,6 +30,7 @@ from transgan.train.losses import (
     make_loss,
     mode_seeking_loss,
     super_resolution_loss,
+    twin_noise,
 )
 from transgan.train.options import TrainOptions
 from transgan.train.schedules import mtct_active, scheduled_values
@@ -104,14 +105,16 @@ class GANStep:
                         if parse_policy(opts.augment) else None)
         self.loss: GANLoss = make_loss(opts.loss, gp_weight=opts.gp_weight,
                                        drift_weight=opts.drift_weight, r1_gamma=opts.r1_gamma,
-                                       r2_gamma=opts.r2_gamma, share=share)
+                                       r2_gamma=opts.r2_gamma, penalty=opts.penalty,
+                                       penalty_sigma=opts.penalty_sigma, share=share)
         # Fused Adam also skips a non-finite step on the device (its found_inf input).
         self.fused = impl.fused_optimizer and self.device.type in FUSED_ADAM_DEVICES
         adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2),
                                 **({"fused": True} if self.fused else {"foreach": False})}
         self.opt_g = torch.optim.Adam(G.parameters(), lr=opts.lr_g, **adam)
         self.opt_d = torch.optim.Adam(D.parameters(), lr=opts.lr_d, **adam)
-        # G's passes and D's main passes; the regulariser's double backward stays eager.
+        # G's passes and D's main passes (with a finite-difference penalty's twins); an exact
+        # penalty's double backward stays eager.
         self.G_fwd, self.D_fwd = compiled(G, opts), compiled(D, opts)
         self.generators = {"z": torch.Generator(device=self.device),
                            "flip": torch.Generator(device=self.device)}
@@ -281,18 +284,28 @@ class GANStep:
         opts, accum = self.opts, self.opts.accum
         self._begin_graph_step()
         penalty = self.loss.regularised and self.counters.d_steps % opts.lazy_reg == 0
+        # A finite-difference penalty rides on the main pass; an exact one takes its own.
+        in_main = penalty and self.loss.penalty_in_main_pass
+        scale = opts.lazy_reg * self.gamma_scale
         z = self.latents(opts.batch)
+        # The finite-difference penalty's directions for the reals, then for the fakes (of the
+        # reals' shape), drawn for the whole batch: accumulation chunks take their share.
+        noise_chunks = (zip(twin_noise(real, self.dist.share).chunk(accum),
+                            twin_noise(real, self.dist.share).chunk(accum), strict=True)
+                        if in_main else [None] * accum)
         self.opt_d.zero_grad(set_to_none=True)
         chunks = StatSums()
         label_chunks = [None] * accum if labels is None else labels.chunk(accum)
-        for real_c, z_c, y_c in zip(real.chunk(accum), z.chunk(accum), label_chunks,
-                                    strict=True):
+        for real_c, z_c, y_c, noise_c in zip(real.chunk(accum), z.chunk(accum), label_chunks,
+                                             noise_chunks, strict=True):
             # G in its own autocast region: leaving it drops G's cached bf16 weight copies.
             with torch.no_grad(), self.autocast():
                 fake = self.G_fwd(z_c, y_c)
             with self.autocast():
                 loss, stats = self.loss.d_main(with_labels(self.D_fwd, y_c), real_c, fake,
-                                               self.augment)
+                                               self.augment,
+                                               penalty_scale=scale if in_main else 0.0,
+                                               noise=noise_c)
             pending: Tensor | None = loss
             if self.impl.split_penalty_backward:
                 # Backpropagated before the penalty builds its graph, so the two graphs are
@@ -300,11 +313,10 @@ class GANStep:
                 (loss / accum).backward()
                 pending = None
             total = loss
-            if penalty:
+            if penalty and not in_main:
                 with self.autocast():
                     term, penalty_stats = self.loss.d_regulariser(
-                        with_labels(self.D, y_c), real_c, fake, self.augment,
-                        scale=opts.lazy_reg * self.gamma_scale)
+                        with_labels(self.D, y_c), real_c, fake, self.augment, scale=scale)
                 stats.update(penalty_stats)
                 pending = term if pending is None else pending + term
                 total = loss + term

@@ -14,11 +14,12 @@ from transgan.models.configs import LOCALITY_BLOCKS
 from transgan.nn.choices import LOCALITY_KINDS
 from transgan.train.ada import ADAPTIVE
 from transgan.train.augment import AUGMENT_PARAMS
-from transgan.train.choices import LOSSES, PRECISIONS, SCHEDULES
+from transgan.train.choices import LOSSES, PENALTIES, PRECISIONS, SCHEDULES, ZERO_CENTRED_LOSSES
 from transgan.train.options import TrainOptions
 
 CHOICES = {
     "loss": LOSSES,
+    "penalty": PENALTIES,
     "augment_params": tuple(AUGMENT_PARAMS),
     "locality_kind": LOCALITY_KINDS,
     "locality_blocks": LOCALITY_BLOCKS,
@@ -65,7 +66,7 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
     models the options describe are checked where they are built: ``train.build``.)"""
     problems = Problems()
     for check in (_check_choices, _check_numbers, _check_batches, _check_schedules,
-                  _check_augment_p):
+                  _check_augment_p, _check_penalty):
         with problems.check():
             check(opts, world_size)
     problems.raise_any()
@@ -163,6 +164,15 @@ def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
     if opts.augment_p_schedule != "constant" and augment_probability(opts.augment_p) is None:
         raise OptionsError("--augment-p-schedule cosine ramps up to a fixed probability: give "
                            "--augment-p FLOAT")
+
+
+def _check_penalty(opts: TrainOptions, world_size: int = 1) -> None:
+    if opts.penalty == "finite-difference" and opts.loss not in ZERO_CENTRED_LOSSES:
+        raise OptionsError(f"--penalty finite-difference stands for the zero-centred penalties "
+                           f"of {' and '.join(ZERO_CENTRED_LOSSES)}; --loss {opts.loss} keeps "
+                           "its own (choose --penalty exact)")
+    if not opts.penalty_sigma > 0:
+        raise OptionsError(f"--penalty-sigma must be positive, got {opts.penalty_sigma}")
 
 
 def parse_stages(text: str) -> list[int] | None:
