@@ -75,10 +75,21 @@ def test_the_weights_check_sees_float_rounding_and_nothing_else() -> None:
 def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
     assert main(["bench", "--preset", "digits", "--batch", "8", "--device", "cpu", "--quick",
-                 "--lazy", "2", "--activation-checkpointing", "--json", str(out)]) == 0
+                 "--lazy", "2", "--activation-checkpointing", "--loss", "rpgan",
+                 "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     runs = result["runs"]
     assert result["precision"] == "fp32"  # the digits recipe's precision
+    assert result["loss"] == "rpgan" and {run["loss"] for run in runs.values()} == {"rpgan"}
+    assert (runs["finite_difference"]["penalty"], runs["default"]["penalty"]) == (
+        "finite-difference", "exact")
+    # No double backward: far fewer operators than the exact penalty, and a twin pass's FLOPs.
+    assert result["fd_ops_ratio"] < 0.8
+    assert result["fd_ops_ratio"] == pytest.approx(
+        runs["finite_difference"]["aten_ops_per_cycle"] / result["aten_ops_per_cycle"])
+    assert runs["fd_checkpointed"]["activation_checkpointing"]
+    assert result["fd_checkpointed_tensor_memory_ratio"] < 1
+    assert result["fd_time_ratio"] > 0 and result["fd_checkpointed_time_ratio"] > 0
     # The penalty on every second D step only: fewer FLOPs per cycle than on every one.
     assert runs["lazy"]["flops_per_cycle"] < runs["default"]["flops_per_cycle"]
     assert result["flops_per_cycle"] == runs["default"]["flops_per_cycle"]
@@ -94,6 +105,7 @@ def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
     assert result["checkpointed_time_ratio"] > 0 and result["checkpointed_step_memory_ratio"] > 0
     printed = capsys.readouterr().out
     assert "activation checkpointing:" in printed
+    assert "finite-difference penalty against the exact one" in printed
     assert f"{result['train_img_per_s']:.2f}" in printed and "speed-up vs naive" in printed
     assert f"{result['aten_ops_per_cycle']:,}" in printed
 

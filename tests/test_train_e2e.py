@@ -97,6 +97,16 @@ def test_resume_continues_the_cosine_schedules_exactly(tmp_path: Path,
     assert state["schedules"]["gamma_scale"] == pytest.approx(0.1)
 
 
+def test_resume_with_the_finite_difference_penalty_is_exact(tmp_path: Path,
+                                                           tiny_run_args: list[str]) -> None:
+    # The twins' directions come from the saved random state, like DiffAugment's draws.
+    args = [*tiny_run_args, "--deterministic", "--loss", "rpgan", "--penalty",
+            "finite-difference", "--lazy-reg", "2"]
+    _, pieces = _straight_and_resumed(args, tmp_path)
+    records = [json.loads(x) for x in (pieces / "stats.jsonl").read_text().splitlines()]
+    assert all("r1" in r and "r2" in r for r in records)
+
+
 def test_rerun_of_finished_run_does_nothing(tmp_path: Path, tiny_run_args, capsys) -> None:
     run = tmp_path / "run"
     assert _train(tiny_run_args, run, 64) == 0
@@ -132,6 +142,10 @@ def test_resume_refuses_changed_recipe(tmp_path: Path, tiny_run_args, capsys) ->
         (["--gamma-end-ratio", "-1"], "--gamma-end-ratio must be >= 0"),
         (["--schedule-images", "0"], "--schedule-images must be positive"),
         (["--augment-p-schedule", "cosine"], "give --augment-p FLOAT"),
+        (["--penalty", "finite-difference"], "--penalty finite-difference stands for the "
+                                             "zero-centred penalties"),
+        (["--penalty", "numeric"], "unknown penalty 'numeric'"),
+        (["--loss", "rpgan", "--penalty-sigma", "0"], "--penalty-sigma must be positive"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, tiny_run_args, capsys, extra, message) -> None:

@@ -292,10 +292,14 @@ class ZeroCentredLoss(GANLoss):
         if noise is None:
             noise = (twin_noise(real, self.share), twin_noise(fake, self.share))
         nudged = (self.gammas[0] > 0, self.gammas[1] > 0)
-        real_logits, fake_logits, squares = finite_difference_pass(
-            D, (real, fake.detach()), (noise[0] if nudged[0] else None,
-                                       noise[1] if nudged[1] else None),
-            self.penalty_sigma, augment)
+        # In float32 even under bf16 autocast: bf16 activations round each logit by far more
+        # than sigma moves it (benchmarks/penalty_accuracy.py: R1 overestimated 3.6x for a
+        # trained digits D and 31x for transgan-s's at sigma 0.01).
+        with torch.autocast(real.device.type, enabled=False):
+            real_logits, fake_logits, squares = finite_difference_pass(
+                D, (real, fake.detach()), (noise[0] if nudged[0] else None,
+                                           noise[1] if nudged[1] else None),
+                self.penalty_sigma, augment)
         stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
                  "d_real_sign": self.real_sign(real_logits.detach(), fake_logits.detach())}
         loss = self.d_term(real_logits, fake_logits, stats)

@@ -160,8 +160,9 @@ class TrainOptions:
     device: str = _opt("auto", DEVICE_HELP)
     precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
                                   "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
-    compile: bool = _opt(False, "torch.compile G's passes and D's main passes (the "
-                                "regulariser stays eager); pays on CUDA")
+    compile: bool = _opt(False, "torch.compile G's passes and D's main passes (an exact "
+                                "penalty stays eager; a finite-difference one is part of D's "
+                                "main pass); pays on CUDA")
     cuda_graphs: bool = _opt(False, "as --compile, and replay the compiled passes as CUDA "
                                     "graphs (fewer kernel launches; CUDA only)")
     activation_checkpointing: bool = _opt(False, "recompute each transformer block of G and D "
