@@ -209,3 +209,36 @@ def test_dead_rank_ends_the_whole_job(tmp_path: Path) -> None:
     assert proc.returncode != 0 and time.time() - start < 120
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"] >= 64
 
+
+
+def _flip_middle(path: Path) -> None:
+    """Overwrite 4 bytes in the middle of ``path`` in place (a disk or copy fault)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        old = handle.read(4)
+        handle.seek(size // 2)
+        handle.write(bytes(b ^ 0xFF for b in old))
+
+
+def test_a_damaged_checkpoint_is_named_and_resume_takes_the_newest_intact_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    args = ["train", *TINY_RUN, "--out", str(run), "--checkpoint-every", "64"]
+    assert main([*args, "--images", "128"]) == 0
+    latest = run / "checkpoints" / "latest.pt"
+    _flip_middle(latest)  # ckpt-...128.pt is the same file (a hard link): damaged too
+    capsys.readouterr()
+    assert main(["sample", str(run), "--num", "2", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(latest) in err[0] and "damaged" in err[0], err
+    assert main([*args, "--images", "192"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from ckpt-000000000064.pt, the newest intact checkpoint" in err
+    assert load_checkpoint(latest)["counters"]["images"] == 192
+    files = {path.stat().st_ino: path for path in (run / "checkpoints").glob("*.pt")}
+    for path in files.values():  # each file once: latest.pt and its numbered link are one
+        _flip_middle(path)
+    assert main([*args, "--images", "256"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no numbered checkpoint beside it is intact" in err[0], err
