@@ -8,11 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
-
 from transgan.artifacts.loading import open_generator, read_checkpoint, source_file
 from transgan.metrics.defaults import run_data
-from transgan.models.folder import generator_metadata, write_model_folder
+from transgan.models.folder import generator_metadata, save_weights, write_model_folder
 from transgan.train.options import recipe_options
 from transgan.train.recipes import chosen_options
 
@@ -33,7 +31,7 @@ def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
                                   ckpt.get("counters", {}).get("images", 0),
                                   ckpt["options"].get("preset"), ckpt["options"].get("data"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out), metadata=metadata)
+    save_weights(weights, out, metadata)
     return out
 
 

@@ -122,11 +122,9 @@ def options_for(preset: str, updates: dict[str, Any] | None = None, source: str 
 
 
 def chosen_options(options: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
-    """Those of ``options`` that differ from transgan's defaults or from the recipe of
-    ``preset``: what was set for the run rather than left as it comes."""
-    defaults = TrainOptions().to_dict()
+    """Those of ``options`` that differ from what ``preset`` gives (its recipe over
+    transgan's defaults): what was set for the run rather than left as it comes."""
     # A preset this version does not know has no recipe here.
-    recipe: Mapping[str, Any] = RECIPES.get(preset, {}) if preset else {}
+    given = {**TrainOptions().to_dict(), **(RECIPES.get(preset, {}) if preset else {})}
     return {name: value for name, value in options.items()
-            if name not in defaults or value != defaults[name]
-            or (name in recipe and value != recipe[name])}
+            if name not in given or value != given[name]}
