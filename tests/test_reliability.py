@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -242,3 +243,30 @@ def test_a_damaged_checkpoint_is_named_and_resume_takes_the_newest_intact_one(
     assert main([*args, "--images", "256"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no numbered checkpoint beside it is intact" in err[0], err
+
+
+def test_a_stopped_and_resumed_run_logs_the_records_of_an_uninterrupted_one(
+        tmp_path: Path) -> None:
+    straight = tmp_path / "straight"
+    args = ["train", *TINY_RUN, "--deterministic", "--checkpoint-every", "10000"]
+    assert main([*args, "--out", str(straight), "--images", "256"]) == 0
+    trainer = _trainer(tmp_path, 256, "--deterministic", "--checkpoint-every", "10000")
+    original = trainer.step.cycle
+
+    def cycle(next_batch):  # type: ignore[no-untyped-def]
+        stats = original(next_batch)
+        if trainer.counters.images == 96:  # halfway through the second 64-image window
+            trainer.stop_signal = signal.SIGINT
+        return stats
+
+    trainer.step.cycle = cycle  # type: ignore[method-assign]
+    trainer.run()
+    run = tmp_path / "run"
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"] == 96
+    assert main([*args, "--out", str(run), "--images", "256"]) == 0
+    def records(folder: Path) -> list[dict]:
+        clock = ("time", "img_per_s")  # the wall clock's, not the training's
+        return [{k: v for k, v in json.loads(line).items() if k not in clock}
+                for line in (folder / "stats.jsonl").read_text().splitlines()]
+
+    assert records(run) == records(straight) and len(records(run)) == 4

@@ -348,8 +348,11 @@ class Trainer:
                 if not crossed(before, c.images, opts.checkpoint_every) and \
                         self.checkpoint_time_due(synced):
                     self.checkpoint()
-            if self.window.counts:
-                self.log_stats()  # what was trained since the last line, e.g. a short run
+            if self.window.counts and self.stop_signal is None:
+                # What was trained since the last line, e.g. a short run; a stopped run keeps
+                # it in its checkpoint instead, so the resumed run logs the records it would
+                # have logged without the stop.
+                self.log_stats()
             self.save()
             self._finish()
         except OSError as exc:
