@@ -168,3 +168,30 @@ def test_the_preset_for_the_data(side: int, device: str, resolution: int | None,
     assert fit.preset == preset and not fit.problems and fit.channels is None
     gray = choose("folder:x", DataProfile(100, 1, side, False), device, resolution)
     assert gray.preset == preset and gray.channels == 1
+
+
+def test_a_bare_folder_or_zip_path_is_read_as_folder_or_zip(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transgan.data.specs import data_spec_from_path
+
+    data = _pictures(tmp_path / "pics", 4)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pics.zip").write_bytes(b"PK")
+    (tmp_path / "digits").mkdir()  # a folder named like a data set does not shadow it
+    assert data_spec_from_path("./pics") == "folder:./pics"
+    assert data_spec_from_path("pics.zip") == "zip:pics.zip"
+    assert data_spec_from_path("digits") == "digits"
+    assert data_spec_from_path("folder:pics") == "folder:pics"
+    assert data_spec_from_path("nowhere") == "nowhere"
+    args = build_parser().parse_args(["train", "--data", str(data), "--out", "run"])
+    opts, _, _ = train_plan_from_args(args)
+    assert opts.data == f"folder:{data}" and opts.preset == "tiny-32"
+
+
+def test_options_of_other_trainers_get_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--kimg", "100", "--outdir", "runs", "--mirror=1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--kimg: use --images N" in err[0], err
+    assert "--outdir: use --out RUN_DIR" in err[0] and "--mirror: use --hflip" in err[0]

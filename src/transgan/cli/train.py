@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from transgan.cli.parsing import count, key_value
+from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
 from transgan.models.presets import DEFAULT_PRESET, PRESETS
 from transgan.train.options import (
@@ -105,6 +106,9 @@ def train_plan_from_args(args: argparse.Namespace
         if name in given:
             given[name] = dict(given[name])
     from_file = load_yaml(args.config) if args.config else {}
+    for source in (from_file, given):
+        if isinstance(source.get("data"), str):
+            source["data"] = data_spec_from_path(source["data"])
     chosen = {**from_file, **given}
     preset = chosen.get("preset")
     if preset is not None and not isinstance(preset, str):
