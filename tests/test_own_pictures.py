@@ -82,8 +82,16 @@ def test_a_labelled_folder_trains_class_conditional_with_conditional(tmp_path: P
     run = tmp_path / "run"
     assert _train("--data", f"folder:{tmp_path / 'fruit'}", "--conditional", "--out", str(run),
                   *SMALL) == 0
-    assert "| 32 px RGB, 2 classes |" in (run / "log.txt").read_text()
+    log = (run / "log.txt").read_text()
+    assert "| 32 px RGB, 2 classes |" in log
     assert load_generator(run).num_classes == 2
+    # Conditional runs collapse to one picture a class without mode seeking: on, and said.
+    assert "--conditional: mode seeking 0.25 keeps the samples of each class varied" in log
+    assert yaml.safe_load((run / "options.yaml").read_text())["mode_seeking"] == 0.25
+    args = build_parser().parse_args(["train", "--data", f"folder:{tmp_path / 'fruit'}",
+                                      "--conditional", "--mode-seeking", "0"])
+    opts, _, fit = train_plan_from_args(args)
+    assert opts.mode_seeking == 0 and not any("mode seeking" in n for n in fit.notes)
 
 
 def test_a_preset_is_built_for_the_datas_channels_with_a_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from transgan.cli.parsing import count, key_value
 from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
 from transgan.models.presets import DEFAULT_PRESET, PRESETS
+from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
 from transgan.train.options import (
     OPTION_NAMES,
     TrainOptions,
@@ -124,7 +125,14 @@ def train_plan_from_args(args: argparse.Namespace
     if fit and fit.problems:
         # The data's choice already says what is wrong with --resolution, and the run stops.
         opts = dataclasses.replace(opts, resolution=None)
-    return opts, set(from_file) | set(given), fit
+    explicit = set(from_file) | set(given)
+    if fit and opts.conditional and not opts.mode_seeking and "mode_seeking" not in explicit:
+        opts = dataclasses.replace(opts, mode_seeking=CONDITIONAL_MODE_SEEKING)
+        fit = dataclasses.replace(fit, notes=(
+            *fit.notes, f"--conditional: mode seeking {CONDITIONAL_MODE_SEEKING} keeps the "
+            "samples of each class varied (without it each class tends to one picture; "
+            "--mode-seeking 0 turns it off)"))
+    return opts, explicit, fit
 
 
 def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:

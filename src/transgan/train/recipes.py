@@ -16,6 +16,7 @@ from typing import Any
 
 from transgan.errors import ConfigError, OptionsError
 from transgan.models.presets import PRESETS, get_preset
+from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
 from transgan.train.options import TrainOptions, checked, merge
 
 
@@ -69,7 +70,8 @@ DIGITS = Recipe(
 )
 # The default demo: one class embedding per digit, no augmentation, and a mode-seeking term
 # at 0.25 that keeps each class from collapsing to one stroke (docs/results/conditional.md).
-DIGITS_CONDITIONAL = DIGITS.but(conditional=True, augment="none", mode_seeking=0.25)
+DIGITS_CONDITIONAL = DIGITS.but(conditional=True, augment="none",
+                                mode_seeking=CONDITIONAL_MODE_SEEKING)
 
 
 def _for_every_preset(recipes: dict[str, Recipe]) -> dict[str, Recipe]:
