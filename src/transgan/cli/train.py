@@ -21,6 +21,7 @@ from transgan.train.options import (
     merge,
 )
 from transgan.train.recipes import options_for, recipe_for
+from transgan.train.validation import validate
 
 if TYPE_CHECKING:
     from transgan.train.data_choice import DataFit
@@ -137,13 +138,13 @@ def train_plan_from_args(args: argparse.Namespace
 
 def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:
     """How the models meet --data (None without --data, or with --init-from's models)."""
+    data, resolution = chosen.get("data"), chosen.get("resolution")
+    if not isinstance(data, str) or chosen.get("init_from"):
+        return None
     from transgan.data.profile import profile_data
     from transgan.train.data_choice import choose, fit_preset
     from transgan.train.distributed import resolve_device
 
-    data, resolution = chosen.get("data"), chosen.get("resolution")
-    if not isinstance(data, str) or chosen.get("init_from"):
-        return None
     profile = profile_data(data)
     if preset is not None:
         return fit_preset(preset, data, profile) if preset in PRESETS else None
@@ -159,10 +160,14 @@ def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    opts, explicit, fit = train_plan_from_args(args)
+    if "data" not in explicit:
+        # Without --data no data problem can join them: the options' own mistakes are
+        # reported now, before torch and the data load.
+        validate(opts)
     from transgan.train.loop import Trainer
     from transgan.train.state import resolve_resume
 
-    opts, explicit, fit = train_plan_from_args(args)
     opts, state = resolve_resume(opts, explicit, args.resume)
     trainer = Trainer.from_options(opts, resume_state=state, fit=fit if state is None else None)
     if state is not None and trainer.counters.images >= opts.images:
