@@ -22,6 +22,7 @@ COMMANDS = {
     "transgan --help": [str(BIN / "transgan"), "--help"],
     "transgan train --help": [str(BIN / "transgan"), "train", "--help"],
     "transgan sample (argument error)": [str(BIN / "transgan"), "sample"],
+    "transgan train --batch 0 (value error)": [str(BIN / "transgan"), "train", "--batch", "0"],
     "transgan --version": [str(BIN / "transgan"), "--version"],
 }
 TARGET = 0.25

@@ -19,7 +19,7 @@ from transgan.artifacts.checkpoint import (
     save_checkpoint,
 )
 from transgan.cli import main
-from transgan.errors import CheckpointError
+from transgan.errors import CheckpointError, DamagedCheckpointError
 
 
 def _state() -> dict:
@@ -43,6 +43,32 @@ def test_round_trip_and_rotation(tmp_path: Path) -> None:
     assert torch.equal(state["G"]["w"], torch.arange(6.0).view(2, 3))
     assert find_checkpoint(tmp_path.parent / tmp_path.name) == tmp_path / "latest.pt"
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def _overwrite(path: Path, offset: int, count: int = 4) -> None:
+    """Overwrite ``count`` bytes of ``path`` at ``offset`` in place, each changed."""
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        old = handle.read(count)
+        handle.seek(offset)
+        handle.write(bytes(b ^ 0x5A for b in old))
+
+
+def test_a_changed_byte_in_a_tensor_is_caught_by_the_checksum(tmp_path: Path) -> None:
+    save_checkpoint(_state(), tmp_path, 1, keep=1)
+    path = tmp_path / "latest.pt"
+    # The bytes of G's weight, as the archive stores them; torch itself checks nothing there.
+    offset = path.read_bytes().index(torch.arange(6.0).numpy().tobytes())
+    _overwrite(path, offset + 8)
+    state = torch.load(path, weights_only=True)
+    assert not torch.equal(state["G"]["w"], torch.arange(6.0).view(2, 3))
+    with pytest.raises(DamagedCheckpointError, match="is damaged: its contents do not match"):
+        load_checkpoint(path)
+
+
+def test_checkpoints_from_before_checksums_still_load(tmp_path: Path) -> None:
+    atomic_save({"format": CHECKPOINT_FORMAT, **_state()}, tmp_path / "old.pt")
+    assert "checksum" not in load_checkpoint(tmp_path / "old.pt")
 
 
 def test_truncated_file_is_refused(tmp_path: Path) -> None:

@@ -49,6 +49,22 @@ def test_sample_class_draws_that_class(model_dir: Path, tmp_path: Path) -> None:
         assert same == (label == 7)
 
 
+def test_a_seeds_class_and_sample_depend_on_the_seed_alone(model_dir: Path,
+                                                           tmp_path: Path) -> None:
+    assert main(["sample", str(model_dir), "--seeds", "0-35", "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", str(model_dir), "--seeds", "1", "--out", str(tmp_path / "b")]) == 0
+    files = {f.name.split("-")[0]: f for f in (tmp_path / "a").glob("*.png")}
+    (alone,) = (tmp_path / "b").glob("*.png")
+    assert alone.name == files["seed0001"].name  # the same class, said in the file name
+    assert torch.equal(_png(alone), _png(files["seed0001"]))
+    # Drawn, not cycled: 36 seeds over 10 classes reach every class.
+    drawn = {int(f.stem.split("-")[1]) for f in files.values()}
+    assert drawn == set(range(CLASSES))
+    assert main(["sample", str(model_dir), "--seeds", "0-5", "--class", "3,5",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert {f.stem.split("-")[1] for f in (tmp_path / "c").glob("*.png")} <= {"3", "5"}
+
+
 def test_generating_commands_take_device_auto(model_dir: Path, tmp_path: Path) -> None:
     # --device auto is CUDA where present, else the CPU, as for training.
     assert main(["sample", str(model_dir), "--num", "10", "--device", "auto", "--out",

@@ -42,16 +42,34 @@ def command_names() -> list[str]:
 def test_help_and_argument_errors_do_not_import_torch() -> None:
     argvs = [["--help"], ["--version"], ["no-such-command"]]
     argvs += [[name, "--help"] for name in command_names()]
+    argvs += [["models"]]  # the listing too: its counts need no models built
     argvs += [["train", "--no-such-option"], ["sample"], ["eval"], ["prepare", "x"],
-              ["train", "--images", "lots"], ["convert", "c.pth", "--out", "o", "--weights", "x"]]
+              ["train", "--images", "lots"], ["convert", "c.pth", "--out", "o", "--weights", "x"],
+              # Value errors that need no data are found before torch loads.
+              ["train", "--batch", "0"], ["train", "--preset", "nope"],
+              ["train", "--device", "tpu"],
+              ["train", "--conditional", "--batch", "0", "--images", "-5"]]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], capture_output=True,
                           text=True, check=True)
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(results) == len(argvs)
     for argv, status, torch_loaded in results:
-        expected = 0 if argv[-1] in ("--help", "--version") else 2
+        expected = 0 if argv[-1] in ("--help", "--version", "models") else 2
         assert status == expected, argv
         assert not torch_loaded, f"transgan {' '.join(argv)} imported torch"
+
+
+def test_every_value_error_is_listed_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from transgan.cli import main
+
+    assert main(["train", "--conditional", "--batch", "0", "--images", "-5", "--lr-g", "0",
+                 "--beta1", "1"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "transgan: error: 4 problems, nothing was started:"
+    assert set(lines[1:]) == {"  - --images must be positive, got -5",
+                              "  - --batch must be positive, got 0",
+                              "  - --lr-g must be positive, got 0.0",
+                              "  - Adam betas must be in [0, 1)"}
 
 
 def test_running_a_command_still_finds_its_modules() -> None:

@@ -354,6 +354,27 @@ def test_cmd_eval_writes_json_beside_the_checkpoint(
     assert "digits-fid" in out and "real floor" in out and "N=300 vs digits-train" in out
 
 
+def test_every_evaluation_is_kept_and_the_card_shows_the_one_of_most_samples(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tiny_run / "checkpoints"
+    (folder / "eval-history.jsonl").unlink(missing_ok=True)
+    assert _eval([str(tiny_run), "--num", "400", "--no-progress"]) == 0
+    assert _eval([str(tiny_run), "--num", "200", "--metrics", "digits-kid",
+                  "--no-progress"]) == 0
+    assert "replaces an earlier evaluation, which the history keeps" in capsys.readouterr().out
+    history = [json.loads(line) for line in (folder / "eval-history.jsonl").read_text()
+               .splitlines()]
+    assert [r["protocol"]["num_samples"] for r in history] == [400, 200]
+    assert "digits-fid" in history[0]["metrics"] and "digits-kid" in history[1]["metrics"]
+    assert all(r["file"] == "metrics-64.json" and r["evaluated_at"] for r in history)
+    model = tmp_path / "model"
+    assert transgan.cli.main(["export", str(tiny_run), "--out", str(model)]) == 0
+    shown = json.loads((model / "config.json").read_text())["metrics"]
+    assert shown["protocol"]["num_samples"] == 400 and "digits-fid" in shown["metrics"]
+    assert "400 samples" in (model / "README.md").read_text()
+
+
 def test_cmd_eval_options_and_out(tiny_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.json"
     argv = [str(tiny_run), "--metrics", "digits-kid", "--num", "200", "--ref", "digits-test",

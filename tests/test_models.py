@@ -41,6 +41,15 @@ def test_the_listing_counts_the_parameters_a_run_of_the_preset_trains(tmp_path, 
     assert rows["digits-conditional"][4] != rows["digits"][4]  # the class embedding's inputs
 
 
+def test_the_listings_table_holds_the_counts_of_every_presets_built_models() -> None:
+    from transgan.cli.models import built_parameters
+    from transgan.models.parameters import PRESET_PARAMETERS
+
+    assert set(PRESET_PARAMETERS) == set(transgan.list_presets())
+    for name in transgan.list_presets():
+        assert PRESET_PARAMETERS[name] == built_parameters(get_preset(name)), name
+
+
 def test_registry_has_the_named_presets() -> None:
     assert set(transgan.list_presets()) >= EXPECTED_PRESETS
 

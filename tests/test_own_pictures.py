@@ -82,8 +82,16 @@ def test_a_labelled_folder_trains_class_conditional_with_conditional(tmp_path: P
     run = tmp_path / "run"
     assert _train("--data", f"folder:{tmp_path / 'fruit'}", "--conditional", "--out", str(run),
                   *SMALL) == 0
-    assert "| 32 px RGB, 2 classes |" in (run / "log.txt").read_text()
+    log = (run / "log.txt").read_text()
+    assert "| 32 px RGB, 2 classes |" in log
     assert load_generator(run).num_classes == 2
+    # Conditional runs collapse to one picture a class without mode seeking: on, and said.
+    assert "--conditional: mode seeking 0.25 keeps the samples of each class varied" in log
+    assert yaml.safe_load((run / "options.yaml").read_text())["mode_seeking"] == 0.25
+    args = build_parser().parse_args(["train", "--data", f"folder:{tmp_path / 'fruit'}",
+                                      "--conditional", "--mode-seeking", "0"])
+    opts, _, fit = train_plan_from_args(args)
+    assert opts.mode_seeking == 0 and not any("mode seeking" in n for n in fit.notes)
 
 
 def test_a_preset_is_built_for_the_datas_channels_with_a_line(tmp_path: Path) -> None:
@@ -168,3 +176,30 @@ def test_the_preset_for_the_data(side: int, device: str, resolution: int | None,
     assert fit.preset == preset and not fit.problems and fit.channels is None
     gray = choose("folder:x", DataProfile(100, 1, side, False), device, resolution)
     assert gray.preset == preset and gray.channels == 1
+
+
+def test_a_bare_folder_or_zip_path_is_read_as_folder_or_zip(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transgan.data.specs import data_spec_from_path
+
+    data = _pictures(tmp_path / "pics", 4)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pics.zip").write_bytes(b"PK")
+    (tmp_path / "digits").mkdir()  # a folder named like a data set does not shadow it
+    assert data_spec_from_path("./pics") == "folder:./pics"
+    assert data_spec_from_path("pics.zip") == "zip:pics.zip"
+    assert data_spec_from_path("digits") == "digits"
+    assert data_spec_from_path("folder:pics") == "folder:pics"
+    assert data_spec_from_path("nowhere") == "nowhere"
+    args = build_parser().parse_args(["train", "--data", str(data), "--out", "run"])
+    opts, _, _ = train_plan_from_args(args)
+    assert opts.data == f"folder:{data}" and opts.preset == "tiny-32"
+
+
+def test_options_of_other_trainers_get_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--kimg", "100", "--outdir", "runs", "--mirror=1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--kimg: use --images N" in err[0], err
+    assert "--outdir: use --out RUN_DIR" in err[0] and "--mirror: use --hflip" in err[0]

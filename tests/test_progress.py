@@ -68,3 +68,11 @@ def test_eval_off_a_terminal_logs_plain_lines(tmp_path: Path, digits_cache: Path
     assert "\r" not in err
     lines = [line for line in err.splitlines() if "/200 img (" in line]
     assert lines and lines[-1].split(" | ")[0].endswith("200/200 img (100%)")
+
+
+def test_slow_work_says_the_time_a_unit_takes() -> None:
+    from transgan.progress import format_speed
+
+    assert format_speed(412.4, "img") == "412 img/s"
+    assert format_speed(1 / 36.1, "preset") == "36.1 s/preset"
+    assert format_speed(0.0, "img") == "0 img/s"

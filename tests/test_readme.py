@@ -91,6 +91,7 @@ def test_readme_examples_run_as_written(demo_folder: Path) -> None:
             done = subprocess.run([sys.executable, "-c", block], cwd=demo_folder,
                                   capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, f"README line {line}:\n{done.stderr[-2000:]}"
-    assert sorted(p.name for p in (demo_folder / "picks").iterdir())[-1] == "seed0040.png"
+    # The demo is conditional: each seed's file says the class the seed drew.
+    assert sorted(p.name for p in (demo_folder / "picks").iterdir())[-1].startswith("seed0040-")
     assert (demo_folder / "runs" / "demo" / "truncation.png").is_file()
     assert (demo_folder / "digits-model" / "config.json").is_file()

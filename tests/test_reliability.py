@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -209,3 +210,63 @@ def test_dead_rank_ends_the_whole_job(tmp_path: Path) -> None:
     assert proc.returncode != 0 and time.time() - start < 120
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"] >= 64
 
+
+
+def _flip_middle(path: Path) -> None:
+    """Overwrite 4 bytes in the middle of ``path`` in place (a disk or copy fault)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.seek(size // 2)
+        old = handle.read(4)
+        handle.seek(size // 2)
+        handle.write(bytes(b ^ 0xFF for b in old))
+
+
+def test_a_damaged_checkpoint_is_named_and_resume_takes_the_newest_intact_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    args = ["train", *TINY_RUN, "--out", str(run), "--checkpoint-every", "64"]
+    assert main([*args, "--images", "128"]) == 0
+    latest = run / "checkpoints" / "latest.pt"
+    _flip_middle(latest)  # ckpt-...128.pt is the same file (a hard link): damaged too
+    capsys.readouterr()
+    assert main(["sample", str(run), "--num", "2", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(latest) in err[0] and "damaged" in err[0], err
+    assert main([*args, "--images", "192"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from ckpt-000000000064.pt, the newest intact checkpoint" in err
+    assert load_checkpoint(latest)["counters"]["images"] == 192
+    files = {path.stat().st_ino: path for path in (run / "checkpoints").glob("*.pt")}
+    for path in files.values():  # each file once: latest.pt and its numbered link are one
+        _flip_middle(path)
+    assert main([*args, "--images", "256"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no numbered checkpoint beside it is intact" in err[0], err
+
+
+def test_a_stopped_and_resumed_run_logs_the_records_of_an_uninterrupted_one(
+        tmp_path: Path) -> None:
+    straight = tmp_path / "straight"
+    args = ["train", *TINY_RUN, "--deterministic", "--checkpoint-every", "10000"]
+    assert main([*args, "--out", str(straight), "--images", "256"]) == 0
+    trainer = _trainer(tmp_path, 256, "--deterministic", "--checkpoint-every", "10000")
+    original = trainer.step.cycle
+
+    def cycle(next_batch):  # type: ignore[no-untyped-def]
+        stats = original(next_batch)
+        if trainer.counters.images == 96:  # halfway through the second 64-image window
+            trainer.stop_signal = signal.SIGINT
+        return stats
+
+    trainer.step.cycle = cycle  # type: ignore[method-assign]
+    trainer.run()
+    run = tmp_path / "run"
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"] == 96
+    assert main([*args, "--out", str(run), "--images", "256"]) == 0
+    def records(folder: Path) -> list[dict]:
+        clock = ("time", "img_per_s")  # the wall clock's, not the training's
+        return [{k: v for k, v in json.loads(line).items() if k not in clock}
+                for line in (folder / "stats.jsonl").read_text().splitlines()]
+
+    assert records(run) == records(straight) and len(records(run)) == 4

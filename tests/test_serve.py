@@ -70,6 +70,10 @@ def _grid_side(n: int) -> int:
     return cols * TILE + 2
 
 
+def body_of_page(url: str) -> bytes:
+    return _get(url)[2]
+
+
 def test_binds_loopback_by_default(url: str) -> None:
     assert url.startswith("http://127.0.0.1:")
 
@@ -84,6 +88,14 @@ def test_page_and_info(url: str) -> None:
     status, kind, body = _get(url + "info")
     assert status == 200 and kind == "application/json"
     assert b'"img_size": 16' in body and b'"conditional": false' in body
+    # A view of the page can be bookmarked: its controls' parameters are taken, others not.
+    status, _, linked = _get(url + "?seed=5&n=64&truncation=0.7&b=9&t=0.5")
+    assert status == 200 and linked == body_of_page(url)
+    assert _get(url + "?colour=red")[0] == 400
+    # An element the script hides stays hidden (the fieldsets' CSS display does not win), and
+    # a refused image shows the server's reason (the page fetches it).
+    assert "[hidden] { display: none !important; }" in page
+    assert "await response.text()" in page
 
 
 @pytest.mark.parametrize("n", [1, 4, 9, 16])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import onnx
@@ -51,6 +52,14 @@ def test_model_folder_round_trip(
     assert main(["export", str(run), "--out", str(folder)]) == 0
     assert {p.name for p in folder.iterdir()} == {
         "config.json", "model.safetensors", "README.md", "samples.png"}
+    # Every file readable by those the model is shared with, the weights too.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == dict.fromkeys(
+        ("config.json", "model.safetensors", "README.md", "samples.png"), 0o666 & ~umask)
+    single = tmp_path / "g.safetensors"
+    assert main(["export", str(run), "--out", str(single)]) == 0
+    assert single.stat().st_mode & 0o777 == 0o666 & ~umask
     config = json.loads((folder / "config.json").read_text())
     assert config["generator"]["type"] == "transformer-g"
     assert config["generator"]["latent_dim"] == 16
@@ -109,6 +118,16 @@ def test_a_conditional_model_card_is_truthful_and_holds_no_local_path(
     for path in folder.iterdir():
         content = path.read_bytes()
         assert not [place for place in local if place.encode() in content], path.name
+
+
+def test_a_card_tags_named_data_sets_only() -> None:
+    generator = {"type": "transformer-g", "num_classes": 0, "latent_dim": 64, "img_size": 32,
+                 "channels": 3}
+    config = {"generator": generator, "data": "folder:pics", "preset": "tiny-32"}
+    front = render_card(config, 1000, False).split("---")[1]
+    assert "folder:pics" not in front and "- transgan" in front
+    front = render_card({**config, "data": "cifar10"}, 1000, False).split("---")[1]
+    assert "\n- cifar10\n" in front
 
 
 @pytest.mark.parametrize(("classes", "example", "rows"), [(2, 1, "every class"),

@@ -70,6 +70,10 @@ class CheckpointError(UserError):
     """A checkpoint that cannot be used; names the file and the reason."""
 
 
+class DamagedCheckpointError(CheckpointError):
+    """A checkpoint whose contents no longer match the checksum saved with them."""
+
+
 class ForeignCheckpointError(CheckpointError):
     """A readable file that is not a transgan checkpoint (e.g. one of the official code)."""
 

@@ -37,6 +37,13 @@ def format_rate(per_second: float) -> str:
     return f"{per_second:,.0f}" if per_second >= 100 else f"{per_second:.3g}"
 
 
+def format_speed(per_second: float, unit: str) -> str:
+    """``412 img/s``, or below one unit a second the time a unit takes: ``36.1 s/preset``."""
+    if 0 < per_second < 1:
+        return f"{format_rate(1 / per_second)} s/{unit}"
+    return f"{format_rate(per_second)} {unit}/s"
+
+
 class Progress:
     """Counts done units of ``total``: a tqdm bar on a terminal; elsewhere a line such as
     ``features: 2,000/10,000 img (20%) | 412 img/s | ETA 0:00:19`` at every tenth."""
@@ -65,7 +72,7 @@ class Progress:
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else math.inf
         return (f"{self.desc}: {self.done:,}/{self.total:,} {self.unit} "
-                f"({100 * self.done / self.total:.0f}%) | {format_rate(rate)} {self.unit}/s | "
+                f"({100 * self.done / self.total:.0f}%) | {format_speed(rate, self.unit)} | "
                 f"ETA {format_duration(left)}")
 
     def close(self) -> None:

@@ -49,6 +49,24 @@ def seed_latents(
     return torch.cat(rows).to(device)
 
 
+def seed_classes(
+    seeds: Sequence[int], latent_dim: int, num_classes: int,
+    classes: Sequence[int] | None = None, device: str | torch.device = "cpu",
+) -> Tensor | None:
+    """One class per seed, drawn uniformly from ``classes`` (default all) by the seed's own
+    generator right after its latent (:func:`seed_latents`): a seed's class, like its latent,
+    depends on the seed alone. None for an unconditional generator asked for no class."""
+    chosen = class_labels(len(classes) if classes else num_classes, num_classes, classes)
+    if chosen is None:
+        return None
+    picks = []
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(seed)
+        torch.randn(1, latent_dim, generator=generator)  # the seed's latent comes first
+        picks.append(chosen[int(torch.randint(chosen.numel(), (), generator=generator))])
+    return torch.stack(picks).to(device)
+
+
 def check_truncation(psi: float) -> None:
     """ConfigError unless ``psi`` is a finite number above 0."""
     if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 < psi < math.inf:
@@ -172,9 +190,10 @@ def save_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
     return path
 
 
-def seed_file_name(seed: int) -> str:
-    """The file name of the sample of ``seed``: ``seed0040.png``."""
-    return f"seed{seed:04d}.png"
+def seed_file_name(seed: int, label: str | None = None) -> str:
+    """The file name of the sample of ``seed``: ``seed0040.png``, or with its class
+    ``seed0040-7.png``."""
+    return f"seed{seed:04d}.png" if label is None else f"seed{seed:04d}-{label}.png"
 
 
 def save_images(

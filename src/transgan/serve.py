@@ -245,7 +245,9 @@ class SampleServer(ThreadingHTTPServer):
         LookupError (a 404) otherwise."""
         r = self.renderer
         if path == "/":
-            _check_names(params, set())
+            # The page's own view (its controls), so that a view can be bookmarked or linked;
+            # the page reads them and the image requests check them.
+            _check_names(params, set(PAGE_VIEW))
             return "text/html; charset=utf-8", PAGE.encode()
         if path == "/info":
             _check_names(params, set())
@@ -322,22 +324,29 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+# The query parameters of the page's address: its controls (seed, images, class, truncation,
+# the walk's other seed and position).
+PAGE_VIEW = ("seed", "n", "class", "truncation", "b", "t")
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>transgan samples</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 1.5em; }
+[hidden] { display: none !important; }
 fieldset { display: inline-block; margin: 0 1em 1em 0; }
+label { margin-right: 1em; white-space: nowrap; }
 input[type=number] { width: 9em; }
-img { image-rendering: pixelated; display: block; margin: 1em 0; max-width: 100%; }
+img { image-rendering: pixelated; display: block; margin: 1em 0; width: min(100%, 768px); }
 #status { color: #a00; }
 </style></head><body>
 <h1>transgan samples</h1>
 <p id="model"></p>
 <fieldset><legend>Samples</legend>
- seed <input id="seed" type="number" min="0" value="0">
+ <label>seed <input id="seed" type="number" min="0" value="0"></label>
  <button id="new-seed">new seed</button>
- images <select id="n"></select> <span id="layout"></span>
- truncation <input id="psi" type="number" min="0.05" step="0.1" placeholder="none">
+ <label>images <select id="n"></select></label> <span id="layout"></span><br>
+ <label>truncation <input id="psi" type="number" min="0.05" step="0.1" placeholder="none">
+ </label>
 </fieldset>
 <fieldset id="class-box" hidden><legend>Class</legend>
  <select id="class"><option value="">all, one per row</option></select>
@@ -374,19 +383,41 @@ function url() {
   if (t === 0) return `sample.png?seed=${a}&n=${n}${k}`;
   return `interpolate.png?a=${a}&b=${$("seed-b").value || "0"}&t=${t}&n=${n}${k}`;
 }
+// The page's address holds its view, so that it can be bookmarked or linked.
+function remember() {
+  const view = new URLSearchParams({seed: $("seed").value || "0", n: $("n").value});
+  if ($("class").value !== "") view.set("class", $("class").value);
+  if ($("psi").value) view.set("truncation", $("psi").value);
+  if (Number($("t").value) > 0) {
+    view.set("b", $("seed-b").value || "0");
+    view.set("t", $("t").value);
+  }
+  history.replaceState(null, "", `?${view}`);
+}
 function show() {
   const next = url();
   $("download").href = next;
+  remember();
   if (loading) { pending = next; return; }
-  loading = true; img.src = next;
+  load(next);
 }
-function settled(ok) {
-  loading = false;
-  $("status").textContent = ok ? "" : "no image (a bad value, or the server is busy)";
-  if (pending !== null) { const next = pending; pending = null; loading = true; img.src = next; }
+// Fetched rather than set as the image's source, so that a refused value shows the server's
+// one-line reason instead of a broken image.
+function load(address) {
+  loading = true;
+  fetch(address).then(async (response) => {
+    if (!response.ok) throw new Error(await response.text());
+    const previous = img.src;
+    img.src = URL.createObjectURL(await response.blob());
+    if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
+    $("status").textContent = "";
+  }).catch((error) => {
+    $("status").textContent = error.message || "no image: the server did not answer";
+  }).finally(() => {
+    loading = false;
+    if (pending !== null) { const next = pending; pending = null; load(next); }
+  });
 }
-img.onload = () => settled(true);
-img.onerror = () => settled(false);
 $("new-seed").onclick = () => { $("seed").value = randomSeed(); show(); };
 $("new-seed-b").onclick = () => { $("seed-b").value = randomSeed(); show(); };
 for (const id of ["seed", "seed-b", "n", "class", "psi"]) $(id).onchange = show;
@@ -403,6 +434,11 @@ fetch("info").then((r) => r.json()).then((info) => {
   $("class-box").hidden = !info.conditional;
   if (info.truncation !== null) $("psi").value = info.truncation;
   classes = info.classes.length;
+  const view = new URLSearchParams(location.search);
+  const given = {seed: "seed", n: "n", class: "class", truncation: "psi", b: "seed-b", t: "t"};
+  for (const [name, id] of Object.entries(given)) {
+    if (view.has(name)) $(id).value = view.get(name);
+  }
   show();
 });
 </script>

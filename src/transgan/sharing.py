@@ -3,16 +3,14 @@ recipe, the metrics ``transgan eval`` measured, a model card and samples."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
-
 from transgan.artifacts.loading import open_generator, read_checkpoint, source_file
 from transgan.metrics.defaults import run_data
-from transgan.models.folder import generator_metadata, write_model_folder
+from transgan.metrics.history import most_samples
+from transgan.models.folder import generator_metadata, save_weights, write_model_folder
 from transgan.train.options import recipe_options
 from transgan.train.recipes import chosen_options
 
@@ -33,7 +31,7 @@ def export_generator(path: str | Path, out: Path, ema: bool = True) -> Path:
                                   ckpt.get("counters", {}).get("images", 0),
                                   ckpt["options"].get("preset"), ckpt["options"].get("data"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out), metadata=metadata)
+    save_weights(weights, out, metadata)
     return out
 
 
@@ -58,18 +56,11 @@ def export_folder(path: str | Path, out: Path, ema: bool = True) -> list[Path]:
 
 
 def checkpoint_metrics(file: Path, images: int) -> dict[str, Any] | None:
-    """The newest ``metrics-*.json`` beside ``file`` measured at ``images`` images, with its
-    protocol and file name; ``None`` when there is none."""
-    found = []
-    for candidate in file.parent.glob("metrics-*.json"):
-        try:
-            record = json.loads(candidate.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("images_trained") == images:
-            found.append((candidate.stat().st_mtime, candidate.name, record))
-    if not found:
+    """The evaluation of the most samples at ``images`` images among those kept beside
+    ``file``, with its protocol and file name; ``None`` when there is none."""
+    found = most_samples(file.parent, images)
+    if found is None:
         return None
-    _, name, record = max(found, key=lambda item: item[:2])
+    name, record = found
     return {"metrics": record.get("metrics"), "protocol": record.get("protocol"),
             "real_floor": record.get("real_floor"), "file": name}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import pickletools
 import warnings
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from transgan.errors import CheckpointError, ForeignCheckpointError
+from transgan.errors import CheckpointError, DamagedCheckpointError, ForeignCheckpointError
 
 CHECKPOINT_FORMAT = "transgan-checkpoint-v1"
 REQUIRED_KEYS = ("format", "options", "generator_config", "discriminator_config", "G", "G_ema")
@@ -59,16 +61,52 @@ def remove_stale_temporaries(folder: Path) -> int:
     return len(stale)
 
 
+def _digest(value: Any, digest: Any) -> None:
+    """Feed ``value`` (tensors, containers of them and plain data) into ``digest``, in an
+    order that does not depend on how the mapping was built."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, Mapping):
+        digest.update(f"map {len(value)};".encode())
+        for key in sorted(value, key=repr):
+            digest.update(f"{key!r}:".encode())
+            _digest(value[key], digest)
+    elif isinstance(value, list | tuple):
+        digest.update(f"{type(value).__name__} {len(value)};".encode())
+        for item in value:
+            _digest(item, digest)
+    else:
+        digest.update(f"{value!r};".encode())
+
+
+def payload_checksum(state: Mapping[str, Any]) -> str:
+    """SHA-256 of a checkpoint's contents without its ``checksum`` entry: every tensor's dtype,
+    shape and bytes and every plain value, so a changed byte anywhere in them shows."""
+    digest = hashlib.sha256()
+    _digest({key: value for key, value in state.items() if key != "checksum"}, digest)
+    return digest.hexdigest()
+
+
+def checkpoint_payload(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What a checkpoint file holds: the format tag, ``state`` and the checksum of both."""
+    payload = {"format": CHECKPOINT_FORMAT, **state}
+    payload["checksum"] = payload_checksum(payload)
+    return payload
+
+
 def save_checkpoint(state: dict[str, Any], folder: Path, images: int, keep: int) -> Path:
     """Write ``latest.pt`` atomically, link a numbered copy, and prune old numbered ones."""
     latest = folder / "latest.pt"
-    atomic_save({"format": CHECKPOINT_FORMAT, **state}, latest)
+    payload = checkpoint_payload(state)
+    atomic_save(payload, latest)
     numbered = folder / f"ckpt-{images:012d}.pt"
     numbered.unlink(missing_ok=True)
     try:
         os.link(latest, numbered)
     except OSError:
-        atomic_save({"format": CHECKPOINT_FORMAT, **state}, numbered)
+        atomic_save(payload, numbered)
     for old in sorted(folder.glob("ckpt-*.pt"))[:-keep]:
         old.unlink(missing_ok=True)
     return latest
@@ -180,6 +218,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks '{missing[0]}'")
+    # Checkpoints written before checksums existed have none to check.
+    if "checksum" in state and payload_checksum(state) != state["checksum"]:
+        raise DamagedCheckpointError(f"checkpoint {path} is damaged: its contents do not match "
+                                     "the checksum saved with them")
     return state
 
 

@@ -25,7 +25,8 @@ from transgan.cli import (
 )
 from transgan.cli import eval as eval_command
 from transgan.cli.parsing import OneLineParser
-from transgan.errors import RunFailure, UserError
+from transgan.errors import DeviceError, RunFailure, UserError
+from transgan.train.choices import device_problem
 
 # In the order `transgan --help` lists them.
 COMMANDS = (
@@ -49,10 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "device", None):
-            from transgan.train.distributed import resolve_device
+        device = getattr(args, "device", None)
+        if device:  # checked before any work starts; torch is loaded only to find a GPU
+            if problem := device_problem(device):
+                raise DeviceError(problem)
+            if device not in ("auto", "cpu"):
+                from transgan.train.distributed import resolve_device
 
-            resolve_device(args.device)  # checked before any work starts
+                resolve_device(device)
         return args.func(args)
     except UserError as exc:
         problems = getattr(exc, "problems", [])

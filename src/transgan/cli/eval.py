@@ -91,6 +91,7 @@ def add_parser(subparsers: Any) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from transgan.artifacts.loading import open_generator, source_file
     from transgan.metrics.evaluate import evaluate_truncations, parse_metrics
+    from transgan.metrics.history import append_evaluation
     from transgan.train.distributed import resolve_device
 
     chosen = parse_metrics(args.metrics) if args.metrics is not None else None
@@ -156,14 +157,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                                seed=args.seed, batch=args.batch,
                                                truncation=truncations[0])
     out.parent.mkdir(parents=True, exist_ok=True)
+    replaced = out.exists()
     out.write_text(json.dumps(record, indent=2) + "\n")
+    history = append_evaluation(ckpt_path.parent, {**record, "file": out.name})
     for result in results:
         if len(results) > 1:
             print(f"truncation {_psi_text(result['protocol']['truncation'])}:")
         print_table(metrics, result, floor)
     if args.per_class:
         print_per_class(record["per_class"])
-    print(f"wrote {out}")
+    earlier = " (it replaces an earlier evaluation, which the history keeps)" if replaced else ""
+    print(f"wrote {out}{earlier}; every evaluation of the run is kept in {history}")
     if len(results) > 1:
         from transgan.metrics.truncation_plot import plot_truncation
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.cli.parsing import add_device_argument, count
+from transgan.data.specs import data_spec_from_path
 from transgan.errors import ExperimentStopped, UsageError
 from transgan.experiments.arms import EXPERIMENTS
 from transgan.train.options import TrainOptions
@@ -50,7 +51,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         extra["device"] = args.device
     out = args.out or str(Path("experiments") / args.name)
     try:
-        run_experiment(args.name, args.data, args.budget, args.seeds, out, extra,
+        data = data_spec_from_path(args.data)
+        run_experiment(args.name, data, args.budget, args.seeds, out, extra,
                        progress=print, width_scale=args.width_scale, jobs=args.jobs,
                        only=args.arms.split(",") if args.arms else None)
     except ExperimentStopped as exc:

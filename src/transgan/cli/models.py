@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from transgan.errors import UsageError
+from transgan.models.parameters import PRESET_PARAMETERS, count_parameters
 from transgan.models.presets import Preset, get_preset, list_presets
 from transgan.train.recipes import recipe_for
 
@@ -67,25 +68,30 @@ def cmd_models(args: argparse.Namespace) -> int:
         return cmd_memory(args)
     if args.presets is not None or args.json is not None:
         raise UsageError("--presets and --json go with --memory")
-    import torch
-
-    from transgan.models.build import discriminator_from_config, generator_from_config
-    from transgan.models.parameters import count_parameters
-
     rows = []
     for name in list_presets():
         preset = get_preset(name)
         arch = preset.architecture
-        classes = preset_classes(preset)
-        with torch.device("meta"):
-            g = count_parameters(generator_from_config(
-                dataclasses.replace(arch.generator, num_classes=classes)))
-            d = count_parameters(discriminator_from_config(
-                dataclasses.replace(arch.discriminator, num_classes=classes)))
-            rows.append((name, f"{arch.img_size} px", str(arch.channels),
-                         f"{g / 1e6:.2f}M", f"{d / 1e6:.2f}M", preset.data, preset.description))
+        g, d = PRESET_PARAMETERS.get(name) or built_parameters(preset)
+        rows.append((name, f"{arch.img_size} px", str(arch.channels),
+                     f"{g / 1e6:.2f}M", f"{d / 1e6:.2f}M", preset.data, preset.description))
     header = ("preset", "resolution", "ch", "G params", "D params", "data", "description")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def built_parameters(preset: Preset) -> tuple[int, int]:
+    """G's and D's parameter counts of ``preset``, from its models built on the meta device
+    (with the classes of its own data where its recipe is class-conditional)."""
+    import torch
+
+    from transgan.models.build import discriminator_from_config, generator_from_config
+
+    arch, classes = preset.architecture, preset_classes(preset)
+    with torch.device("meta"):
+        g = generator_from_config(dataclasses.replace(arch.generator, num_classes=classes))
+        d = discriminator_from_config(dataclasses.replace(arch.discriminator,
+                                                          num_classes=classes))
+        return count_parameters(g), count_parameters(d)

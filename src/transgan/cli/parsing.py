@@ -30,6 +30,24 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+# Options of other GAN trainers (stylegan2-ada-pytorch, lightweight-gan) that users type out of
+# habit, and what says the same here.
+FOREIGN_FLAGS = {
+    "--kimg": "--images N (real images, not thousands)",
+    "--outdir": "--out RUN_DIR",
+    "--mirror": "--hflip",
+    "--gpus": "torchrun --nproc_per_node N -m transgan.cli train ...",
+    "--snap": "--checkpoint-every N (images)",
+    "--cfg": "--preset",
+    "--image-size": "--resolution",
+    "--image_size": "--resolution",
+    "--num-train-steps": "--images N",
+    "--results_dir": "--out RUN_DIR",
+    "--batch-size": "--batch",
+    "--batch_size": "--batch",
+}
+
+
 class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose usage errors are one ``transgan: error:`` line, exit status 2, and
     whose help shows every option's default."""
@@ -39,7 +57,11 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"transgan: error: {message} (see '{self.prog} --help')\n")
+        hints = [f"{flag}: use {ours}" for flag, ours in FOREIGN_FLAGS.items()
+                 if message.startswith("unrecognized arguments:")
+                 and any(word.split("=")[0] == flag for word in message.split()[2:])]
+        hint = f"; {'; '.join(hints)}" if hints else ""
+        self.exit(2, f"transgan: error: {message}{hint} (see '{self.prog} --help')\n")
 
 
 def add_device_argument(parser: argparse.ArgumentParser, default: str | None,

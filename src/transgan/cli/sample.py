@@ -62,6 +62,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         latents,
         save_grid,
         save_images,
+        seed_classes,
         seed_file_name,
         seed_latents,
     )
@@ -85,11 +86,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
         rounded = (f" (--num {num} rounded up to {columns} for each of {whole // columns} "
                    "classes)")
         num = whole
-    labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
-                          device=device)
     if args.seeds is not None:
+        columns = None  # a grid in seed order
         z = seed_latents(args.seeds, generator.latent_dim, device, args.truncation)
+        labels = seed_classes(args.seeds, generator.latent_dim, generator.num_classes,
+                              args.classes, device)
     else:
+        labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
+                              device=device)
         seed = DEFAULT_SEED if args.seed is None else args.seed
         z = latents(num, generator.latent_dim, seed, device, args.truncation)
     images = generate(generator, z, batch=args.batch, labels=labels,
@@ -98,7 +102,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         path = save_grid(images, out if grid_file else out / "grid.png", nrow=columns)
         print(f"wrote a grid of {num} samples to {path}{rounded}")
     else:
-        names = None if args.seeds is None else [seed_file_name(s) for s in args.seeds]
+        names = None
+        if args.seeds is not None:  # a conditional sample's file says its class
+            classes = [None] * num if labels is None else [str(int(c)) for c in labels]
+            names = [seed_file_name(s, c) for s, c in zip(args.seeds, classes, strict=True)]
         save_images(images, out, names=names)
         print(f"wrote {num} samples to {out}/{rounded}")
     return 0

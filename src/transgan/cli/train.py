@@ -9,8 +9,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from transgan.cli.parsing import count, key_value
+from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
 from transgan.models.presets import DEFAULT_PRESET, PRESETS
+from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
 from transgan.train.options import (
     OPTION_NAMES,
     TrainOptions,
@@ -19,6 +21,7 @@ from transgan.train.options import (
     merge,
 )
 from transgan.train.recipes import options_for, recipe_for
+from transgan.train.validation import validate
 
 if TYPE_CHECKING:
     from transgan.train.data_choice import DataFit
@@ -105,6 +108,9 @@ def train_plan_from_args(args: argparse.Namespace
         if name in given:
             given[name] = dict(given[name])
     from_file = load_yaml(args.config) if args.config else {}
+    for source in (from_file, given):
+        if isinstance(source.get("data"), str):
+            source["data"] = data_spec_from_path(source["data"])
     chosen = {**from_file, **given}
     preset = chosen.get("preset")
     if preset is not None and not isinstance(preset, str):
@@ -120,18 +126,25 @@ def train_plan_from_args(args: argparse.Namespace
     if fit and fit.problems:
         # The data's choice already says what is wrong with --resolution, and the run stops.
         opts = dataclasses.replace(opts, resolution=None)
-    return opts, set(from_file) | set(given), fit
+    explicit = set(from_file) | set(given)
+    if fit and opts.conditional and not opts.mode_seeking and "mode_seeking" not in explicit:
+        opts = dataclasses.replace(opts, mode_seeking=CONDITIONAL_MODE_SEEKING)
+        fit = dataclasses.replace(fit, notes=(
+            *fit.notes, f"--conditional: mode seeking {CONDITIONAL_MODE_SEEKING} keeps the "
+            "samples of each class varied (without it each class tends to one picture; "
+            "--mode-seeking 0 turns it off)"))
+    return opts, explicit, fit
 
 
 def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:
     """How the models meet --data (None without --data, or with --init-from's models)."""
+    data, resolution = chosen.get("data"), chosen.get("resolution")
+    if not isinstance(data, str) or chosen.get("init_from"):
+        return None
     from transgan.data.profile import profile_data
     from transgan.train.data_choice import choose, fit_preset
     from transgan.train.distributed import resolve_device
 
-    data, resolution = chosen.get("data"), chosen.get("resolution")
-    if not isinstance(data, str) or chosen.get("init_from"):
-        return None
     profile = profile_data(data)
     if preset is not None:
         return fit_preset(preset, data, profile) if preset in PRESETS else None
@@ -147,10 +160,14 @@ def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    opts, explicit, fit = train_plan_from_args(args)
+    if "data" not in explicit:
+        # Without --data no data problem can join them: the options' own mistakes are
+        # reported now, before torch and the data load.
+        validate(opts)
     from transgan.train.loop import Trainer
     from transgan.train.state import resolve_resume
 
-    opts, explicit, fit = train_plan_from_args(args)
     opts, state = resolve_resume(opts, explicit, args.resume)
     trainer = Trainer.from_options(opts, resume_state=state, fit=fit if state is None else None)
     if state is not None and trainer.counters.images >= opts.images:

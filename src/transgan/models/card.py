@@ -28,7 +28,8 @@ def _front_matter(config: Mapping[str, Any], num_classes: int) -> list[str]:
     lines += ["tags:", "- gan", "- transgan", "- pytorch"]
     if num_classes:
         lines += ["- class-conditional", "- image-generation"]
-    if config.get("data"):
+    # A named data set is a tag; a user's folder or zip (folder:pics) names nothing shared.
+    if config.get("data") and ":" not in config["data"]:
         lines.append(f"- {config['data']}")
     return [*lines, "---", ""]
 
@@ -74,10 +75,12 @@ def _training(config: Mapping[str, Any]) -> list[str]:
         return [*lines, ""]
     preset = config.get("preset")
     chosen = config.get("chosen_options") or {}
-    recipe = f" or from the `{preset}` preset's recipe" if preset else ""
-    lines += ["", f"The run's options that shape the model, where they differ from transgan's "
-              f"defaults{recipe}, in the YAML that `transgan train --config` reads "
-              "(`config.json` lists every one):", ""]
+    given = (f"what `--preset {preset}` sets (its recipe over transgan's defaults)" if preset
+             else "transgan's defaults")
+    with_preset = f" with `--preset {preset}`" if preset else ""
+    lines += ["", f"The run's options that shape the model, where they differ from {given}, "
+              f"in the YAML that `transgan train{with_preset} --config` reads (`config.json` "
+              "lists every one):", ""]
     if chosen:
         lines += ["```yaml", yaml.safe_dump(chosen, sort_keys=False).rstrip(), "```"]
     else:

@@ -4,6 +4,7 @@ and ``samples.png`` -- the layout the Hugging Face ecosystem expects of a PyTorc
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,17 @@ def without_local_paths(value: Any) -> Any:
     return value
 
 
+def save_weights(weights: Mapping[str, torch.Tensor], path: Path,
+                 metadata: Mapping[str, str] | None = None) -> Path:
+    """safetensors' ``save_file`` with the permissions of any other file written here (it
+    creates its files 0600, unreadable to the others a shared model is meant for)."""
+    save_file(dict(weights), str(path), metadata=dict(metadata) if metadata else None)
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+    return path
+
+
 def generator_metadata(
     config: Mapping[str, Any], images: int, preset: str | None, data: str | None
 ) -> dict[str, str]:
@@ -73,7 +85,7 @@ def write_model_folder(
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / CONFIG_FILE, out / WEIGHTS_FILE, out / CARD_FILE]
     paths[0].write_text(json.dumps(config, indent=2) + "\n")
-    save_file(weights, str(paths[1]), metadata=metadata)
+    save_weights(weights, paths[1], metadata)
     if samples:
         device = next(generator.parameters()).device
         num_classes = generator.config.num_classes

@@ -17,8 +17,6 @@ from torch import Tensor
 from transgan.train.defaults import ADA_INTERVAL, ADA_SPEED, ADA_TARGET
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
-ADAPTIVE = "adaptive"
-
 
 @dataclass(frozen=True)
 class AdaSettings:

@@ -17,6 +17,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from transgan.errors import DeviceError
+from transgan.train.choices import device_problem
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ WHOLE_BATCH = BatchShare()
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' picks CUDA when present; under torchrun each rank takes its own GPU."""
+    if problem := device_problem(name):
+        raise DeviceError(problem)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

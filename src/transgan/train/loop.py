@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from transgan.artifacts.checkpoint import (
-    CHECKPOINT_FORMAT,
     atomic_save,
+    checkpoint_payload,
     load_checkpoint,
     save_checkpoint,
 )
@@ -192,7 +192,7 @@ class Trainer:
             if value is not None and (not self.best or value < self.best["value"]):
                 self.best = {"metric": key, "value": float(value), "images": images}
                 self.check_finite_weights()
-                atomic_save({"format": CHECKPOINT_FORMAT, **state, "best": self.best},
+                atomic_save(checkpoint_payload({**state, "best": self.best}),
                             self.run_dir / "checkpoints" / "best.pt")
                 self.log.info(f"new best {key} {value:.3f}: checkpoints/best.pt")
         distributed.share_rng(self.device)
@@ -348,8 +348,11 @@ class Trainer:
                 if not crossed(before, c.images, opts.checkpoint_every) and \
                         self.checkpoint_time_due(synced):
                     self.checkpoint()
-            if self.window.counts:
-                self.log_stats()  # what was trained since the last line, e.g. a short run
+            if self.window.counts and self.stop_signal is None:
+                # What was trained since the last line, e.g. a short run; a stopped run keeps
+                # it in its checkpoint instead, so the resumed run logs the records it would
+                # have logged without the stop.
+                self.log_stats()
             self.save()
             self._finish()
         except OSError as exc:

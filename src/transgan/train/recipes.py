@@ -16,6 +16,7 @@ from typing import Any
 
 from transgan.errors import ConfigError, OptionsError
 from transgan.models.presets import PRESETS, get_preset
+from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
 from transgan.train.options import TrainOptions, checked, merge
 
 
@@ -69,7 +70,8 @@ DIGITS = Recipe(
 )
 # The default demo: one class embedding per digit, no augmentation, and a mode-seeking term
 # at 0.25 that keeps each class from collapsing to one stroke (docs/results/conditional.md).
-DIGITS_CONDITIONAL = DIGITS.but(conditional=True, augment="none", mode_seeking=0.25)
+DIGITS_CONDITIONAL = DIGITS.but(conditional=True, augment="none",
+                                mode_seeking=CONDITIONAL_MODE_SEEKING)
 
 
 def _for_every_preset(recipes: dict[str, Recipe]) -> dict[str, Recipe]:
@@ -122,11 +124,9 @@ def options_for(preset: str, updates: dict[str, Any] | None = None, source: str 
 
 
 def chosen_options(options: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
-    """Those of ``options`` that differ from transgan's defaults or from the recipe of
-    ``preset``: what was set for the run rather than left as it comes."""
-    defaults = TrainOptions().to_dict()
+    """Those of ``options`` that differ from what ``preset`` gives (its recipe over
+    transgan's defaults): what was set for the run rather than left as it comes."""
     # A preset this version does not know has no recipe here.
-    recipe: Mapping[str, Any] = RECIPES.get(preset, {}) if preset else {}
+    given = {**TrainOptions().to_dict(), **(RECIPES.get(preset, {}) if preset else {})}
     return {name: value for name, value in options.items()
-            if name not in defaults or value != defaults[name]
-            or (name in recipe and value != recipe[name])}
+            if name not in given or value != given[name]}

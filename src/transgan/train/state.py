@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,12 @@ import torch
 from torch import Tensor
 
 from transgan.artifacts.checkpoint import load_checkpoint, remove_stale_temporaries
-from transgan.errors import OptionsError, RunDirectoryBusy
+from transgan.errors import (
+    CheckpointError,
+    ForeignCheckpointError,
+    OptionsError,
+    RunDirectoryBusy,
+)
 from transgan.train.options import RESUMABLE, TrainOptions, merge, save_yaml
 
 LOCK_NAME = ".lock"
@@ -211,9 +217,27 @@ def prepare_run_dir(run_dir: Path, opts: TrainOptions, images: int) -> None:
 
 # ---------------------------------------------------------------------------- resume
 def load_resume_state(run_dir: Path) -> dict[str, Any] | None:
-    """The run directory's latest checkpoint, or None when it has none."""
-    latest = run_dir / "checkpoints" / "latest.pt"
-    return load_checkpoint(latest) if latest.exists() else None
+    """The run directory's latest checkpoint, or None when it has none. A damaged
+    ``latest.pt`` gives way to the newest intact numbered checkpoint, saying so on stderr."""
+    folder = run_dir / "checkpoints"
+    latest = folder / "latest.pt"
+    if not latest.exists():
+        return None
+    try:
+        return load_checkpoint(latest)
+    except ForeignCheckpointError:
+        raise
+    except CheckpointError as damage:
+        for numbered in sorted(folder.glob("ckpt-*.pt"), reverse=True):
+            try:
+                state = load_checkpoint(numbered)
+            except CheckpointError:
+                continue
+            print(f"transgan: {damage}; resuming from {numbered.name}, the newest intact "
+                  "checkpoint", file=sys.stderr)
+            return state
+        raise CheckpointError(f"{damage}, and no numbered checkpoint beside it is intact "
+                              "(use another --out to start anew)") from None
 
 
 def resolve_resume(

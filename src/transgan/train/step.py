@@ -20,8 +20,9 @@ from torch.profiler import record_function
 
 from transgan.models import config_to_dict
 from transgan.train import distributed
-from transgan.train.ada import ADAPTIVE, AdaController, AdaSettings
+from transgan.train.ada import AdaController, AdaSettings
 from transgan.train.augment import DiffAugment, parse_policy
+from transgan.train.choices import ADAPTIVE
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import (

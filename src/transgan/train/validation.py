@@ -7,20 +7,25 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 from transgan.errors import ConfigError, DataError, OptionsError, RunProblems
 from transgan.models.configs import LOCALITY_BLOCKS
 from transgan.nn.choices import LOCALITY_KINDS
-from transgan.train.ada import ADAPTIVE
-from transgan.train.augment import AUGMENT_PARAMS
-from transgan.train.choices import LOSSES, PENALTIES, PRECISIONS, SCHEDULES, ZERO_CENTRED_LOSSES
+from transgan.train.choices import (
+    ADAPTIVE,
+    AUGMENT_PARAM_SETS,
+    LOSSES,
+    PENALTIES,
+    PRECISIONS,
+    SCHEDULES,
+    ZERO_CENTRED_LOSSES,
+    device_problem,
+)
 from transgan.train.options import TrainOptions
 
 CHOICES = {
     "loss": LOSSES,
     "penalty": PENALTIES,
-    "augment_params": tuple(AUGMENT_PARAMS),
+    "augment_params": AUGMENT_PARAM_SETS,
     "locality_kind": LOCALITY_KINDS,
     "locality_blocks": LOCALITY_BLOCKS,
     "precision": PRECISIONS,
@@ -54,11 +59,16 @@ class Problems:
             raise RunProblems(self.found)
 
 
+def _not_positive(opts: TrainOptions, *names: str) -> list[str]:
+    """A problem for each option of ``names`` that is set and not positive."""
+    return [f"--{name.replace('_', '-')} must be positive, got {getattr(opts, name)}"
+            for name in names if getattr(opts, name) is not None and getattr(opts, name) <= 0]
+
+
 def _positive(opts: TrainOptions, *names: str) -> None:
-    for name in names:
-        value = getattr(opts, name)
-        if value is not None and value <= 0:
-            raise OptionsError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    """RunProblems naming every option of ``names`` that is set and not positive."""
+    if bad := _not_positive(opts, *names):
+        raise RunProblems(bad)
 
 
 def validate(opts: TrainOptions, world_size: int = 1) -> None:
@@ -79,46 +89,52 @@ def _check_choices(opts: TrainOptions, world_size: int) -> None:
                 f"unknown {name.replace('_', ' ')} '{getattr(opts, name)}'; "
                 f"choose from {', '.join(choices)}"
             )
-    if opts.device not in ("auto", "cpu", "cuda") and not opts.device.startswith("cuda:"):
-        raise OptionsError(f"unknown device '{opts.device}'; use auto, cpu, cuda or cuda:N")
-    on_cpu = opts.device == "cpu" or (opts.device == "auto" and not torch.cuda.is_available())
-    if opts.cuda_graphs and on_cpu:
+    if problem := device_problem(opts.device):
+        raise OptionsError(problem)
+    if opts.cuda_graphs and _on_cpu(opts.device):
         raise OptionsError("--cuda-graphs needs a CUDA device; this run is on the CPU "
                            "(--compile compiles without graphs)")
     if opts.init_from is not None and not Path(opts.init_from).exists():
         raise OptionsError(f"--init-from: {opts.init_from} does not exist")
 
 
+def _on_cpu(device: str) -> bool:
+    """Whether --device runs on the CPU; torch is asked only for 'auto' (it is slow to load,
+    and the other checks answer without it)."""
+    if device != "auto":
+        return device == "cpu"
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def _check_numbers(opts: TrainOptions, world_size: int) -> None:
-    _positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg", "lr_g", "lr_d",
-              "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-              "num_samples", "ema_half_life", "nonfinite_limit", "resolution",
-              "schedule_images")
-    if opts.eval_every < 0 or opts.eval_num < 2:
-        raise OptionsError("--eval-every must be >= 0 and --eval-num at least 2")
-    if not opts.checkpoint_minutes >= 0:
-        raise OptionsError(f"--checkpoint-minutes must be >= 0 (0 = off), "
-                           f"got {opts.checkpoint_minutes}")
-    if opts.max_rollbacks < 0:
-        raise OptionsError("--max-rollbacks must be >= 0")
-    for name in ("gp_weight", "drift_weight", "r1_gamma", "r2_gamma", "grad_clip", "mtct_weight",
-                 "mode_seeking", "lr_end_ratio", "gamma_end_ratio"):
-        if getattr(opts, name) < 0:
-            raise OptionsError(f"--{name.replace('_', '-')} must be >= 0")
-    if not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1):
-        raise OptionsError("Adam betas must be in [0, 1)")
-    if opts.workers is not None and opts.workers < 0:
-        raise OptionsError("--workers must be >= 0")
-    if opts.ema_rampup is not None and opts.ema_rampup <= 0:
-        raise OptionsError("--ema-rampup must be positive")
-    if opts.lr_decay and opts.lr_schedule != "constant":
-        raise OptionsError("--lr-decay and --lr-schedule cosine both set the learning rate: "
-                           "choose one")
-    if not (0 <= opts.beta2_start < 1):
-        raise OptionsError(f"--beta2-start must be in [0, 1), got {opts.beta2_start}")
-    if opts.memory_budget is not None and not opts.memory_budget > 0:
-        raise OptionsError(f"--memory-budget must be a positive number of GiB, "
-                           f"got {opts.memory_budget}")
+    found = _not_positive(opts, "images", "batch", "g_batch", "accum", "n_critic", "lazy_reg",
+                          "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every",
+                          "keep_checkpoints", "num_samples", "ema_half_life", "nonfinite_limit",
+                          "resolution", "schedule_images")
+    rules = [
+        (opts.eval_every < 0 or opts.eval_num < 2,
+         "--eval-every must be >= 0 and --eval-num at least 2"),
+        (not opts.checkpoint_minutes >= 0,
+         f"--checkpoint-minutes must be >= 0 (0 = off), got {opts.checkpoint_minutes}"),
+        (opts.max_rollbacks < 0, "--max-rollbacks must be >= 0"),
+        *((getattr(opts, name) < 0, f"--{name.replace('_', '-')} must be >= 0")
+          for name in ("gp_weight", "drift_weight", "r1_gamma", "r2_gamma", "grad_clip",
+                       "mtct_weight", "mode_seeking", "lr_end_ratio", "gamma_end_ratio")),
+        (not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1), "Adam betas must be in [0, 1)"),
+        (opts.workers is not None and opts.workers < 0, "--workers must be >= 0"),
+        (opts.ema_rampup is not None and opts.ema_rampup <= 0, "--ema-rampup must be positive"),
+        (opts.lr_decay and opts.lr_schedule != "constant",
+         "--lr-decay and --lr-schedule cosine both set the learning rate: choose one"),
+        (not (0 <= opts.beta2_start < 1),
+         f"--beta2-start must be in [0, 1), got {opts.beta2_start}"),
+        (opts.memory_budget is not None and not opts.memory_budget > 0,
+         f"--memory-budget must be a positive number of GiB, got {opts.memory_budget}"),
+    ]
+    found += [message for broken, message in rules if broken]
+    if found:
+        raise RunProblems(found)
 
 
 def _check_batches(opts: TrainOptions, world_size: int) -> None:

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
-
 from transgan.artifacts.checkpoint import safe_torch_load
 from transgan.artifacts.official import WEIGHTS
 from transgan.artifacts.official.mapping import Converted, convert_discriminator, convert_generator
 from transgan.errors import ConversionError
 from transgan.models import PRESETS, config_to_dict, generator_from_config
-from transgan.models.folder import write_model_folder
+from transgan.models.folder import save_weights, write_model_folder
 
 # Older convert folders held the generator as this file; they still load.
 GENERATOR_FILE = "generator.safetensors"
@@ -107,8 +105,7 @@ def save_converted(converted: OfficialCheckpoint, out: Path, source: str) -> lis
         d_meta = {"format": DISCRIMINATOR_FORMAT,
                   "discriminator_config": json.dumps(config_to_dict(d.config)), **common}
         paths.append(out / DISCRIMINATOR_FILE)
-        save_file({k: v.contiguous() for k, v in d.state.items()}, str(paths[-1]),
-                  metadata=d_meta)
+        save_weights({k: v.contiguous() for k, v in d.state.items()}, paths[-1], d_meta)
     return paths
 
 
