@@ -337,6 +337,7 @@ fieldset { display: inline-block; margin: 0 1em 1em 0; }
 label { margin-right: 1em; white-space: nowrap; }
 input[type=number] { width: 9em; }
 img { image-rendering: pixelated; display: block; margin: 1em 0; width: min(100%, 768px); }
+img:not([src]) { display: none; }
 #status { color: #a00; }
 </style></head><body>
 <h1>transgan samples</h1>
@@ -412,6 +413,7 @@ function load(address) {
     if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
     $("status").textContent = "";
   }).catch((error) => {
+    img.removeAttribute("src");  // the reason, not a broken image
     $("status").textContent = error.message || "no image: the server did not answer";
   }).finally(() => {
     loading = false;
