@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.errors import LossError
+from transgan.train.choices import ZERO_CENTRED_LOSSES
 from transgan.train.losses import (
     LOSS_TYPES,
     LOSSES,
@@ -16,6 +17,7 @@ from transgan.train.losses import (
     LogisticR1,
     RelativisticPairing,
     WGANGPEps,
+    ZeroCentredLoss,
     logits,
     make_loss,
     mode_seeking_loss,
@@ -149,6 +151,9 @@ def test_g_term_gradient_raises_d_of_fake(setup) -> None:
 def test_registry_matches_the_names_the_command_line_lists() -> None:
     assert tuple(LOSS_TYPES) == LOSSES
     assert all(LOSS_TYPES[name].name == name for name in LOSSES)
+    zero_centred = tuple(name for name, cls in LOSS_TYPES.items()
+                         if issubclass(cls, ZeroCentredLoss))
+    assert zero_centred == ZERO_CENTRED_LOSSES
 
 
 @pytest.mark.parametrize("name", LOSSES)

@@ -14,6 +14,10 @@ SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 # The devices that train.distributed.resolve_device takes: --device of every command.
 DEVICE_HELP = "auto (CUDA when present, else the CPU) | cpu | cuda | cuda:N"
+# --augment-p's value for the adaptive controller (train.ada) instead of a fixed probability.
+ADAPTIVE = "adaptive"
+# DiffAugment's parameter sets (train.augment.AUGMENT_PARAMS, tested to match).
+AUGMENT_PARAM_SETS: tuple[str, ...] = ("transgan", "diffaugment")
 
 
 def device_problem(name: str) -> str | None:
@@ -22,8 +26,3 @@ def device_problem(name: str) -> str | None:
     if name in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", name):
         return None
     return f"unknown device '{name}'; use auto, cpu, cuda or cuda:N"
-
-# --augment-p's value for the adaptive controller (train.ada) instead of a fixed probability.
-ADAPTIVE = "adaptive"
-# DiffAugment's parameter sets (train.augment.AUGMENT_PARAMS, tested to match).
-AUGMENT_PARAM_SETS: tuple[str, ...] = ("transgan", "diffaugment")

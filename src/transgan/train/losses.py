@@ -128,10 +128,13 @@ class GANLoss:
         both = torch.cat([real, fake]) if augment is None else torch.cat([augment(real),
                                                                          augment(fake)])
         real_logits, fake_logits = D(both).reshape(-1).split([real.shape[0], fake.shape[0]])
+        return self.scored(real_logits, fake_logits)
+
+    def scored(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Stats]:
+        """D's main term of the logits of one D pass, and the stats of both halves."""
         stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
                  "d_real_sign": self.real_sign(real_logits.detach(), fake_logits.detach())}
-        loss = self.d_term(real_logits, fake_logits, stats)
-        return loss, stats
+        return self.d_term(real_logits, fake_logits, stats), stats
 
     def real_sign(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """The over-fitting heuristic of adaptive augmentation, E[sign(D(x_real))]."""
@@ -300,9 +303,7 @@ class ZeroCentredLoss(GANLoss):
                 D, (real, fake.detach()), (noise[0] if nudged[0] else None,
                                            noise[1] if nudged[1] else None),
                 self.penalty_sigma, augment)
-        stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean(),
-                 "d_real_sign": self.real_sign(real_logits.detach(), fake_logits.detach())}
-        loss = self.d_term(real_logits, fake_logits, stats)
+        loss, stats = self.scored(real_logits, fake_logits)
         estimates = iter(squares)
         for name, gamma, nudge in zip(("r1", "r2"), self.gammas, nudged, strict=True):
             if nudge:
