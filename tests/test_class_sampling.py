@@ -119,21 +119,22 @@ def test_interpolation_rows_keep_their_class(model_dir: Path, tmp_path: Path) ->
     assert Image.open(out).size == (3 * TILE + 2, 2 * TILE + 2)
 
 
-def test_class_out_of_range_is_one_line_error(model_dir: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sample", str(model_dir), "--class", "10", "--out", str(tmp_path / "s")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("transgan: error:") and len(err.splitlines()) == 1
-    assert not (tmp_path / "s").exists()
-
-
-@pytest.mark.parametrize("text", ["x", "-1", "1,,2"])
-def test_malformed_class_is_a_usage_error(model_dir: Path, text: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_empty_class_in_the_list_is_a_usage_error(
+        model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["sample", str(model_dir), "--class", text])
+        main(["sample", str(model_dir), "--class", "1,,2"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("transgan: error: argument --class")
+
+
+@pytest.mark.parametrize("text", ["x", "-1", "10"])
+def test_a_class_the_model_lacks_is_one_line_naming_its_classes(
+        model_dir: Path, tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sample", str(model_dir), "--class", text, "--out", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"transgan: error: class '{text}' is not one of the model's 10 classes "
+        "(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)")
+    assert not (tmp_path / "s").exists()
 
 
 def test_class_of_an_unconditional_generator_is_one_line_error(

@@ -83,7 +83,7 @@ def test_page_and_info(url: str) -> None:
     assert status == 200 and kind.startswith("text/html")
     page = body.decode()
     for needle in ("new seed", 'type="range"', "download", "sample.png", "interpolate.png",
-                   "truncation="):
+                   '"truncation"'):
         assert needle in page
     status, kind, body = _get(url + "info")
     assert status == 200 and kind == "application/json"

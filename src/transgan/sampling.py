@@ -4,6 +4,7 @@ walks."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from torch import Tensor, nn
 from transgan.errors import ConfigError
 from transgan.progress import Progress
 
+# Runs of characters a class name may hold that a file name should not.
+_FILE_UNSAFE = re.compile(r"[^\w.+-]+")
 # Grids show tiles of at least this many pixels, so 16 px samples are not thumbnails.
 GRID_MIN_TILE = 64
 
@@ -24,6 +27,37 @@ def check_class_range(classes: Tensor, num_classes: int) -> None:
     if bad.numel():
         raise ConfigError(f"class {int(bad[0])} is out of range: the model has {num_classes} "
                           f"classes (0 to {num_classes - 1})")
+
+
+def generator_class_names(generator: nn.Module) -> list[str]:
+    """The names of ``generator``'s classes in label order (its indices as text where it has
+    no names; empty when unconditional)."""
+    names = getattr(generator, "class_names", None)
+    return list(names) if names else [str(k) for k in range(getattr(generator, "num_classes", 0))]
+
+
+def resolve_classes(classes: Sequence[str | int] | None,
+                    names: Sequence[str]) -> list[int] | None:
+    """Class indices of ``classes`` given by name or index (a name wins where a name is also
+    an index, as with class folders named 0-9) for a generator whose classes are ``names``;
+    ConfigError naming the classes it has for one it does not."""
+    if classes is None:
+        return None
+    if not names:
+        raise ConfigError("this generator is unconditional; it takes no class")
+    index = {name: k for k, name in enumerate(names)}
+    resolved = []
+    for cls in classes:
+        text = str(cls).strip()
+        if text in index:
+            resolved.append(index[text])
+        elif text.isdigit() and int(text) < len(names):
+            resolved.append(int(text))
+        else:
+            known = ", ".join(names) if len(names) <= 20 else f"0 to {len(names) - 1}"
+            raise ConfigError(f"class {text!r} is not one of the model's {len(names)} classes "
+                              f"({known})")
+    return resolved
 
 
 def latents(
@@ -191,9 +225,12 @@ def save_grid(images: Tensor, path: Path, nrow: int | None = None) -> Path:
 
 
 def seed_file_name(seed: int, label: str | None = None) -> str:
-    """The file name of the sample of ``seed``: ``seed0040.png``, or with its class
-    ``seed0040-7.png``."""
-    return f"seed{seed:04d}.png" if label is None else f"seed{seed:04d}-{label}.png"
+    """The file name of the sample of ``seed``: ``seed0040.png``, or with its class name
+    ``seed0040-7.png`` / ``seed0040-square.png`` (characters a file name should not hold
+    become ``_``)."""
+    if label is None:
+        return f"seed{seed:04d}.png"
+    return f"seed{seed:04d}-{_FILE_UNSAFE.sub('_', label)}.png"
 
 
 def save_images(

@@ -16,14 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import torch
 from torch import Tensor, nn
 
-from transgan.errors import BusyError, ParameterError
-from transgan.sampling import check_truncation, class_labels, generate, grid_image, latents, slerp
+from transgan.errors import BusyError, ConfigError, ParameterError
+from transgan.sampling import (
+    check_truncation,
+    class_labels,
+    generate,
+    generator_class_names,
+    grid_image,
+    latents,
+    resolve_classes,
+    slerp,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -31,6 +41,7 @@ MAX_SAMPLES = 64  # images per request
 MAX_QUEUE = 8  # requests waiting for the generator; more get a 503
 MAX_SEED = 2**63 - 1
 WAIT_S = 60.0  # longest a request waits for its images
+PAGE_FILE = "serve_page.html"
 
 
 @dataclass
@@ -97,7 +108,7 @@ class SampleRenderer:
         self.truncation = truncation  # of requests that do not say
         self.latent_dim: int = generator.latent_dim
         self.num_classes: int = generator.num_classes
-        self.classes = [str(k) for k in range(self.num_classes)]
+        self.classes = generator_class_names(generator)
         shape = generate(generator, latents(1, self.latent_dim, 0, device),
                          labels=self._labels(1, None, 1)).shape
         self.channels, self.img_size = int(shape[1]), int(shape[-1])
@@ -201,13 +212,16 @@ def _truncation(params: dict[str, list[str]], default: float | None) -> float | 
 
 
 def _label(params: dict[str, list[str]], renderer: SampleRenderer) -> int | None:
-    """The ``class`` parameter, kept in the API for conditional models."""
+    """The ``class`` parameter of a conditional model: a class name, or its index."""
     text = _one(params, "class")
     if text is None:
         return None
     if not renderer.classes:
         raise ParameterError("parameter 'class': this model is not conditional")
-    return _integer(params, "class", 0, 0, len(renderer.classes) - 1)
+    try:
+        return resolve_classes([text[:80]], renderer.classes)[0]  # type: ignore[index]
+    except ConfigError as exc:
+        raise ParameterError(f"parameter 'class': {exc}") from None
 
 
 def _check_names(params: dict[str, list[str]], allowed: set[str]) -> None:
@@ -248,7 +262,7 @@ class SampleServer(ThreadingHTTPServer):
             # The page's own view (its controls), so that a view can be bookmarked or linked;
             # the page reads them and the image requests check them.
             _check_names(params, set(PAGE_VIEW))
-            return "text/html; charset=utf-8", PAGE.encode()
+            return "text/html; charset=utf-8", page()
         if path == "/info":
             _check_names(params, set())
             return "application/json", json.dumps(r.info()).encode()
@@ -328,121 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
 # the walk's other seed and position).
 PAGE_VIEW = ("seed", "n", "class", "truncation", "b", "t")
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>transgan samples</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5em; }
-[hidden] { display: none !important; }
-fieldset { display: inline-block; margin: 0 1em 1em 0; }
-label { margin-right: 1em; white-space: nowrap; }
-input[type=number] { width: 9em; }
-img { image-rendering: pixelated; display: block; margin: 1em 0; width: min(100%, 768px); }
-img:not([src]) { display: none; }
-#status { color: #a00; }
-</style></head><body>
-<h1>transgan samples</h1>
-<p id="model"></p>
-<fieldset><legend>Samples</legend>
- <label>seed <input id="seed" type="number" min="0" value="0"></label>
- <button id="new-seed">new seed</button>
- <label>images <select id="n"></select></label> <span id="layout"></span><br>
- <label>truncation <input id="psi" type="number" min="0.05" step="0.1" placeholder="none">
- </label>
-</fieldset>
-<fieldset id="class-box" hidden><legend>Class</legend>
- <select id="class"><option value="">all, one per row</option></select>
-</fieldset>
-<fieldset><legend>Walk to another seed</legend>
- seed <input id="seed-b" type="number" min="0" value="1">
- <button id="new-seed-b">new seed</button>
- <input id="t" type="range" min="0" max="1" step="0.02" value="0"> <span id="t-value">0</span>
-</fieldset>
-<div><a id="download" download="samples.png" href="#">download PNG</a>
- <span id="status"></span></div>
-<img id="grid" alt="generated samples">
-<p>Latents are standard normal; with a truncation PSI each component is drawn from a normal
-truncated at |z| &le; PSI (less variety, more typical samples; 1 is a real truncation, empty is
-none). The walk is a spherical interpolation.</p>
-<script>
-const $ = (id) => document.getElementById(id);
-const img = $("grid");
-let loading = false, pending = null, classes = 0;
-function randomSeed() { return Math.floor(Math.random() * 2147483647); }
-// Every class gets a row, as the server lays it out (SampleRenderer.layout): whole rows of
-// n / classes images, at least one.
-function layout(n) {
-  if (!classes || $("class").value !== "") return "";
-  const columns = Math.max(1, Math.floor(n / classes));
-  return `one row per class: ${columns} each, ${columns * classes} images`;
-}
-function url() {
-  const n = $("n").value, a = $("seed").value || "0", t = Number($("t").value);
-  $("layout").textContent = layout(Number(n));
-  const k = ($("class").value === "" ? "" : `&class=${$("class").value}`) +
-    `&truncation=${$("psi").value || "none"}`;
-  $("t-value").textContent = t.toFixed(2);
-  if (t === 0) return `sample.png?seed=${a}&n=${n}${k}`;
-  return `interpolate.png?a=${a}&b=${$("seed-b").value || "0"}&t=${t}&n=${n}${k}`;
-}
-// The page's address holds its view, so that it can be bookmarked or linked.
-function remember() {
-  const view = new URLSearchParams({seed: $("seed").value || "0", n: $("n").value});
-  if ($("class").value !== "") view.set("class", $("class").value);
-  if ($("psi").value) view.set("truncation", $("psi").value);
-  if (Number($("t").value) > 0) {
-    view.set("b", $("seed-b").value || "0");
-    view.set("t", $("t").value);
-  }
-  history.replaceState(null, "", `?${view}`);
-}
-function show() {
-  const next = url();
-  $("download").href = next;
-  remember();
-  if (loading) { pending = next; return; }
-  load(next);
-}
-// Fetched rather than set as the image's source, so that a refused value shows the server's
-// one-line reason instead of a broken image.
-function load(address) {
-  loading = true;
-  fetch(address).then(async (response) => {
-    if (!response.ok) throw new Error(await response.text());
-    const previous = img.src;
-    img.src = URL.createObjectURL(await response.blob());
-    if (previous.startsWith("blob:")) URL.revokeObjectURL(previous);
-    $("status").textContent = "";
-  }).catch((error) => {
-    img.removeAttribute("src");  // the reason, not a broken image
-    $("status").textContent = error.message || "no image: the server did not answer";
-  }).finally(() => {
-    loading = false;
-    if (pending !== null) { const next = pending; pending = null; load(next); }
-  });
-}
-$("new-seed").onclick = () => { $("seed").value = randomSeed(); show(); };
-$("new-seed-b").onclick = () => { $("seed-b").value = randomSeed(); show(); };
-for (const id of ["seed", "seed-b", "n", "class", "psi"]) $(id).onchange = show;
-$("t").oninput = show;
-fetch("info").then((r) => r.json()).then((info) => {
-  $("model").textContent = `${info.generator}: ${info.img_size} px, ` +
-    `${info.channels} channel(s), latent size ${info.latent_dim}`;
-  for (let k = 1; k * k <= info.max_n; k++) {
-    const option = new Option(String(k * k), String(k * k));
-    option.selected = k === 4;
-    $("n").add(option);
-  }
-  info.classes.forEach((name, k) => $("class").add(new Option(name, String(k))));
-  $("class-box").hidden = !info.conditional;
-  if (info.truncation !== null) $("psi").value = info.truncation;
-  classes = info.classes.length;
-  const view = new URLSearchParams(location.search);
-  const given = {seed: "seed", n: "n", class: "class", truncation: "psi", b: "seed-b", t: "t"};
-  for (const [name, id] of Object.entries(given)) {
-    if (view.has(name)) $(id).value = view.get(name);
-  }
-  show();
-});
-</script>
-</body></html>
-"""
+
+def page() -> bytes:
+    """The page (``serve_page.html`` beside this module): its controls ask ``/info`` what the
+    model is and fetch the PNG API; the address keeps the view (:data:`PAGE_VIEW`)."""
+    return resources.files("transgan").joinpath(PAGE_FILE).read_bytes()

@@ -3,14 +3,16 @@ check with onnxruntime that its outputs equal PyTorch's on export."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 
 from transgan.errors import OnnxExportError
-from transgan.sampling import class_labels, latents
+from transgan.sampling import class_labels, generator_class_names, latents
 
 ONNX_OPSET = 17
 # Largest |ONNX - PyTorch| difference the export check accepts, and the batch sizes it tries.
@@ -35,8 +37,8 @@ def _inputs(generator: nn.Module, batch: int, seed: int) -> dict[str, torch.Tens
 
 def export_onnx(generator: nn.Module, out: Path, opset: int = ONNX_OPSET) -> float:
     """Write ``generator`` (moved to the CPU in eval mode) to ``out`` as ONNX with input ``z``
-    (batch, latent_dim), plus int64 ``labels`` (batch,) when it is class-conditional, and output
-    ``images``; returns the largest difference the check saw."""
+    (batch, latent_dim), plus int64 ``labels`` (batch,) when it is class-conditional, output
+    ``images`` and :func:`onnx_metadata`; returns the largest difference the check saw."""
     generator = generator.cpu().eval()
     inputs = _inputs(generator, 2, seed=0)
     try:
@@ -58,7 +60,24 @@ def export_onnx(generator: nn.Module, out: Path, opset: int = ONNX_OPSET) -> flo
         raise OnnxExportError(
             f"cannot export {type(generator).__name__} to ONNX (opset {opset}): {_first_line(exc)}"
         ) from None
+    add_model_props(out, onnx_metadata(generator))
     return check_onnx(generator, out)
+
+
+def onnx_metadata(generator: nn.Module) -> dict[str, str]:
+    """What a runtime needs beside the graph: the latent size and image shape, and the class
+    names in label order (a JSON list; empty for an unconditional generator)."""
+    return {"library": "transgan", "latent_dim": str(generator.latent_dim),
+            "img_size": str(generator.img_size), "channels": str(generator.channels),
+            "class_names": json.dumps(generator_class_names(generator))}
+
+
+def add_model_props(path: Path, props: dict[str, str]) -> None:
+    """Write ``props`` into the ONNX file's ``metadata_props`` (onnxruntime's
+    ``get_modelmeta().custom_metadata_map``)."""
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, str(path))
 
 
 @torch.no_grad()

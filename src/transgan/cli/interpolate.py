@@ -37,8 +37,9 @@ def add_parser(sub: Any) -> None:
     interp.add_argument("--truncation", type=truncation, metavar="PSI",
                         help=f"{TRUNCATION_HELP}; the walk stays within |z| <= PSI")
     add_device_argument(interp, "cpu")
-    interp.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
-                        help="class of each walk of a class-conditional generator, in turn "
+    interp.add_argument("--class", dest="classes", type=class_list, metavar="NAME[,NAME...]",
+                        help="class of each walk of a class-conditional generator (name or "
+                        "index), in turn "
                         "(default: all classes in turn)")
     interp.set_defaults(func=cmd_interpolate)
 
@@ -48,8 +49,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from transgan.sampling import (
         class_labels,
         generate,
+        generator_class_names,
         grid_tensor,
         interpolation_latents,
+        resolve_classes,
         save_gif,
         save_grid,
         seed_walk_latents,
@@ -74,7 +77,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         rows = args.rows or DEFAULT_ROWS
         seed = DEFAULT_SEED if args.seed is None else args.seed
         z = interpolation_latents(rows, args.steps, generator.latent_dim, seed, args.truncation)
-    labels = class_labels(rows * args.steps, generator.num_classes, args.classes,
+    classes = resolve_classes(args.classes, generator_class_names(generator))
+    labels = class_labels(rows * args.steps, generator.num_classes, classes,
                           repeat=args.steps, device=device)
     frames = generate(generator, z.to(device), labels=labels).cpu()
     if out.suffix.lower() == ".gif":

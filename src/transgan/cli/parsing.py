@@ -89,20 +89,18 @@ def count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def class_list(text: str) -> list[int]:
-    """``3`` or ``0,2,4``: class indices of a class-conditional generator."""
-    try:
-        classes = [int(part) for part in text.split(",")]
-    except ValueError:
+def class_list(text: str) -> list[str]:
+    """``3``, ``0,2,4`` or ``square,circle``: classes of a class-conditional generator by index
+    or name, resolved once the generator is loaded (:func:`transgan.sampling.resolve_classes`)."""
+    classes = [part.strip() for part in text.split(",")]
+    if not all(classes):
         raise argparse.ArgumentTypeError(
-            f"expected a class index or a comma-separated list, got '{text}'") from None
-    if any(k < 0 for k in classes):
-        raise argparse.ArgumentTypeError(f"class indices are >= 0, got '{text}'")
+            f"expected a class (name or index) or a comma-separated list, got '{text}'")
     return classes
 
 
-CLASS_HELP = ("class index or comma-separated list of a class-conditional generator "
-              "(default: all classes in turn, one per row)")
+CLASS_HELP = ("class of a class-conditional generator by name or index, or a comma-separated "
+              "list (default: all classes in turn, one per row)")
 
 
 # Seeds one `--seeds` may name; a slip such as 0-1000000000 is refused before any work.

@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
     sample.add_argument("--batch", type=int, default=64, help="images per forward pass")
     add_device_argument(sample, "cpu")
     sample.add_argument("--raw", action="store_true", help="use G instead of the EMA generator")
-    sample.add_argument("--class", dest="classes", type=class_list, metavar="K[,K...]",
+    sample.add_argument("--class", dest="classes", type=class_list, metavar="NAME[,NAME...]",
                         help=CLASS_HELP)
     sample.set_defaults(func=cmd_sample)
 
@@ -59,7 +59,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         class_grid,
         class_labels,
         generate,
+        generator_class_names,
         latents,
+        resolve_classes,
         save_grid,
         save_images,
         seed_classes,
@@ -80,7 +82,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
                          f"{', '.join(GRID_SUFFIXES)} for one grid image")
     device = resolve_device(args.device)
     generator, _ = open_generator(args.checkpoint, device, ema=not args.raw)
-    whole, columns = class_grid(num, generator.num_classes, args.classes)
+    names = generator_class_names(generator)
+    classes = resolve_classes(args.classes, names)
+    whole, columns = class_grid(num, generator.num_classes, classes)
     rounded = ""
     if args.seeds is None and whole != num:  # seeds are never invented
         rounded = (f" (--num {num} rounded up to {columns} for each of {whole // columns} "
@@ -90,9 +94,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         columns = None  # a grid in seed order
         z = seed_latents(args.seeds, generator.latent_dim, device, args.truncation)
         labels = seed_classes(args.seeds, generator.latent_dim, generator.num_classes,
-                              args.classes, device)
+                              classes, device)
     else:
-        labels = class_labels(num, generator.num_classes, args.classes, repeat=columns,
+        labels = class_labels(num, generator.num_classes, classes, repeat=columns,
                               device=device)
         seed = DEFAULT_SEED if args.seed is None else args.seed
         z = latents(num, generator.latent_dim, seed, device, args.truncation)
@@ -102,10 +106,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         path = save_grid(images, out if grid_file else out / "grid.png", nrow=columns)
         print(f"wrote a grid of {num} samples to {path}{rounded}")
     else:
-        names = None
+        files = None
         if args.seeds is not None:  # a conditional sample's file says its class
-            classes = [None] * num if labels is None else [str(int(c)) for c in labels]
-            names = [seed_file_name(s, c) for s, c in zip(args.seeds, classes, strict=True)]
-        save_images(images, out, names=names)
+            drawn = [None] * num if labels is None else [names[int(c)] for c in labels]
+            files = [seed_file_name(s, c) for s, c in zip(args.seeds, drawn, strict=True)]
+        save_images(images, out, names=files)
         print(f"wrote {num} samples to {out}/{rounded}")
     return 0

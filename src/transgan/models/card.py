@@ -3,6 +3,7 @@ metrics with their protocol, samples, its classes, and how to load it."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,19 +107,35 @@ def _metrics(config: Mapping[str, Any]) -> list[str]:
     return [*lines, f"(from `{record.get('file', 'transgan eval')}`).", ""]
 
 
+def _class_names(generator: Mapping[str, Any]) -> list[str]:
+    """The generator's class names, empty where they are only its labels as text (digits)."""
+    names = [str(name) for name in generator.get("class_names") or []]
+    return [] if names == [str(k) for k in range(len(names))] else names
+
+
 def _classes(config: Mapping[str, Any], num_classes: int) -> list[str]:
     """What the labels of a class-conditional generator mean and how to draw one class."""
     data = config.get("data")
-    order = f"the class order of its training data `{data}`" if data else "its class order"
-    digits = " (label k draws the digit k)" if data and is_digits_spec(str(data)) else ""
+    names = _class_names(config["generator"])
     k = min(3, num_classes - 1)
-    return ["## Classes", "",
-            f"Class-conditional: {num_classes} classes, labels 0 to {num_classes - 1} in "
-            f"{order}{digits}. The generator takes one label per image; 16 images of class {k}:",
+    if names:
+        meaning = [f"Class-conditional: {num_classes} classes; its labels and class names, in "
+                   f"the order of its training data{f' `{data}`' if data else ''}:", "",
+                   "| label | class |", "|---|---|",
+                   *(f"| {label} | {name} |" for label, name in enumerate(names)), ""]
+        chosen = names[k]
+    else:
+        order = f"the class order of its training data `{data}`" if data else "its class order"
+        digits = " (label k draws the digit k)" if data and is_digits_spec(str(data)) else ""
+        meaning = [f"Class-conditional: {num_classes} classes, labels 0 to {num_classes - 1} in "
+                   f"{order}{digits}."]
+        chosen = str(k)
+    return ["## Classes", "", *meaning,
+            f"The generator takes one label per image; 16 images of class {chosen}:",
             "", "```python", "images = generator(torch.randn(16, generator.latent_dim), "
             f"torch.full((16,), {k}))", "```", "",
-            f"or `transgan sample path/to/this/folder --class {k} --num 16 --out class-{k}`; "
-            "without `--class`, a `--grid` has one row per class.", ""]
+            f"or `transgan sample path/to/this/folder --class {shlex.quote(chosen)} --num 16 "
+            f"--out class-{k}`; without `--class`, a `--grid` has one row per class.", ""]
 
 
 def card_grid_rows(num_classes: int) -> int:
@@ -127,11 +144,13 @@ def card_grid_rows(num_classes: int) -> int:
     return min(num_classes, CARD_CLASS_ROWS) if num_classes else 2
 
 
-def _samples(num_classes: int) -> list[str]:
+def _samples(generator: Mapping[str, Any], num_classes: int) -> list[str]:
     lines = ["## Samples", "", "![samples](samples.png)", ""]
     if num_classes:
         shown = card_grid_rows(num_classes)
-        which = "every class" if shown == num_classes else f"classes 0 to {shown - 1}"
+        names = _class_names(generator)
+        first = ", ".join(names[:shown]) if names else f"0 to {shown - 1}"
+        which = "every class" if shown == num_classes else f"classes {first}"
         lines += [f"One row per class, {which} in turn; latent seed 0.", ""]
     return lines
 
@@ -152,6 +171,6 @@ def render_card(config: Mapping[str, Any], params: int, samples: bool) -> str:
     num_classes = int(config["generator"].get("num_classes") or 0)
     return "\n".join([*_front_matter(config, num_classes), *_summary(config, params, num_classes),
                       *_training(config), *_metrics(config),
-                      *(_samples(num_classes) if samples else []),
+                      *(_samples(config["generator"], num_classes) if samples else []),
                       *(_classes(config, num_classes) if num_classes else []),
                       *_use(num_classes)])

@@ -31,6 +31,27 @@ def check_num_classes(num_classes: int) -> None:
                           f"got {num_classes!r}")
 
 
+def check_class_names(names: tuple[str, ...], num_classes: int) -> None:
+    """ConfigError unless ``names`` is empty (classes known by index) or names each of the
+    ``num_classes`` classes once, in label order."""
+    if not names:
+        return
+    if len(names) != num_classes:
+        raise ConfigError(f"class_names gives {len(names)} names for {num_classes} classes")
+    if any(not isinstance(name, str) or not name.strip() for name in names):
+        raise ConfigError(f"class names must be non-empty strings, got {list(names)!r}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"class name {repeated[0]!r} is given twice")
+
+
+def class_names_of(cfg: Any) -> tuple[str, ...]:
+    """The names of a generator config's classes in label order: its ``class_names``, or the
+    indices as text when it has none (empty for an unconditional generator)."""
+    names = getattr(cfg, "class_names", ())
+    return tuple(names) or tuple(str(k) for k in range(cfg.num_classes))
+
+
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if value <= 0:
@@ -52,7 +73,8 @@ class GeneratorConfig:
     first low-passes the tokens (bicubic 4x up, 4x4 average down). A stage may have depth 0.
     ``output_act`` is applied to the last 1x1 projection: ``none`` as the official code, or
     ``tanh``. ``num_classes`` > 0 makes it class-conditional: a learned class embedding is
-    concatenated to the latent (0: unconditional).
+    concatenated to the latent (0: unconditional); ``class_names`` names the classes in label
+    order (the training data's class folders), empty when they are known by index alone.
     """
 
     img_size: int = 32
@@ -76,11 +98,14 @@ class GeneratorConfig:
     output_act: str = "none"
     attention: str = "sdpa"
     num_classes: int = 0
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("depths", "grid_stages", "smooth_upscales"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
         check_num_classes(self.num_classes)
+        check_class_names(self.class_names, self.num_classes)
         _check_positive(
             img_size=self.img_size, latent_dim=self.latent_dim, bottom=self.bottom,
             width=self.width, heads=self.heads, mlp_ratio=self.mlp_ratio,
@@ -275,7 +300,8 @@ def num_down_blocks(img_size: int) -> int:
 
 @dataclass(frozen=True)
 class CNNGeneratorConfig:
-    """Hyper-parameters of the ResNet generator (defaults: SNGAN CIFAR-10, 32 px)."""
+    """Hyper-parameters of the ResNet generator (defaults: SNGAN CIFAR-10, 32 px);
+    ``num_classes`` and ``class_names`` as for :class:`GeneratorConfig`."""
 
     img_size: int = 32
     channels: int = 3
@@ -283,9 +309,12 @@ class CNNGeneratorConfig:
     width: int = 256
     bottom: int = 4
     num_classes: int = 0
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(self.class_names))
         check_num_classes(self.num_classes)
+        check_class_names(self.class_names, self.num_classes)
         for name in ("channels", "latent_dim", "width"):
             if getattr(self, name) < 1:
                 raise ConfigError(
@@ -347,6 +376,10 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], what: str) -> Any:
         raise ConfigError(f"bad {what} option: {exc}") from None
 
 
+# Config fields that hold a list of strings (every other tuple field holds integers).
+_TEXT_LISTS = ("class_names",)
+
+
 def _check_type(name: str, value: Any, default: Any, what: str) -> None:
     """ConfigError unless ``value`` has the type of the field's ``default``."""
     if isinstance(default, bool):
@@ -354,22 +387,30 @@ def _check_type(name: str, value: Any, default: Any, what: str) -> None:
     elif isinstance(default, int | float):
         allowed = int if isinstance(default, int) else int | float
         ok = isinstance(value, allowed) and not isinstance(value, bool)
+    elif name in _TEXT_LISTS:
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     elif isinstance(default, tuple):
         ok = isinstance(value, list | tuple) and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value)
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        kind = "a list of integers" if isinstance(default, tuple) else type(default).__name__
+        kind = ("a list of strings" if name in _TEXT_LISTS else
+                "a list of integers" if isinstance(default, tuple) else type(default).__name__)
         raise ConfigError(f"bad {what} option {name}={value!r}: expected {kind}, "
                           f"like the default {default!r}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain dict with a ``type`` tag, suitable for JSON, YAML and checkpoints."""
+    """Plain dict with a ``type`` tag, suitable for JSON, YAML and checkpoints; ``class_names``
+    only where the classes have names, so configs of other models read as they always have."""
     data = dataclasses.asdict(cfg)
     if "depths" in data:
         data["depths"] = list(data["depths"])
+    if "class_names" in data:
+        names = data.pop("class_names")
+        if names:
+            data["class_names"] = list(names)
     return {"type": CONFIG_TAGS[type(cfg)], **data}
 
 

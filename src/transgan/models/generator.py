@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.models.conditioning import class_embed_dim, join_class
-from transgan.models.configs import LOCALITY_BLOCKS, GeneratorConfig
+from transgan.models.configs import LOCALITY_BLOCKS, GeneratorConfig, class_names_of
 from transgan.models.pretrained import PretrainedMixin
 from transgan.nn.attention import set_attention_impl
 from transgan.nn.blocks import init_official_weights, transformer_blocks
@@ -78,6 +78,7 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
         self.channels = cfg.channels
         self.bottom = cfg.bottom
         self.num_classes = cfg.num_classes
+        self.class_names = class_names_of(cfg)
         widths = cfg.widths
         joined = cfg.latent_dim + class_embed_dim(cfg.latent_dim, cfg.num_classes)
         self.latent_to_tokens = nn.Linear(joined, cfg.bottom * cfg.bottom * cfg.width)

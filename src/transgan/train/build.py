@@ -147,7 +147,7 @@ def _image_shape(opts: TrainOptions, configs: tuple[Any, Any] | None) -> tuple[i
 def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
                   dataset: ImageDataset) -> tuple[Any, Any]:
     """G and D configs for the data set's classes with --conditional (its labels are checked
-    here, before any work); unchanged otherwise."""
+    here, before any work; G keeps their names); unchanged otherwise."""
     if not opts.conditional:
         if g_cfg.num_classes or d_cfg.num_classes:
             raise OptionsError("the models are class-conditional; train them with --conditional")
@@ -163,7 +163,8 @@ def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
         if cfg.num_classes not in (0, classes):
             raise OptionsError(f"the {what} has {cfg.num_classes} classes but the data set has "
                                f"{classes}")
-    return (dataclasses.replace(g_cfg, num_classes=classes),
+    names = tuple(dataset.class_names or ())
+    return (dataclasses.replace(g_cfg, num_classes=classes, class_names=names),
             dataclasses.replace(d_cfg, num_classes=classes))
 
 
