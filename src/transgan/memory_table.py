@@ -60,7 +60,10 @@ class StepTracer:
         return self.peaks[accum]
 
     def smallest_accum(self, budget: float, choices: Sequence[int]) -> int | None:
-        """The smallest of ``choices`` (ascending) whose micro-batch fits ``budget`` bytes."""
+        """The smallest of ``choices`` (ascending) whose micro-batch fits ``budget`` bytes: the
+        first when it fits (a preset that fits a card whole is traced once), else a search."""
+        if self.peak(choices[0]) <= budget:
+            return choices[0]
         largest_first = list(reversed(choices))
         last = last_fitting(len(largest_first),
                             lambda i: self.peak(largest_first[i]) <= budget)
