@@ -21,7 +21,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("metrics", ("transgan.metrics",)),
     ("train", ("transgan.train",)),
     ("applications", ("transgan.experiments", "transgan.bench", "transgan.serve",
-                      "transgan.report", "transgan.sharing", "transgan.memory_table")),
+                      "transgan.report", "transgan.sharing", "transgan.memory_table",
+                      "transgan.slurm")),
     ("cli", ("transgan.cli",)),
 ]
 

@@ -270,3 +270,25 @@ def test_a_stopped_and_resumed_run_logs_the_records_of_an_uninterrupted_one(
                 for line in (folder / "stats.jsonl").read_text().splitlines()]
 
     assert records(run) == records(straight) and len(records(run)) == 4
+
+
+def test_periodic_evaluation_leaves_the_training_alone(
+        tmp_path: Path, digits_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluation draws random numbers, more with a cold cache (it computes the reference
+    statistics then): a run's weights are the same with it, warm or cold, and without it."""
+    cold = tmp_path / "cache"
+    cold.mkdir()
+    for classifier in digits_cache.glob("digits-classifier-*"):
+        (cold / classifier.name).write_bytes(classifier.read_bytes())
+    monkeypatch.setenv("TRANSGAN_CACHE", str(cold))
+    args = ["train", *TINY_RUN, "--deterministic", "--images", "96"]
+    evaluating = ["--eval-every", "32", "--eval-num", "50"]
+    for name, extra in (("cold", evaluating), ("warm", evaluating), ("none", [])):
+        assert main([*args, *extra, "--out", str(tmp_path / name)]) == 0
+    assert any((cold / "reference-stats").iterdir())
+    weights = {name: load_checkpoint(tmp_path / name / "checkpoints" / "latest.pt")
+               for name in ("cold", "warm", "none")}
+    for model in ("G", "D", "G_ema"):
+        for key, tensor in weights["none"][model].items():
+            assert torch.equal(weights["cold"][model][key], tensor), f"{model}.{key}"
+            assert torch.equal(weights["warm"][model][key], tensor), f"{model}.{key}"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from transgan.cli.launch import add_launcher_arguments, slurm_options
 from transgan.cli.parsing import add_device_argument, count
 from transgan.data.specs import data_spec_from_path
 from transgan.errors import ExperimentStopped, UsageError
@@ -36,6 +37,10 @@ def add_parser(sub: Any) -> None:
     exp.add_argument("--jobs", type=int, default=1,
                      help="runs trained at once, in processes that split the CPU threads "
                      "(default 1)")
+    exp.add_argument("--status", action="store_true",
+                     help="list each run's state (done, queued, running, stopped, failed with "
+                     "the last line of its job's log) and train nothing")
+    add_launcher_arguments(exp, training=False)
     exp.set_defaults(func=cmd_experiment)
 
     report = sub.add_parser("report", help="tables, plots and HTML of an experiment or a run")
@@ -50,11 +55,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if args.device:
         extra["device"] = args.device
     out = args.out or str(Path("experiments") / args.name)
+    slurm = None if args.status else slurm_options(args)
     try:
         data = data_spec_from_path(args.data)
         run_experiment(args.name, data, args.budget, args.seeds, out, extra,
                        progress=print, width_scale=args.width_scale, jobs=args.jobs,
-                       only=args.arms.split(",") if args.arms else None)
+                       only=args.arms.split(",") if args.arms else None, slurm=slurm,
+                       wait=args.wait, status=args.status)
     except ExperimentStopped as exc:
         print(f"transgan: {exc}", file=sys.stderr)
         return 130

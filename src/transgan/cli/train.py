@@ -8,6 +8,7 @@ import functools
 import sys
 from typing import TYPE_CHECKING, Any
 
+from transgan.cli.launch import add_launcher_arguments, slurm_options
 from transgan.cli.parsing import count, key_value
 from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
@@ -24,6 +25,7 @@ from transgan.train.recipes import options_for, recipe_for
 from transgan.train.validation import validate
 
 if TYPE_CHECKING:
+    from transgan.slurm.options import SlurmOptions
     from transgan.train.data_choice import DataFit
 
 MODEL_OVERRIDES = {"generator": "gen", "discriminator": "disc"}
@@ -45,6 +47,7 @@ def add_parser(sub: Any) -> None:
     train.add_argument("--resume", action="store_true",
                        help="require an existing checkpoint in --out (re-running resumes anyway)")
     _add_train_options(train)
+    add_launcher_arguments(train, training=True)
     train.set_defaults(func=cmd_train)
 
 
@@ -161,6 +164,9 @@ def train_options_from_args(args: argparse.Namespace) -> tuple[TrainOptions, set
 
 def cmd_train(args: argparse.Namespace) -> int:
     opts, explicit, fit = train_plan_from_args(args)
+    slurm = slurm_options(args)
+    if slurm is not None:
+        return submit_training(opts, slurm, args.wait)
     if "data" not in explicit:
         # Without --data no data problem can join them: the options' own mistakes are
         # reported now, before torch and the data load.
@@ -178,3 +184,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Stopped by a signal (after its checkpoint): 128 + signal, so that `train && export`
     # and schedulers can tell a stopped run from a finished one.
     return 0 if trainer.stop_signal is None else 128 + trainer.stop_signal
+
+
+def submit_training(opts: TrainOptions, slurm: SlurmOptions, wait: bool) -> int:
+    """Submit the run as one Slurm job of ``nodes x tasks`` processes (checked first, as
+    torchrun's would be); with ``wait``, its exit status once the job has left the queue."""
+    from transgan.experiments.plan import Plan
+    from transgan.slurm.jobs import LOG_FOLDER, SlurmRun, images_trained, submit, wait_for
+    from transgan.train.state import default_run_dir
+
+    validate(opts, slurm.nodes * slurm.tasks)
+    run_dir = default_run_dir(opts).resolve()
+    plan = Plan("[1/1]", f"train {run_dir.name}", dataclasses.replace(opts, out=str(run_dir)))
+    (job,) = submit([(run_dir, SlurmRun(plan, opts.images))], slurm, run_dir / LOG_FOLDER,
+                    f"transgan-{run_dir.name}")
+    logs = run_dir / LOG_FOLDER / job
+    print(f"submitted job {job}: {slurm.nodes} node(s) x {slurm.tasks} process(es), time "
+          f"limit {slurm.time_min} min; logs in {logs}/ (follow with: tail -f "
+          f"{logs}/{job}_0_log.err); `squeue -j {job}` shows it")
+    if not wait:
+        return 0
+    wait_for([job])
+    images = images_trained(plan)
+    done = images >= opts.images
+    print(f"run in {run_dir}: {images:,} of {opts.images:,} images"
+          f"{'' if done else ' (unfinished; see the logs)'}")
+    return 0 if done else 1

@@ -29,14 +29,19 @@ class Plan:
 
 def train_plan(plan: Plan, budget_images: int, say: Callable[[str], None]) -> str:
     """Train (or finish) one run: "done", "skipped" (already finished) or "stopped" (signal)."""
+    return run_plan(plan, budget_images, say)[0]
+
+
+def run_plan(plan: Plan, budget_images: int,
+             say: Callable[[str], None]) -> tuple[str, int | None]:
+    """:func:`train_plan`'s status and the signal that stopped the run (None if none did)."""
     opts, state = resolve_resume(plan.opts, set(OPTION_NAMES), require=False)
     done = int(state["counters"]["images"]) if state is not None else 0
     if done >= budget_images:
         say(f"{plan.where}: finished ({done:,} images), skipped")
-        return "skipped"
+        return "skipped", None
     say(f"{plan.where}: {'resuming at' if done else 'training from'} {done:,} of "
         f"{budget_images:,} images")
     trainer = Trainer.from_options(opts, resume_state=state)
     trainer.run()
-    return "done" if trainer.stop_signal is None else "stopped"
-
+    return ("done" if trainer.stop_signal is None else "stopped"), trainer.stop_signal

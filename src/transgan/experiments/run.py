@@ -13,18 +13,30 @@ from transgan.experiments.arms import EXPERIMENTS, experiment_arms, run_options
 from transgan.experiments.plan import STOPPED_MESSAGE, Plan, train_plan
 from transgan.experiments.workers import train_in_parallel
 from transgan.report import MANIFEST, report_experiment
+from transgan.slurm.jobs import (
+    LOG_FOLDER,
+    format_states,
+    run_states,
+    submit_experiment,
+    wait_for,
+)
+from transgan.slurm.options import SlurmOptions
 
 
 def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir: str | Path,
                    extra: dict[str, Any] | None = None,
                    progress: Callable[[str], None] | None = None,
                    width_scale: float = 1.0, jobs: int = 1,
-                   only: Sequence[str] | None = None) -> Path:
+                   only: Sequence[str] | None = None, slurm: SlurmOptions | None = None,
+                   wait: bool = False, status: bool = False) -> Path | None:
     """Train (or finish) every arm x seed of experiment ``name`` (or of the arms named in
     ``only``); returns the report path.
 
     ``jobs`` > 1 trains that many runs at once in worker processes that split the CPU threads.
-    A signal stops every run at a checkpoint and raises ExperimentStopped.
+    A signal stops every run at a checkpoint and raises ExperimentStopped. With ``slurm`` the
+    runs not yet done or queued are submitted as Slurm jobs instead; the report is written
+    once every run is done (``wait``: after waiting for the jobs), else None is returned.
+    ``status`` only says where each run stands (done, queued, running, stopped, failed).
     """
 
     if budget_images <= 0:
@@ -48,6 +60,9 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
                   run_options(arm, data, budget_images, seed, out / arm.name / f"seed{seed}",
                               extra))
              for index, (arm, seed) in enumerate(pairs, 1)]
+    if status:
+        say(format_states(run_states(plans, budget_images), budget_images))
+        return None
     out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "experiment": name, "description": EXPERIMENTS[name][0], "data": data,
@@ -55,7 +70,17 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
         "arms": [{"name": a.name, "label": a.label, "updates": a.updates} for a in arms],
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    if jobs == 1:
+    if slurm is not None:
+        ids = submit_experiment(plans, budget_images, slurm, out / LOG_FOLDER, name, say)
+        if wait:
+            wait_for(ids, say)
+        states = run_states(plans, budget_images)
+        left = [s for s in states if s.state != "done"]
+        if left:
+            say(f"{len(states) - len(left)} of {len(states)} runs done; the report is written "
+                "when all are: run the same command again then (--status lists the runs)")
+            return None
+    elif jobs == 1:
         for plan in plans:
             if train_plan(plan, budget_images, say) == "stopped":
                 raise ExperimentStopped(STOPPED_MESSAGE)

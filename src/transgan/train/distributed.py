@@ -176,6 +176,16 @@ def rank0_decides(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def largest(value: int, device: torch.device) -> int:
+    """The largest ``value`` over the ranks (one all-reduce of one number); ``value`` without
+    a group."""
+    if not dist.is_initialized():
+        return value
+    tensor = torch.tensor(value, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def all_gather(obj: Any) -> list[Any]:
     """Every rank's ``obj``, in rank order (``[obj]`` without a process group)."""
     if not dist.is_initialized():

@@ -56,6 +56,9 @@ __all__ = ["RunDirectoryError", "StepImpl", "Trainer", "TrainingDiverged", "cros
 HEALTH_CHECK_EVERY = 100
 # Seconds per --checkpoint-minutes.
 SECONDS_PER_MINUTE = 60.0
+# Signals that stop a run at a checkpoint: Ctrl-C, kill, and the SIGUSR1/SIGUSR2 a scheduler
+# (Slurm) sends before a time limit or a pre-emption.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def planned_end(images: int, target: int, per_cycle: int) -> int:
@@ -104,7 +107,8 @@ class Trainer:
                                    ).to(self.device)
         self.fixed_labels = class_labels(fixed, G.num_classes, repeat=self.grid_columns or 1,
                                          device=self.device)
-        self.stop_signal: int | None = None
+        self.stop_signal: int | None = None  # the signal that stopped the run
+        self.signal_received: int | None = None  # by this process, not yet acted on
         self.eval_metrics, self.eval_ref = eval_settings(opts, self.data_spec, self.is_main)
         self.best: dict[str, Any] = dict(resume_state.get("best", {})) if resume_state else {}
         self.monitor: Monitor | None = None
@@ -180,7 +184,11 @@ class Trainer:
         """Evaluate, log to metrics.jsonl and TensorBoard, and keep the best checkpoint."""
         state = self.state()  # collective, so taken on every rank
         if self.monitor is not None:
-            result = self.evaluate()
+            # The evaluation draws from the global RNG, more when its caches are cold (the
+            # reference statistics): the training's stream must not depend on either.
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                result = self.evaluate()
             images = self.counters.images
             self.monitor.log_metrics(images, result["metrics"], result["protocol"])
             shown = ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()
@@ -233,7 +241,15 @@ class Trainer:
 
     # ----------------------------------------------------------------- loop
     def _handle_signal(self, signum: int, _frame: Any) -> None:
-        self.stop_signal = signum
+        self.signal_received = signum
+
+    def stopping(self) -> bool:
+        """Whether a signal stops the run now: on every rank at the same cycle (the ranks
+        agree on the largest signal any of them received; one all-reduce a cycle under DDP)."""
+        agreed = distributed.largest(self.signal_received or 0, self.device)
+        if agreed:
+            self.stop_signal = agreed
+        return self.stop_signal is not None
 
     def batches(self) -> Any:
         """This rank's real batches from the current D step on."""
@@ -322,14 +338,13 @@ class Trainer:
 
     def _train(self) -> Path:
         opts, c = self.opts, self.counters
-        previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGTERM,
-                                                                        signal.SIGINT)}
+        previous = {s: signal.signal(s, self._handle_signal) for s in STOP_SIGNALS}
         try:
             self._start()
             batches = self.batches()
             start_time, start_wall = time.perf_counter(), c.wall_time
             self.last_checkpoint_time = self.clock()
-            while c.images < opts.images and self.stop_signal is None:
+            while c.images < opts.images and not self.stopping():
                 before = c.images
                 self.apply_locality()
                 for stats in self.step.cycle(batches.__next__):
