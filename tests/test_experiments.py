@@ -300,3 +300,27 @@ def test_a_failing_parallel_run_is_a_one_line_failure(
                            jobs=2)
     finally:
         lock.release()
+
+
+def test_discriminator_arms_change_only_the_discriminator_or_its_penalty(tmp_path: Path) -> None:
+    from transgan.models import discriminator_config, discriminator_from_config
+
+    arms = {arm.name: arm for arm in experiment_arms("discriminators", "digits")}
+    options = {name: run_options(arm, "digits", 60_000, 0, tmp_path / name, {})
+               for name, arm in arms.items()}
+    base = options["vit"]
+    assert base.loss == "rpgan" and base.preset == "digits"
+    for name, opts in options.items():
+        differing = {f for f in OPTION_NAMES if getattr(opts, f) != getattr(base, f)} - {"out"}
+        if name == "cnn-d":
+            assert differing == {"preset"} and opts.preset == "digits-cnn-d"
+        elif "gamma" in name:
+            assert differing <= {"discriminator", "r1_gamma", "r2_gamma"}
+            assert opts.r1_gamma == opts.r2_gamma == float(name.split("gamma")[1])
+        else:
+            assert differing == ({"discriminator"} if name != "vit" else set())
+        if name != "cnn-d":  # every arm's discriminator builds
+            discriminator_from_config(discriminator_config(opts.preset, **opts.discriminator))
+    assert set(options["combined"].discriminator) == {
+        "norm", "layer_scale", "swiglu", "rope", "l2_attention", "spectral_norm",
+        "overlap_embed"}

@@ -88,6 +88,43 @@ def _objectives(data: str, width_scale: float) -> list[Arm]:
     return arms
 
 
+# The discriminator's ingredients, each added alone to today's ViT D, then all together.
+D_INGREDIENTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("rmsnorm", "+ RMSNorm", {"norm": "rmsnorm"}),
+    ("no-norm", "no normalisation (R3GAN)", {"norm": "none"}),
+    ("layer-scale", "+ LayerScale 0.1", {"layer_scale": 0.1}),
+    ("swiglu", "+ SwiGLU MLP", {"swiglu": True}),
+    ("rope", "+ 2-D RoPE", {"rope": True}),
+    ("l2-sn", "+ L2 attention, improved spectral norm (ViTGAN)",
+     {"l2_attention": True, "spectral_norm": True}),
+    ("overlap", "+ overlapping patches", {"overlap_embed": True}),
+)
+# The penalty weights of the sweep (R3GAN's CIFAR-10 weight is 0.05, GAT's 0.1).
+D_GAMMAS = (0.01, 0.2, 1.0)
+
+
+def _discriminators(data: str, width_scale: float) -> list[Arm]:
+    preset = "digits" if is_digits_spec(data) else "transgan-s"
+    cnn_d = "digits-cnn-d" if is_digits_spec(data) else "cnn-d"
+    objective = {"preset": preset, **R3GAN_OBJECTIVE}
+    arms = [Arm("vit", "ViT D (today's)", dict(objective))]
+    combined: dict[str, Any] = {}
+    for name, label, change in D_INGREDIENTS:
+        arms.append(Arm(name, label, {**objective, "discriminator": dict(change)}))
+        if name != "no-norm":
+            combined.update(change)
+    arms.append(Arm("combined", "all of them (RMSNorm)", {**objective,
+                                                          "discriminator": combined}))
+    for gamma in D_GAMMAS:
+        weights = {"r1_gamma": gamma, "r2_gamma": gamma}
+        arms.append(Arm(f"vit-gamma{gamma:g}", f"ViT D, gamma {gamma:g}",
+                        {**objective, **weights}))
+        arms.append(Arm(f"combined-gamma{gamma:g}", f"all of them, gamma {gamma:g}",
+                        {**objective, **weights, "discriminator": combined}))
+    arms.append(Arm("cnn-d", "CNN D (reference)", {**R3GAN_OBJECTIVE, "preset": cnn_d}))
+    return arms
+
+
 def scaled_width(width: int, scale: float, stages: int) -> int:
     """``width * scale`` rounded to a multiple that every stage's heads can split."""
     quantum = HEADS * 4 ** (stages - 1)
@@ -119,6 +156,10 @@ EXPERIMENTS: dict[str, tuple[str, Callable[[str, float], list[Arm]]]] = {
     "augment": ("DiffAugment on every sample against adaptive augmentation", _augment),
     "objectives": ("WGAN-GP-eps against R3GAN's relativistic pairing with R1 + R2 (exact and "
                    "finite-difference), for the transformer pair and the CNN pair", _objectives),
+    "discriminators": ("the transformer discriminator's later ingredients (RMSNorm, LayerScale, "
+                       "SwiGLU, RoPE, L2 attention with spectral norm, overlapping patches), "
+                       "alone and together, with a penalty-weight sweep, against the CNN D",
+                       _discriminators),
 }
 
 

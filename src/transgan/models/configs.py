@@ -175,8 +175,17 @@ class DiscriminatorConfig:
     (default ``depth``), are average-pooled 2x and concatenated with the next scale's; [CLS]
     joins for one last block. The first ``grid_blocks[i]`` blocks of scale i use grid attention
     of side ``grid_window``; ``overlap_embed`` embeds the finest scale with kernel 2·patch,
-    stride patch and padding patch/2 (the official CelebA-HQ 256 discriminator).
-    ``num_classes`` > 0 adds a class projection to the logit (0: unconditional).
+    stride patch and padding patch/2 (the official CelebA-HQ 256 discriminator; the only
+    patches of a single-scale one). ``num_classes`` > 0 adds a class projection to the logit
+    (0: unconditional).
+
+    Options from later transformer discriminators, all off by default (the official models):
+    ``norm`` ``rmsnorm`` or ``none``; ``layer_scale`` > 0, each residual branch times a
+    learned per-channel factor starting there (CaiT; GAT uses 0.1); ``swiglu``, a gated MLP;
+    ``rope``, 2-D rotary position embedding in every attention; ``l2_attention``, ViTGAN's
+    L2-distance attention with tied queries and keys; ``spectral_norm``, ViTGAN's improved
+    spectral normalisation of every linear layer of the blocks (each weight over its spectral
+    norm, times that norm at initialisation).
     """
 
     img_size: int = 32
@@ -199,6 +208,11 @@ class DiscriminatorConfig:
     noise: bool = False
     attention: str = "sdpa"
     num_classes: int = 0
+    layer_scale: float = 0.0
+    swiglu: bool = False
+    rope: bool = False
+    l2_attention: bool = False
+    spectral_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("scale_widths", "scale_depths", "grid_blocks"):
@@ -213,10 +227,15 @@ class DiscriminatorConfig:
         _check_choice("attention", self.attention, ATTENTION_IMPLS)
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, got {self.channels}")
-        if not self.multiscale and (self.scale_widths or self.scale_depths or self.grid_blocks
-                                    or self.overlap_embed):
-            raise ConfigError("scale_widths, scale_depths, grid_blocks and overlap_embed "
-                              "need multiscale")
+        if not self.multiscale and (self.scale_widths or self.scale_depths or self.grid_blocks):
+            raise ConfigError("scale_widths, scale_depths and grid_blocks need multiscale")
+        if self.overlap_embed and self.patch % 2:
+            raise ConfigError(f"overlap_embed needs an even patch, got {self.patch}")
+        if self.layer_scale < 0:
+            raise ConfigError(f"layer_scale must be >= 0 (0: off), got {self.layer_scale}")
+        if self.rope and (self.multiscale or (self.width // self.heads) % 4):
+            raise ConfigError("rope needs a single-scale discriminator whose head width "
+                              f"(width / heads = {self.width / self.heads:g}) is divisible by 4")
         coarsest = self.patch * 2 ** (len(self.branch_widths) - 1)
         if self.img_size % coarsest:
             raise ConfigError(f"img_size {self.img_size} is not divisible by patch size {coarsest}")

@@ -12,7 +12,12 @@ from transgan.models.conditioning import project_class
 from transgan.models.configs import DiscriminatorConfig
 from transgan.models.generator import image_to_tokens, tokens_to_image
 from transgan.nn.attention import Attention, set_attention_impl
-from transgan.nn.blocks import init_official_weights, make_norm, transformer_blocks
+from transgan.nn.blocks import (
+    improved_spectral_norm,
+    init_official_weights,
+    make_norm,
+    transformer_blocks,
+)
 
 
 def _blocks(
@@ -73,7 +78,10 @@ class TransformerDiscriminator(nn.Module):
             )
         else:
             self.side = cfg.img_size // cfg.patch
-            self.patch_embed = nn.Conv2d(cfg.channels, cfg.width, cfg.patch, stride=cfg.patch)
+            kernel, padding = ((2 * cfg.patch, cfg.patch // 2) if cfg.overlap_embed
+                               else (cfg.patch, 0))
+            self.patch_embed = nn.Conv2d(cfg.channels, cfg.width, kernel, stride=cfg.patch,
+                                         padding=padding)
             self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.side**2, cfg.width))
             self.blocks = _blocks(cfg, cfg.width, self.side, cfg.depth, prefix_tokens=1)
         self.norm = make_norm(cfg.norm, cfg.width)
@@ -82,6 +90,9 @@ class TransformerDiscriminator(nn.Module):
         for name, param in self.named_parameters():
             if name in ("cls_token", "pos_embed") or name.startswith("stage_pos."):
                 nn.init.trunc_normal_(param, std=0.02)
+        if cfg.spectral_norm:
+            for blocks in (self.stages, self.cls_blocks) if cfg.multiscale else (self.blocks,):
+                improved_spectral_norm(blocks)
         # Created last so that an unconditional discriminator draws the same initial weights;
         # initialised as the head's weights, so the projection starts as small as the head.
         self.class_embed: nn.Embedding | None = None

@@ -78,6 +78,34 @@ def from_windows(x: Tensor, height: int, width: int, window: int) -> Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height * width, c)
 
 
+def rope_tables(height: int, width: int, head_dim: int, prefix_tokens: int = 0,
+                base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """cos and sin (L, head_dim) of 2-D rotary position embedding: the first half of each
+    head's channels turns with the token's row, the second with its column; prefix tokens
+    ([CLS]) do not turn."""
+    if head_dim % 4:
+        raise ValueError(f"2-D rotary embedding needs a head width divisible by 4, got {head_dim}")
+    quarter = head_dim // 4
+    freqs = base ** (-torch.arange(quarter, dtype=torch.float64) / quarter)
+    rows = torch.arange(height).repeat_interleave(width).double()
+    cols = torch.arange(width).repeat(height).double()
+    angles = torch.cat([rows[:, None] * freqs, rows[:, None] * freqs,
+                        cols[:, None] * freqs, cols[:, None] * freqs], dim=1)
+    angles = F.pad(angles, (0, 0, prefix_tokens, 0))
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """``x`` (B, heads, L, d) turned by the tables of :func:`rope_tables`: each half of the
+    channels (rows, columns) rotates its two quarters as one complex number per frequency."""
+    rows, cols = x.chunk(2, dim=-1)
+    turned = []
+    for part in (rows, cols):
+        a, b = part.chunk(2, dim=-1)
+        turned.append(torch.cat([-b, a], dim=-1))
+    return x * cos.to(x.dtype) + torch.cat(turned, dim=-1) * sin.to(x.dtype)
+
+
 def naive_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None) -> Tensor:
     """Explicit softmax(QK^T / sqrt(d) + mask) V, the reference for the fused path."""
     scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
@@ -119,6 +147,9 @@ class Attention(nn.Module):
     attends within each (cost linear in the number of tokens); it needs no prefix tokens.
     With ``noise`` (TransGAN v2's discriminator) a learned scalar strength, zero at first,
     scales one N(0, 1) draw per sample and token added to the input in training mode.
+    ``rope`` turns queries and keys by their grid position (2-D rotary embedding). ``l2``
+    (ViTGAN) scores -||q - k||^2 / sqrt(d) with keys tied to queries, which keeps the
+    attention Lipschitz; on SDPA as 2q.k / sqrt(d) plus a per-key bias -|k|^2 / sqrt(d).
     The locality window is state set from outside with :meth:`set_locality`.
     """
 
@@ -134,6 +165,8 @@ class Attention(nn.Module):
         grid_window: int = 0,
         noise: bool = False,
         impl: str = "sdpa",
+        rope: bool = False,
+        l2: bool = False,
     ) -> None:
         super().__init__()
         if dim % heads != 0:
@@ -155,7 +188,15 @@ class Attention(nn.Module):
                 raise ValueError(f"grid {height}x{width} is not divisible by window {grid_window}")
             self.grid_window = grid_window
         self.attn_grid = (self.grid_window, self.grid_window) if self.grid_window else self.grid
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.l2 = l2
+        self.qkv = nn.Linear(dim, (2 if l2 else 3) * dim, bias=qkv_bias)
+        self.rope = rope
+        if rope:
+            if self.grid_window:
+                raise ValueError("rotary embedding is not offered with grid attention")
+            cos, sin = rope_tables(height, width, dim // heads, prefix_tokens)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.proj = nn.Linear(dim, dim)
         self.noise_strength = nn.Parameter(torch.zeros(())) if noise else None
         self.rel_bias_table: nn.Parameter | None = None
@@ -197,10 +238,17 @@ class Attention(nn.Module):
         if self.grid_window:
             x = to_windows(x, height, width, self.grid_window)
         b, n, c = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        parts = 2 if self.l2 else 3
+        qkv = self.qkv(x).view(b, n, parts, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (qkv[0], qkv[0], qkv[1]) if self.l2 else qkv
+        if self.rope:
+            q = apply_rope(q, self.rope_cos, self.rope_sin)
+            k = q if self.l2 else apply_rope(k, self.rope_cos, self.rope_sin)
         mask = self.attn_mask()
         if mask is not None and mask.dtype != torch.bool:
             mask = mask.to(q.dtype)
+        if self.l2:
+            q, mask = 2 * q, _with_key_norms(mask, k)
         if self.impl == "sdpa":
             out = fused_attention(q, k, v, mask)
         else:
@@ -209,6 +257,18 @@ class Attention(nn.Module):
         if self.grid_window:
             out = from_windows(out, height, width, self.grid_window)
         return out
+
+
+def _with_key_norms(mask: Tensor | None, k: Tensor) -> Tensor:
+    """``mask`` (bool, float or None) as an additive float mask plus -|k_j|^2 / sqrt(d) for
+    every key j: with queries doubled, the scores of L2 attention."""
+    bias = -(k.pow(2).sum(-1) * k.shape[-1] ** -0.5)[:, :, None, :]
+    if mask is None:
+        return bias
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, dtype=k.dtype, device=k.device).masked_fill(
+            ~mask, float("-inf"))
+    return mask + bias
 
 
 def set_attention_impl(model: nn.Module, impl: str) -> None:

@@ -7,8 +7,11 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 from torch.utils.checkpoint import checkpoint
 
 from transgan.nn.attention import Attention, fused_attention
@@ -27,11 +30,15 @@ class PixelNorm(nn.Module):
 
 
 def make_norm(kind: str, dim: int) -> nn.Module:
-    """LayerNorm or PixelNorm over the last dimension."""
+    """LayerNorm, PixelNorm, RMSNorm (learned scale) over the last dimension, or none."""
     if kind == "layernorm":
         return nn.LayerNorm(dim)
     if kind == "pixelnorm":
         return PixelNorm()
+    if kind == "rmsnorm":
+        return nn.RMSNorm(dim, eps=1e-6)
+    if kind == "none":
+        return nn.Identity()
     raise ValueError(f"unknown norm '{kind}'; choose from {', '.join(NORMS)}")
 
 
@@ -55,6 +62,21 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.act(self.fc1(x)))
+
+
+class SwiGLU(nn.Module):
+    """silu(x W1) * (x W2), then W3 (Shazeer 2020): a gated MLP whose hidden width is 2/3 of
+    the plain MLP's, so that both have about the same parameters."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        gated = max(1, 2 * hidden // 3)
+        self.fc1 = nn.Linear(dim, 2 * gated)
+        self.fc2 = nn.Linear(gated, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate, value = self.fc1(x).chunk(2, dim=-1)
+        return self.fc2(F.silu(gate) * value)
 
 
 class LatentCrossAttention(nn.Module):
@@ -138,6 +160,10 @@ class TransformerBlock(nn.Module):
         noise: bool = False,
         context_dim: int = 0,
         impl: str = "sdpa",
+        layer_scale: float = 0.0,
+        swiglu: bool = False,
+        rope: bool = False,
+        l2_attention: bool = False,
     ) -> None:
         super().__init__()
         self.cross_attn = LatentCrossAttention(dim, context_dim, heads) if context_dim else None
@@ -152,9 +178,15 @@ class TransformerBlock(nn.Module):
             grid_window=grid_window,
             noise=noise,
             impl=impl,
+            rope=rope,
+            l2=l2_attention,
         )
         self.norm2 = make_norm(norm, dim)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), act)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = SwiGLU(dim, hidden) if swiglu else MLP(dim, hidden, act)
+        # LayerScale (CaiT): each branch's output times a learned per-channel factor.
+        self.scale1 = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale else None
+        self.scale2 = nn.Parameter(torch.full((dim,), layer_scale)) if layer_scale else None
         self.checkpointing = False
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
@@ -173,8 +205,10 @@ class TransformerBlock(nn.Module):
             if context is None:
                 raise ValueError("this block cross-attends to a latent context; none was given")
             x = self.cross_attn(x, context)
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        attended = self.attn(self.norm1(x))
+        x = x + (attended if self.scale1 is None else self.scale1 * attended)
+        mixed = self.mlp(self.norm2(x))
+        return x + (mixed if self.scale2 is None else self.scale2 * mixed)
 
 
 def set_activation_checkpointing(model: nn.Module, enabled: bool) -> int:
@@ -184,6 +218,10 @@ def set_activation_checkpointing(model: nn.Module, enabled: bool) -> int:
     for block in blocks:
         block.checkpointing = enabled
     return len(blocks)
+
+
+# Block options a config may carry (DiscriminatorConfig does), passed on by name.
+BLOCK_OPTIONS = ("layer_scale", "swiglu", "rope", "l2_attention")
 
 
 def transformer_blocks(
@@ -198,10 +236,37 @@ def transformer_blocks(
         "mlp_ratio": cfg.mlp_ratio, "norm": cfg.norm, "act": cfg.act, "qkv_bias": cfg.qkv_bias,
         "rel_pos_bias": cfg.rel_pos_bias, "impl": cfg.attention,
     }
+    for name in BLOCK_OPTIONS:  # the discriminator's options; generators keep the defaults
+        if hasattr(cfg, name):
+            common[name] = getattr(cfg, name)
     common.update(options)
     return nn.ModuleList(
         TransformerBlock(width, cfg.heads, (side, side), **common) for _ in range(depth)
     )
+
+
+class _Rescale(nn.Module):
+    """A weight parametrisation: times a fixed scale."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(scale))
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return weight * self.scale
+
+
+def improved_spectral_norm(module: nn.Module) -> int:
+    """ViTGAN's improved spectral normalisation of every Linear layer in ``module``: the weight
+    over its spectral norm (power iteration, updated in training mode), times its spectral
+    norm at this moment, so that training starts from the weights as initialised. Returns how
+    many layers it parametrised."""
+    layers = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    for layer in layers:
+        sigma = float(torch.linalg.matrix_norm(layer.weight.detach().float(), ord=2))
+        spectral_norm(layer)
+        parametrize.register_parametrization(layer, "weight", _Rescale(sigma))
+    return len(layers)
 
 
 def init_official_weights(module: nn.Module, *, linear: bool) -> None:

@@ -3,5 +3,5 @@ activations), kept free of torch so that configs and the command line can list t
 
 ATTENTION_IMPLS = ("sdpa", "naive")
 LOCALITY_KINDS = ("band", "square")
-NORMS = ("layernorm", "pixelnorm")
+NORMS = ("layernorm", "pixelnorm", "rmsnorm", "none")
 ACTIVATIONS = ("gelu", "leakyrelu")
