@@ -21,8 +21,9 @@ from conftest import TINY_RUN, free_port
 
 from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import main
-from transgan.experiments import experiment_arms, run_experiment
-from transgan.slurm.jobs import JOB_FILE, read_job, squeue_states, wait_for
+from transgan.experiments import experiment_arms, run_experiment, run_options
+from transgan.experiments.plan import Plan
+from transgan.slurm.jobs import JOB_FILE, read_job, run_states, squeue_states, wait_for
 from transgan.slurm.options import SlurmOptions, parse_time
 
 TINY = {"generator": {"width": 32, "depths": [1, 1], "latent_dim": 16},
@@ -69,6 +70,13 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     state = load_checkpoint(run / "checkpoints" / "latest.pt")
     return {f"{model}.{key}": value for model in ("G", "D", "G_ema")
             for key, value in state[model].items()}
+
+
+def _plan(out: Path, budget: int, extra: dict) -> Plan:
+    """The plan of the first arm's seed-0 run of an experiment in ``out``."""
+    arm = experiment_arms("gd-combos", "digits", 1.0)[0]
+    return Plan("[1/1]", arm.name, run_options(arm, "digits", budget, 0,
+                                               out / arm.name / "seed0", extra))
 
 
 def _reference(tmp_path: Path, budget: int, extra: dict) -> Path:
@@ -119,6 +127,11 @@ def test_a_cancelled_job_resumes_to_the_weights_of_an_uninterrupted_run(
     options = SlurmOptions(time_min=10)
     run_experiment("gd-combos", "digits", budget, 1, out, extra, only=ARMS[:1], slurm=options)
     job = read_job(run)["job_id"]  # type: ignore[index]
+    said: list[str] = []  # queued or running: not submitted again
+    assert run_experiment("gd-combos", "digits", budget, 1, out, extra, only=ARMS[:1],
+                          slurm=options, progress=said.append) is None
+    assert not any("submitted" in line for line in said)
+    assert read_job(run)["job_id"] == job  # type: ignore[index]
     deadline = time.monotonic() + WAIT_S
     while not (run / "checkpoints" / "ckpt-000000001024.pt").exists():
         assert time.monotonic() < deadline, "no checkpoint came"
@@ -127,6 +140,9 @@ def test_a_cancelled_job_resumes_to_the_weights_of_an_uninterrupted_run(
     wait_for([job], lambda _text: None)
     stopped = load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"]
     assert 1024 <= stopped < budget
+    (state,) = run_states([_plan(out, budget, extra)], budget)
+    assert state.state == "stopped" and "stopped by signal 15" in state.detail
+    assert state.images == stopped and state.job_id == job
     report = run_experiment("gd-combos", "digits", budget, 1, out, extra, only=ARMS[:1],
                             slurm=options, wait=True)
     assert report is not None and read_job(run)["job_id"] != job  # type: ignore[index]
