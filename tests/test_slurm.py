@@ -208,11 +208,14 @@ def test_a_two_task_job_trains_as_two_processes_do(slurm: None, tmp_path: Path,
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--time", "0"], "--time must be at least 1, got 0"),
-    (["--time", "1:xx"], "expected minutes, H:MM:SS or D-HH:MM:SS, got '1:xx'"),
+    (["--time", "1:xx"], "--time: expected minutes, H:MM:SS or D-HH:MM:SS, got '1:xx'"),
     (["--nodes", "0", "--cpus-per-task", "0"],
      "--nodes must be at least 1, got 0; --cpus-per-task must be at least 1, got 0"),
     (["--gpus-per-node", "2", "--tasks-per-node", "3"], "each process trains on one GPU"),
     (["--slurm-option", "account"], "--slurm-option takes NAME=VALUE"),
+    (["--slurm-option", "qos", "--time", "x", "--nodes", "0"],
+     "--slurm-option takes NAME=VALUE (an #SBATCH option), got 'qos'; --time: expected "
+     "minutes, H:MM:SS or D-HH:MM:SS, got 'x'; --nodes must be at least 1, got 0"),
 ])
 def test_bad_slurm_options_are_one_line_before_anything_is_submitted(
         tmp_path: Path, extra: list[str], message: str, capsys) -> None:
@@ -234,7 +237,12 @@ def test_a_missing_sbatch_is_one_line(tmp_path: Path, monkeypatch, capsys) -> No
 
 
 def test_time_limits_read_as_slurm_writes_them() -> None:
-    assert [parse_time(t) for t in ("90", "1:30:00", "2-00:00:00", "0:00:30")] == [
-        90, 90, 2880, 1]
+    forms = ("90", "90:30", "1:30:00", "2-00:00:00", "0:00:30", "1-12", "1-2:30")
+    assert [parse_time(t) for t in forms] == [90, 91, 90, 2880, 1, 2160, 1590]
+    for bad in ("", "1:2:3:4", "-5", "x", "1-x"):
+        with pytest.raises(ValueError, match="--time: expected"):
+            parse_time(bad)
     assert SlurmOptions(time_min=1).parameters()["signal_delay_s"] == 30
     assert SlurmOptions(gpus_per_node=4).tasks == 4
+    assert SlurmOptions().time_min == 240 and SlurmOptions(time_min=300).parameters()[
+        "signal_delay_s"] == 120

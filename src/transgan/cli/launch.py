@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from transgan.errors import OptionsError
-from transgan.slurm.options import LAUNCHERS, SlurmOptions, check_slurm, parse_extra, parse_time
+from transgan.slurm.options import (
+    DEFAULT_TIME_MIN,
+    LAUNCHERS,
+    SlurmOptions,
+    check_slurm,
+    parse_extra,
+    parse_time,
+)
 
-DEFAULT_TIME = "4:00:00"
+_DEFAULTS = SlurmOptions()
 
 
 def add_launcher_arguments(parser: argparse.ArgumentParser, training: bool) -> None:
@@ -20,24 +26,27 @@ def add_launcher_arguments(parser: argparse.ArgumentParser, training: bool) -> N
     group.add_argument("--launcher", choices=LAUNCHERS, default="local",
                        help="local: train here (default); slurm: submit Slurm jobs")
     group.add_argument("--partition", help="Slurm partition (default: the cluster's)")
-    group.add_argument("--time", default=DEFAULT_TIME, metavar="LIMIT",
+    group.add_argument("--time", metavar="LIMIT",
                        help="time limit of a job, minutes or [D-]H:MM:SS; a run that needs "
-                       f"longer is requeued until done (default {DEFAULT_TIME})")
-    group.add_argument("--gpus-per-node", type=int, default=0,
-                       help="GPUs per job and node; one process each (default 0: CPUs)")
-    group.add_argument("--cpus-per-task", type=int, default=1,
-                       help="CPUs per process, e.g. for data loading (default 1)")
+                       f"longer is requeued until done (default {DEFAULT_TIME_MIN} minutes)")
+    group.add_argument("--gpus-per-node", type=int,
+                       help="GPUs per job and node; one process each (default "
+                       f"{_DEFAULTS.gpus_per_node}: CPUs)")
+    group.add_argument("--cpus-per-task", type=int,
+                       help="CPUs per process, e.g. for data loading (default "
+                       f"{_DEFAULTS.cpus_per_task})")
     group.add_argument("--slurm-option", action="append", metavar="NAME=VALUE",
                        help="any further #SBATCH option, e.g. account=abc or qos=high "
                        "(repeatable)")
     group.add_argument("--wait", action="store_true",
                        help="wait until the jobs have left the queue")
     if training:
-        group.add_argument("--nodes", type=int, default=1, help="nodes of the job (default 1)")
-        group.add_argument("--tasks-per-node", type=int, default=None,
+        group.add_argument("--nodes", type=int,
+                           help=f"nodes of the job (default {_DEFAULTS.nodes})")
+        group.add_argument("--tasks-per-node", type=int,
                            help="processes per node (default: --gpus-per-node, or 1)")
     else:
-        group.add_argument("--max-parallel", type=int, default=None,
+        group.add_argument("--max-parallel", type=int,
                            help="runs of the array job running at once (default: no limit)")
 
 
@@ -46,15 +55,22 @@ def slurm_options(args: argparse.Namespace) -> SlurmOptions | None:
     OptionsError lists what is wrong, before anything is submitted."""
     if args.launcher != "slurm":
         return None
+    known: list[str] = []
+    extra: tuple[tuple[str, str], ...] = ()
+    minutes = None
     try:
-        minutes = parse_time(args.time)
         extra = parse_extra(args.slurm_option or [])
     except ValueError as exc:
-        raise OptionsError(str(exc)) from None
-    options = SlurmOptions(
-        partition=args.partition, time_min=minutes, nodes=getattr(args, "nodes", 1),
-        gpus_per_node=args.gpus_per_node, tasks_per_node=getattr(args, "tasks_per_node", None),
-        cpus_per_task=args.cpus_per_task, max_parallel=getattr(args, "max_parallel", None),
-        extra=extra)
-    check_slurm(options)
+        known.append(str(exc))
+    try:
+        minutes = parse_time(args.time) if args.time is not None else None
+    except ValueError as exc:
+        known.append(str(exc))
+    given = {"partition": args.partition, "time_min": minutes,
+             "nodes": getattr(args, "nodes", None), "gpus_per_node": args.gpus_per_node,
+             "tasks_per_node": getattr(args, "tasks_per_node", None),
+             "cpus_per_task": args.cpus_per_task,
+             "max_parallel": getattr(args, "max_parallel", None)}
+    options = SlurmOptions(**{k: v for k, v in given.items() if v is not None}, extra=extra)
+    check_slurm(options, known)
     return options

@@ -12,6 +12,8 @@ from transgan.errors import OptionsError
 LAUNCHERS = ("local", "slurm")
 # Seconds before the time limit at which Slurm signals a job to checkpoint and requeue.
 SIGNAL_DELAY_S = 120
+# A job's time limit unless --time says otherwise (a longer run requeues until done).
+DEFAULT_TIME_MIN = 4 * 60
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class SlurmOptions:
     ``extra`` are further ``#SBATCH`` options as (name, value), e.g. account or qos."""
 
     partition: str | None = None
-    time_min: int = 24 * 60
+    time_min: int = DEFAULT_TIME_MIN
     nodes: int = 1
     gpus_per_node: int = 0
     tasks_per_node: int | None = None
@@ -67,17 +69,25 @@ class SlurmOptions:
 
 
 def parse_time(text: str) -> int:
-    """Minutes of a Slurm time limit: ``90``, ``1:30:00``, ``2-00:00:00``."""
-    days, _, rest = text.partition("-") if "-" in text else ("0", "", text)
-    parts = rest.split(":")
+    """Minutes (rounded up) of a time limit in any of sbatch's forms: ``minutes``,
+    ``minutes:seconds``, ``hours:minutes:seconds``, ``days-hours``, ``days-hours:minutes``,
+    ``days-hours:minutes:seconds``."""
+    days, dash, rest = text.strip().partition("-")
+    if not dash:
+        days, rest = "0", text.strip()
     try:
-        numbers = [int(p) for p in parts]
+        numbers = [int(part) for part in rest.split(":")]
         whole_days = int(days)
     except ValueError:
-        raise ValueError(f"expected minutes, H:MM:SS or D-HH:MM:SS, got '{text}'") from None
-    if len(numbers) == 1 and not _:
-        return numbers[0]
-    hours, minutes, seconds = ([0] * (3 - len(numbers)) + numbers)[-3:]
+        numbers, whole_days = [], -1
+    if not numbers or len(numbers) > 3 or whole_days < 0 or min(numbers) < 0:
+        raise ValueError(f"--time: expected minutes, H:MM:SS or D-HH:MM:SS, got '{text}'")
+    if dash:  # days-hours[:minutes[:seconds]]
+        hours, minutes, seconds = (numbers + [0, 0])[:3]
+    elif len(numbers) == 3:
+        hours, minutes, seconds = numbers
+    else:  # minutes[:seconds]
+        hours, minutes, seconds = 0, numbers[0], (numbers[1] if len(numbers) == 2 else 0)
     return whole_days * 24 * 60 + hours * 60 + minutes + (1 if seconds else 0)
 
 
@@ -93,9 +103,10 @@ def parse_extra(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def check_slurm(options: SlurmOptions) -> None:
-    """OptionsError listing every wrong option, or saying that ``sbatch`` is missing."""
-    found = options.problems()
+def check_slurm(options: SlurmOptions, known: Sequence[str] = ()) -> None:
+    """OptionsError listing every wrong option (after the ``known`` ones), and saying when
+    ``sbatch`` is missing."""
+    found = [*known, *options.problems()]
     if shutil.which("sbatch") is None or shutil.which("squeue") is None:
         found.append("--launcher slurm submits with Slurm's sbatch and squeue, which are not on "
                      "PATH; run it where Slurm is installed (a login node)")
