@@ -137,3 +137,11 @@ def test_every_command_takes_the_same_device_argument(capsys) -> None:
         assert shown.startswith(f"{' '.join(DEVICE_HELP.split())} (default: {default})"), name
     assert defaults == {"train": argparse.SUPPRESS, "sample": "cpu", "interpolate": "cpu",
                         "serve": "cpu", "bench": "auto", "experiment": None, "eval": "cpu"}
+
+
+def test_first_line_of_a_foreign_error() -> None:
+    from transgan.errors import first_line
+
+    assert first_line(RuntimeError("  bad header\n  at byte 8\n")) == "bad header"
+    assert first_line(KeyError()) == "KeyError"
+    assert first_line(ValueError(""), "unreadable") == "unreadable"

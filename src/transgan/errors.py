@@ -17,6 +17,13 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def first_line(exc: BaseException, fallback: str | None = None) -> str:
+    """The first line of ``exc``'s message, for a one-line error about a failure of another
+    library; ``fallback`` (default: the exception's type name) when the message is empty."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else fallback or type(exc).__name__
+
+
 class UserError(ValueError):
     """A mistake in what the user asked for; one line naming it (and its fix), exit 2."""
 

@@ -14,7 +14,12 @@ from typing import Any
 
 import torch
 
-from transgan.errors import CheckpointError, DamagedCheckpointError, ForeignCheckpointError
+from transgan.errors import (
+    CheckpointError,
+    DamagedCheckpointError,
+    ForeignCheckpointError,
+    first_line,
+)
 
 CHECKPOINT_FORMAT = "transgan-checkpoint-v1"
 REQUIRED_KEYS = ("format", "options", "generator_config", "discriminator_config", "G", "G_ema")
@@ -199,12 +204,12 @@ def safe_torch_load(
             warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling failed"
+        reason = first_line(exc, "unpickling failed")
         if "Weights only load failed" in reason or "Unsupported global" in str(exc):
             reason = "it contains objects other than tensors and plain data; refused to load"
         raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
     except Exception as exc:  # arbitrary bytes fail the parser in arbitrary ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise CheckpointError(
             f"cannot load checkpoint {path}: truncated or not a checkpoint ({first})"
         ) from None

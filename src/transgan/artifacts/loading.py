@@ -21,7 +21,7 @@ from transgan.artifacts.official import (
     GENERATOR_FILE,
     convert_checkpoint,
 )
-from transgan.errors import CheckpointError, ForeignCheckpointError
+from transgan.errors import CheckpointError, ForeignCheckpointError, first_line
 from transgan.models import (
     config_from_dict,
     config_to_dict,
@@ -43,7 +43,7 @@ def _read_safetensors(path: Path, fmt: str, what: str) -> tuple[dict[str, torch.
             metadata = handle.metadata() or {}
         weights = load_file(str(path))
     except Exception as exc:  # malformed headers fail in many ways
-        raise CheckpointError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"cannot read {path}: {first_line(exc)}") from None
     if metadata.get("format") != fmt:
         raise CheckpointError(f"{path} is not an exported transgan {what}")
     return weights, metadata
@@ -164,7 +164,7 @@ def load_state(module: nn.Module, weights: dict[str, torch.Tensor], what: str) -
     try:
         module.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = first_line(exc)
         raise CheckpointError(f"{what} weights do not match its model config: {first}") from None
 
 

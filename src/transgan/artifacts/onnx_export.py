@@ -11,18 +11,13 @@ import onnx
 import torch
 from torch import nn
 
-from transgan.errors import OnnxExportError
+from transgan.errors import OnnxExportError, first_line
 from transgan.sampling import class_labels, generator_class_names, latents
 
 ONNX_OPSET = 17
 # Largest |ONNX - PyTorch| difference the export check accepts, and the batch sizes it tries.
 ONNX_TOLERANCE = 1e-4
 CHECK_BATCHES = (1, 3)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _inputs(generator: nn.Module, batch: int, seed: int) -> dict[str, torch.Tensor]:
@@ -54,11 +49,11 @@ def export_onnx(generator: nn.Module, out: Path, opset: int = ONNX_OPSET) -> flo
                 opset_version=opset, dynamo=False,
             )
     except OSError as exc:
-        raise OnnxExportError(f"cannot write {out}: {exc.strerror or _first_line(exc)}") from None
+        raise OnnxExportError(f"cannot write {out}: {exc.strerror or first_line(exc)}") from None
     except Exception as exc:  # the exporter fails in many ways, one line each
         out.unlink(missing_ok=True)
         raise OnnxExportError(
-            f"cannot export {type(generator).__name__} to ONNX (opset {opset}): {_first_line(exc)}"
+            f"cannot export {type(generator).__name__} to ONNX (opset {opset}): {first_line(exc)}"
         ) from None
     add_model_props(out, onnx_metadata(generator))
     return check_onnx(generator, out)

@@ -25,7 +25,7 @@ from transgan.cli import (
 )
 from transgan.cli import eval as eval_command
 from transgan.cli.parsing import OneLineParser
-from transgan.errors import DeviceError, RunFailure, UserError
+from transgan.errors import DeviceError, RunFailure, UserError, first_line
 from transgan.train.choices import device_problem
 
 # In the order `transgan --help` lists them.
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in problems:
                 print(f"  - {problem}", file=sys.stderr)
             return 2
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         print(f"transgan: error: {message}", file=sys.stderr)
         return 2
     except RunFailure as exc:

@@ -10,7 +10,7 @@ from transgan.lazy import lazy_attributes
 
 # Public name -> submodule that defines it.
 _EXPORTS = {
-    "MetricError": "frechet",
+    "MetricError": "errors",
     "feature_statistics": "frechet",
     "frechet_distance": "frechet",
     "frechet_distance_features": "frechet",
@@ -25,7 +25,7 @@ _EXPORTS = {
     "load_digits_classifier": "digits",
     "digits_real_floor": "digits",
     "cache_root": "digits",
-    "METRICS": "evaluate",
+    "METRICS": "defaults",
     "evaluate_generator": "evaluate",
     "evaluate_truncations": "evaluate",
     "reference_statistics": "references",
@@ -39,4 +39,5 @@ __all__ = sorted(_EXPORTS)
 
 
 __getattr__ = lazy_attributes(
-    __name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})
+    __name__, {name: "transgan.errors" if module == "errors" else f"{__name__}.{module}"
+               for name, module in _EXPORTS.items()})

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from transgan.errors import ConfigError, MetricError
-from transgan.metrics.defaults import DIGITS_METRICS, INCEPTION_METRICS, METRICS, REFERENCES_HELP
+from transgan.metrics.defaults import METRICS
 from transgan.metrics.extractors import Extractor, build_extractors, extract_features
 from transgan.metrics.frechet import (
     feature_statistics,
@@ -41,19 +41,7 @@ from transgan.metrics.references import (
 )
 from transgan.sampling import check_truncation, class_labels, generate, latents, to_uint8
 
-__all__ = [
-    "DIGITS_METRICS",
-    "INCEPTION_METRICS",
-    "METRICS",
-    "REFERENCES_HELP",
-    "MetricError",
-    "evaluate_generator",
-    "evaluate_truncations",
-    "parse_metrics",
-    "reference_statistics",
-    "resolve_reference",
-    "value_names",
-]
+__all__ = ["evaluate_generator", "evaluate_truncations", "parse_metrics", "value_names"]
 
 IS_SPLITS = 10
 KID_SUBSETS = 100

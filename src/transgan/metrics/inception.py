@@ -18,7 +18,7 @@ from torch_fidelity import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.utils import create_feature_extractor
 
-from transgan.errors import MetricError
+from transgan.errors import MetricError, first_line
 
 WEIGHTS_ENV = "TRANSGAN_INCEPTION_WEIGHTS"
 INCEPTION_URL = URL_INCEPTION_V3
@@ -48,11 +48,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def check_weights_file(path: Path, source: str) -> None:
     """Raise MetricError unless ``path`` holds a state dict that torch loads weights-only."""
     if not path.is_file():
@@ -61,7 +56,7 @@ def check_weights_file(path: Path, source: str) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unreadable, truncated or foreign files fail in many ways
         raise MetricError(
-            f"cannot load Inception weights {path} (from {source}): {_first_line(exc)}"
+            f"cannot load Inception weights {path} (from {source}): {first_line(exc)}"
         ) from None
     if not isinstance(state, dict) or not state or not all(
         isinstance(key, str) and isinstance(value, Tensor) for key, value in state.items()
@@ -114,7 +109,7 @@ def resolve_inception_weights(
     try:
         target = _download()
     except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
-        raise _missing_weights_error(_first_line(exc)) from None
+        raise _missing_weights_error(first_line(exc)) from None
     check_weights_file(target, f"download of {INCEPTION_URL}")
     return str(target)
 
@@ -134,6 +129,6 @@ def inception_extractor(
     except Exception as exc:  # e.g. a state dict of another network: load_state_dict fails
         raise MetricError(
             f"Inception weights {weights_path} do not fit torch-fidelity's InceptionV3: "
-            f"{_first_line(exc)}"
+            f"{first_line(exc)}"
         ) from None
     return network.to(device), file_sha256(weights_path)

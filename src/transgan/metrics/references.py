@@ -27,7 +27,7 @@ from torch_fidelity.utils import (
 )
 
 from transgan.data import build_dataset, is_digits_spec
-from transgan.errors import DataError, MetricError
+from transgan.errors import DataError, MetricError, first_line
 from transgan.metrics.defaults import REFERENCES_HELP
 from transgan.metrics.digits import cache_root
 from transgan.metrics.extractors import Extractor, extract_features
@@ -116,7 +116,7 @@ def _load_npz_stats(path: Path, extractor: Extractor) -> ReferenceStats:
         with np.load(path, allow_pickle=False) as data:
             content = {key: data[key] for key in data.files}
     except Exception as exc:  # not a zip, truncated, object arrays, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise MetricError(f"cannot read reference statistics {path}: {first}") from None
     if "mu" not in content or "sigma" not in content:
         raise MetricError(f"reference statistics {path} lack 'mu' and 'sigma' arrays")

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from transgan.errors import CheckpointError
+from transgan.errors import CheckpointError, first_line
 from transgan.models.card import CARD_COLUMNS, card_grid_rows, render_card
 from transgan.models.configs import config_from_dict, config_to_dict
 from transgan.models.parameters import count_parameters
@@ -111,7 +111,7 @@ def read_model_folder(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tenso
     try:
         weights = load_file(str(path / WEIGHTS_FILE))
     except Exception as exc:  # malformed headers fail in many ways
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         raise CheckpointError(f"cannot read {path / WEIGHTS_FILE}: {message}") from None
     return config, weights
 
@@ -133,5 +133,5 @@ def load_model_folder(path: str | Path, device: str | torch.device, cls: type[_M
         model.load_state_dict(weights)  # type: ignore[attr-defined]
     except RuntimeError as exc:
         raise CheckpointError(f"{path / WEIGHTS_FILE} does not fit its config: "
-                              f"{str(exc).splitlines()[0]}") from None
+                              f"{first_line(exc)}") from None
     return model.to(device).eval()  # type: ignore[attr-defined]

@@ -13,7 +13,6 @@ from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 # erase_ratio and stl_erase_ratio are the official TransGAN v2 rectangles (church / STL-10).
 POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout", "erase_ratio", "stl_erase_ratio")
-_ERASERS = ("cutout", "erase_ratio", "stl_erase_ratio")
 
 
 @dataclass(frozen=True)

@@ -257,7 +257,8 @@ def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule
 def eval_settings(opts: TrainOptions, data_spec: str,
                   is_main: bool) -> tuple[tuple[str, ...], str]:
     """Metrics and reference of periodic evaluation, checked (weights too) before training."""
-    from transgan.metrics.evaluate import DIGITS_METRICS, parse_metrics
+    from transgan.metrics.defaults import DIGITS_METRICS
+    from transgan.metrics.evaluate import parse_metrics
 
     metrics = (default_metrics(data_spec) if opts.eval_metrics == "auto"
                else parse_metrics(opts.eval_metrics))

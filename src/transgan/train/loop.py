@@ -49,7 +49,7 @@ from transgan.train.state import (
 from transgan.train.step import StepImpl
 from transgan.train.validation import parse_stages
 
-__all__ = ["RunDirectoryError", "StepImpl", "Trainer", "TrainingDiverged", "crossed"]
+__all__ = ["Trainer", "crossed", "planned_end"]
 
 # Non-finite steps are counted on the device; the host reads the count at every output
 # (log, samples, checkpoint, evaluation) and at least this often, in G steps.

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from transgan.errors import OptionsError
+from transgan.errors import OptionsError, first_line
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET
 from transgan.train.choices import DEVICE_HELP, LOSSES, PENALTIES, SCHEDULES, ZERO_CENTRED_LOSSES
@@ -272,7 +272,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
+        first = first_line(exc)
         raise OptionsError(f"config file {path} is not valid YAML: {first}") from None
     if data is None:
         return {}
