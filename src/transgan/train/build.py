@@ -25,7 +25,14 @@ from transgan.models.build import (
 )
 from transgan.models.capabilities import config_has_locality, config_has_super_resolution
 from transgan.models.configs import apply_overrides, config_from_dict
-from transgan.models.presets import PRESETS, Architecture, get_preset, list_presets
+from transgan.models.presets import (
+    PRESETS,
+    AnyDiscriminatorConfig,
+    AnyGeneratorConfig,
+    Architecture,
+    get_preset,
+    list_presets,
+)
 from transgan.nn.blocks import set_activation_checkpointing
 from transgan.train import distributed
 from transgan.train.data_choice import presets_of_size
@@ -38,9 +45,12 @@ from transgan.train.state import Counters
 from transgan.train.step import GANStep, StepImpl
 from transgan.train.validation import Problems, validate
 
+# A run's generator and discriminator configs.
+Configs = tuple[AnyGeneratorConfig, AnyDiscriminatorConfig]
+
 
 def model_configs(opts: TrainOptions, resume_state: dict[str, Any] | None,
-                  init: InitWeights | None) -> tuple[Any, Any]:
+                  init: InitWeights | None) -> Configs:
     """G and D configs: a resumed run's, a fine-tuned run's (with overrides) or the preset's."""
     if resume_state is not None:
         g_cfg = config_from_dict(resume_state["generator_config"])
@@ -58,7 +68,7 @@ def model_configs(opts: TrainOptions, resume_state: dict[str, Any] | None,
     return g_cfg, d_cfg
 
 
-def check_models(opts: TrainOptions, g_cfg: Any) -> None:
+def check_models(opts: TrainOptions, g_cfg: AnyGeneratorConfig) -> None:
     """OptionsError when the generator does not suit --resolution, --mtct or --locality."""
     if opts.resolution is not None and opts.resolution != g_cfg.img_size:
         others = presets_of_size(opts.resolution)
@@ -89,8 +99,8 @@ class RunParts:
     classes), the data set and its spec, the locality schedule and the --init-from weights
     (None without)."""
 
-    generator: Any
-    discriminator: Any
+    generator: AnyGeneratorConfig
+    discriminator: AnyDiscriminatorConfig
     dataset: ImageDataset
     data_spec: str
     schedule: LocalitySchedule
@@ -134,7 +144,7 @@ def checked_parts(opts: TrainOptions, world_size: int, resume_state: dict[str, A
     return RunParts(configs[0], configs[1], dataset, spec, schedule, init)
 
 
-def _image_shape(opts: TrainOptions, configs: tuple[Any, Any] | None) -> tuple[int, int] | None:
+def _image_shape(opts: TrainOptions, configs: Configs | None) -> tuple[int, int] | None:
     """(resolution, channels) the data set is read at: the generator's, else the preset's."""
     if configs is not None:
         return configs[0].img_size, configs[0].channels
@@ -144,8 +154,8 @@ def _image_shape(opts: TrainOptions, configs: tuple[Any, Any] | None) -> tuple[i
     return None
 
 
-def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
-                  dataset: ImageDataset) -> tuple[Any, Any]:
+def class_configs(opts: TrainOptions, g_cfg: AnyGeneratorConfig, d_cfg: AnyDiscriminatorConfig,
+                  dataset: ImageDataset) -> Configs:
     """G and D configs for the data set's classes with --conditional (its labels are checked
     here, before any work; G keeps their names); unchanged otherwise."""
     if not opts.conditional:
@@ -168,7 +178,7 @@ def class_configs(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
             dataclasses.replace(d_cfg, num_classes=classes))
 
 
-def build_models(opts: TrainOptions, g_cfg: Any, d_cfg: Any,
+def build_models(opts: TrainOptions, g_cfg: AnyGeneratorConfig, d_cfg: AnyDiscriminatorConfig,
                  init: InitWeights | None) -> tuple[nn.Module, nn.Module]:
     """G and D of checked configs (with the --init-from weights)."""
     G = generator_from_config(g_cfg)
