@@ -10,7 +10,7 @@ from transgan.lazy import lazy_attributes
 
 # Public name -> module that defines it.
 _EXPORTS = {
-    "apply_overrides": "transgan.models.configs",
+    "apply_overrides": "transgan.models.config_dicts",
     "Architecture": "transgan.models.presets",
     "build_discriminator": "transgan.models.build",
     "build_generator": "transgan.models.build",
@@ -19,10 +19,10 @@ _EXPORTS = {
     "CNNGenerator": "transgan.models.cnn",
     "CNNGeneratorConfig": "transgan.models.configs",
     "class_names_of": "transgan.models.configs",
-    "config_from_dict": "transgan.models.configs",
+    "config_from_dict": "transgan.models.config_dicts",
     "config_has_locality": "transgan.models.capabilities",
     "config_has_super_resolution": "transgan.models.capabilities",
-    "config_to_dict": "transgan.models.configs",
+    "config_to_dict": "transgan.models.config_dicts",
     "ConfigError": "transgan.errors",
     "count_parameters": "transgan.models.parameters",
     "DEFAULT_PRESET": "transgan.models.presets",

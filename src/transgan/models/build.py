@@ -13,11 +13,8 @@ from transgan.models.cnn import (
     CNNGenerator,
     CNNGeneratorConfig,
 )
-from transgan.models.configs import (
-    DiscriminatorConfig,
-    GeneratorConfig,
-    apply_overrides,
-)
+from transgan.models.config_dicts import apply_overrides
+from transgan.models.configs import DiscriminatorConfig, GeneratorConfig
 from transgan.models.discriminator import TransformerDiscriminator
 from transgan.models.generator import TransformerGenerator
 from transgan.models.presets import AnyDiscriminatorConfig, AnyGeneratorConfig, get_preset

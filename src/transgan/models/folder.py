@@ -16,7 +16,7 @@ from torch import nn
 
 from transgan.errors import CheckpointError, first_line
 from transgan.models.card import CARD_COLUMNS, card_grid_rows, render_card
-from transgan.models.configs import config_from_dict, config_to_dict
+from transgan.models.config_dicts import config_from_dict, config_to_dict
 from transgan.models.parameters import count_parameters
 from transgan.sampling import class_labels, generate, latents, save_grid
 

@@ -24,7 +24,7 @@ from transgan.models.build import (
     generator_from_config,
 )
 from transgan.models.capabilities import config_has_locality, config_has_super_resolution
-from transgan.models.configs import apply_overrides, config_from_dict
+from transgan.models.config_dicts import apply_overrides, config_from_dict
 from transgan.models.presets import (
     PRESETS,
     AnyDiscriminatorConfig,

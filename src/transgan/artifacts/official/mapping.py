@@ -26,7 +26,7 @@ from transgan.models import (
     TransformerDiscriminator,
     TransformerGenerator,
 )
-from transgan.models.configs import apply_overrides
+from transgan.models.config_dicts import apply_overrides
 from transgan.nn.attention import relative_position_index
 
 # Stage blocks: v1 "blocks.J.x" / "upsample_blocks.S.J.x"; v2 adds ".block." before J; the
