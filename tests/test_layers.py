@@ -20,9 +20,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("artifacts", ("transgan.artifacts",)),
     ("metrics", ("transgan.metrics",)),
     ("train", ("transgan.train",)),
-    ("applications", ("transgan.experiments", "transgan.bench", "transgan.serve",
-                      "transgan.report", "transgan.sharing", "transgan.memory_table",
-                      "transgan.slurm")),
+    ("applications", ("transgan.experiments", "transgan.bench", "transgan.bench_table",
+                      "transgan.serve", "transgan.report", "transgan.sharing",
+                      "transgan.memory_table", "transgan.slurm")),
     ("cli", ("transgan.cli",)),
 ]
 

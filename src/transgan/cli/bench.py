@@ -37,7 +37,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from transgan.bench import format_table, run_bench, write_json
+    from transgan.bench import run_bench
+    from transgan.bench_table import format_table, write_json
 
     get_preset(args.preset)
     if args.batch <= 0 or args.lazy < 1:
