@@ -246,3 +246,21 @@ def test_time_limits_read_as_slurm_writes_them() -> None:
     assert SlurmOptions(gpus_per_node=4).tasks == 4
     assert SlurmOptions().time_min == 240 and SlurmOptions(time_min=300).parameters()[
         "signal_delay_s"] == 120
+
+
+@needs_slurm
+def test_a_failed_job_is_one_line_with_the_last_line_of_its_log(slurm: None, tmp_path: Path,
+                                                                capsys) -> None:
+    # The data are only read in the job: it fails there, and the command says so.
+    out = tmp_path / "exp"
+    missing = tmp_path / "no-such-pictures"
+    assert main(["experiment", "gd-combos", "--budget", "64", "--data", f"folder:{missing}",
+                 "--arms", ARMS[0], "--out", str(out), "--launcher", "slurm", "--time", "10",
+                 "--wait"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("transgan: 1 of 1 runs did not finish (gd-combos transG-transD seed 0: "
+                          "failed, ") and "no-such-pictures" in err
+    assert main(["experiment", "gd-combos", "--budget", "64", "--data", f"folder:{missing}",
+                 "--out", str(out), "--status"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if ARMS[0] in x)
+    assert " failed " in line and "no-such-pictures" in line

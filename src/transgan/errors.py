@@ -134,4 +134,5 @@ class ExperimentStopped(RunFailure):
 
 
 class ExperimentFailed(RunFailure):
-    """A run of a parallel experiment failed; the other runs stopped with their checkpoints."""
+    """A run of an experiment failed (in a worker: the other runs stopped with their
+    checkpoints; as a Slurm job waited for: it left the queue unfinished)."""

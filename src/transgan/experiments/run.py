@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transgan.errors import ExperimentStopped, OptionsError
+from transgan.errors import ExperimentFailed, ExperimentStopped, OptionsError
 from transgan.experiments.arms import EXPERIMENTS, experiment_arms, run_options
 from transgan.experiments.plan import STOPPED_MESSAGE, Plan, train_plan
 from transgan.experiments.workers import train_in_parallel
@@ -76,6 +76,11 @@ def run_experiment(name: str, data: str, budget_images: int, seeds: int, out_dir
             wait_for(ids, say)
         states = run_states(plans, budget_images)
         left = [s for s in states if s.state != "done"]
+        if left and wait:  # every job has left the queue: these runs failed or were stopped
+            first = left[0]
+            raise ExperimentFailed(
+                f"{len(left)} of {len(states)} runs did not finish ({first.plan.run}: "
+                f"{first.state}, {first.detail}); run the same command again to resubmit them")
         if left:
             say(f"{len(states) - len(left)} of {len(states)} runs done; the report is written "
                 "when all are: run the same command again then (--status lists the runs)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from transgan.errors import RunFailure, UserError, one_line
 from transgan.experiments.plan import Plan, run_plan
 from transgan.slurm.options import SlurmOptions
 from transgan.train.state import load_resume_state
@@ -37,6 +39,8 @@ ACTIVE_STATES = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", 
 # The signals a scheduler sends before a time limit or a pre-emption: stop and requeue.
 REQUEUE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 POLL_S = 2.0
+# Lines of a job's log that Slurm or submitit wrote.
+_SCHEDULER_LINE = re.compile(r"^(srun:|slurmstepd|submitit (INFO|WARNING|ERROR))")
 
 
 # ----------------------------------------------------------------------------- the job
@@ -62,7 +66,12 @@ class SlurmRun:
         if env.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(overwrite=True)
         print(f"{self.plan.where}: {env_summary()}", flush=True)
-        status, stopped = run_plan(self.plan, self.budget, lambda text: print(text, flush=True))
+        try:
+            status, stopped = run_plan(self.plan, self.budget,
+                                       lambda text: print(text, flush=True))
+        except (UserError, RunFailure) as exc:  # one line in the log, as on the command line
+            print(f"transgan: error: {one_line(str(exc))}", file=sys.stderr, flush=True)
+            raise SystemExit(2 if isinstance(exc, UserError) else 1) from None
         if stopped in REQUEUE_SIGNALS and env.global_rank == 0:
             print(f"stopped by signal {stopped} before the time limit; requeued", flush=True)
             _requeue(env.job_id)
@@ -111,13 +120,14 @@ def active_jobs(run_dirs: Sequence[Path]) -> dict[Path, str]:
 
 
 def last_log_line(run_dir: Path) -> str:
-    """The last non-empty line of the run's last job's logs (errors first)."""
+    """The last line of the run's last job's logs (errors first) that the run wrote, not
+    Slurm's or submitit's own."""
     job = read_job(run_dir) or {}
     for key in ("err", "out"):
         path = Path(job.get(key, ""))
         if path.is_file():
             lines = [line for line in path.read_text(errors="replace").splitlines()
-                     if line.strip()]
+                     if line.strip() and not _SCHEDULER_LINE.match(line)]
             if lines:
                 return lines[-1].strip()
     return "(no log)"
