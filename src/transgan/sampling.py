@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -29,9 +30,9 @@ def check_class_range(classes: Tensor, num_classes: int) -> None:
                           f"classes (0 to {num_classes - 1})")
 
 
-def generator_class_names(generator: nn.Module) -> list[str]:
-    """The names of ``generator``'s classes in label order (its indices as text where it has
-    no names; empty when unconditional)."""
+def generator_class_names(generator: nn.Module | Any) -> list[str]:
+    """The names of the classes of ``generator`` (or of its config) in label order: its
+    ``class_names``, or its indices as text where it has none (empty when unconditional)."""
     names = getattr(generator, "class_names", None)
     return list(names) if names else [str(k) for k in range(getattr(generator, "num_classes", 0))]
 

@@ -18,7 +18,6 @@ _EXPORTS = {
     "CNNDiscriminatorConfig": "transgan.models.configs",
     "CNNGenerator": "transgan.models.cnn",
     "CNNGeneratorConfig": "transgan.models.configs",
-    "class_names_of": "transgan.models.configs",
     "config_from_dict": "transgan.models.config_dicts",
     "config_has_locality": "transgan.models.capabilities",
     "config_has_super_resolution": "transgan.models.capabilities",

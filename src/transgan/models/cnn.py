@@ -24,11 +24,11 @@ from transgan.models.conditioning import class_embed_dim, join_class, project_cl
 from transgan.models.configs import (
     CNNDiscriminatorConfig,
     CNNGeneratorConfig,
-    class_names_of,
     num_down_blocks,
     num_up_blocks,
 )
 from transgan.models.pretrained import PretrainedMixin
+from transgan.sampling import generator_class_names
 
 __all__ = [
     "CNNDiscriminator",
@@ -120,7 +120,7 @@ class CNNGenerator(PretrainedMixin, nn.Module):
         self.img_size = cfg.img_size
         self.channels = cfg.channels
         self.num_classes = cfg.num_classes
-        self.class_names = class_names_of(cfg)
+        self.class_names = tuple(generator_class_names(cfg))
         embed_dim = class_embed_dim(cfg.latent_dim, cfg.num_classes)
         self.fc = nn.Linear(cfg.latent_dim + embed_dim, cfg.bottom * cfg.bottom * cfg.width)
         _init_layer(self.fc, 1.0)

@@ -6,7 +6,6 @@ Every architectural default lives here; presets override fields, models read the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from transgan.errors import ConfigError
 from transgan.nn.choices import ACTIVATIONS, ATTENTION_IMPLS, NORMS
@@ -42,13 +41,6 @@ def check_class_names(names: tuple[str, ...], num_classes: int) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ConfigError(f"class name {repeated[0]!r} is given twice")
-
-
-def class_names_of(cfg: Any) -> tuple[str, ...]:
-    """The names of a generator config's classes in label order: its ``class_names``, or the
-    indices as text when it has none (empty for an unconditional generator)."""
-    names = getattr(cfg, "class_names", ())
-    return tuple(names) or tuple(str(k) for k in range(cfg.num_classes))
 
 
 def _check_positive(**values: float) -> None:

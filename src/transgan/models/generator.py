@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.models.conditioning import class_embed_dim, join_class
-from transgan.models.configs import LOCALITY_BLOCKS, GeneratorConfig, class_names_of
+from transgan.models.configs import LOCALITY_BLOCKS, GeneratorConfig
 from transgan.models.pretrained import PretrainedMixin
 from transgan.nn.attention import set_attention_impl
 from transgan.nn.blocks import init_official_weights, transformer_blocks
+from transgan.sampling import generator_class_names
 
 
 def tokens_to_image(x: Tensor, side: int) -> Tensor:
@@ -78,7 +79,7 @@ class TransformerGenerator(PretrainedMixin, nn.Module):
         self.channels = cfg.channels
         self.bottom = cfg.bottom
         self.num_classes = cfg.num_classes
-        self.class_names = class_names_of(cfg)
+        self.class_names = tuple(generator_class_names(cfg))
         widths = cfg.widths
         joined = cfg.latent_dim + class_embed_dim(cfg.latent_dim, cfg.num_classes)
         self.latent_to_tokens = nn.Linear(joined, cfg.bottom * cfg.bottom * cfg.width)
