@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import functools
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transgan.cli.launch import add_launcher_arguments, slurm_options
@@ -196,12 +197,12 @@ def submit_training(opts: TrainOptions, slurm: SlurmOptions, wait: bool) -> int:
     validate(opts, slurm.nodes * slurm.tasks)
     run_dir = default_run_dir(opts).resolve()
     plan = Plan("[1/1]", f"train {run_dir.name}", dataclasses.replace(opts, out=str(run_dir)))
-    (job,) = submit([(run_dir, SlurmRun(plan, opts.images))], slurm, run_dir / LOG_FOLDER,
-                    f"transgan-{run_dir.name}")
-    logs = run_dir / LOG_FOLDER / job
+    (record,) = submit([(run_dir, SlurmRun(plan, opts.images))], slurm, run_dir / LOG_FOLDER,
+                       f"transgan-{run_dir.name}")
+    job, log = record["job_id"], Path(record["err"])
     print(f"submitted job {job}: {slurm.nodes} node(s) x {slurm.tasks} process(es), time "
-          f"limit {slurm.time_min} min; logs in {logs}/ (follow with: tail -f "
-          f"{logs}/{job}_0_log.err); `squeue -j {job}` shows it")
+          f"limit {slurm.time_min} min; logs in {log.parent}/ (follow with: tail -f {log}); "
+          f"`squeue -j {job}` shows it")
     if not wait:
         return 0
     wait_for([job])

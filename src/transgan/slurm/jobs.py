@@ -88,7 +88,8 @@ class SlurmRun:
 
 # ------------------------------------------------------------------------ bookkeeping
 def squeue_states(job_ids: Sequence[str]) -> dict[str, str]:
-    """The squeue state of each of ``job_ids`` still known to Slurm's queue."""
+    """The squeue state (one word, e.g. PENDING) of each of ``job_ids`` still known to Slurm's
+    queue."""
     if not job_ids:
         return {}
     done = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)],
@@ -115,40 +116,46 @@ def active_jobs(run_dirs: Sequence[Path]) -> dict[Path, str]:
     """The run directories whose last job is queued or running, with its state."""
     jobs = {run: job["job_id"] for run in run_dirs if (job := read_job(run))}
     states = squeue_states(sorted(set(jobs.values())))
-    return {run: states[job] for run, job in jobs.items()
-            if states.get(job, "").split(" ")[0] in ACTIVE_STATES}
+    return {run: states[job] for run, job in jobs.items() if states.get(job) in ACTIVE_STATES}
 
 
-def last_log_line(run_dir: Path) -> str:
-    """The last line of the run's last job's logs (errors first) that the run wrote, not
-    Slurm's or submitit's own."""
+def _job_log(run_dir: Path) -> list[str]:
+    """The non-empty lines of the run's last job's log (errors first, else its output)."""
     job = read_job(run_dir) or {}
     for key in ("err", "out"):
         path = Path(job.get(key, ""))
         if path.is_file():
-            lines = [line for line in path.read_text(errors="replace").splitlines()
-                     if line.strip() and not _SCHEDULER_LINE.match(line)]
+            lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
+                     if line.strip()]
             if lines:
-                return lines[-1].strip()
-    return "(no log)"
+                return lines
+    return []
+
+
+def last_log_line(lines: Sequence[str]) -> str:
+    """The last of a job's log ``lines`` that the run wrote, not Slurm's or submitit's own."""
+    own = [line for line in lines if not _SCHEDULER_LINE.match(line)]
+    return own[-1] if own else "(no log)"
 
 
 def submit(runs: Sequence[tuple[Path, SlurmRun]], options: SlurmOptions, logs: Path,
-           name: str) -> list[str]:
-    """Submit one job per (run directory, job), as an array when there are several; each
-    run directory records its job. Returns the job ids."""
+           name: str) -> list[dict[str, str]]:
+    """Submit one job per (run directory, job), as an array when there are several. Each run
+    directory records its job (:func:`read_job`); returns those records."""
     import submitit
 
     executor = submitit.SlurmExecutor(folder=str(logs / "%j"))
     executor.update_parameters(job_name=name, **options.parameters())
     with executor.batch():
         jobs = [executor.submit(job) for _, job in runs]
+    records = []
     for (run_dir, _), job in zip(runs, jobs, strict=True):
+        record = {"job_id": job.job_id, "out": str(job.paths.stdout).replace("%t", "0"),
+                  "err": str(job.paths.stderr).replace("%t", "0")}
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / JOB_FILE).write_text(json.dumps({
-            "job_id": job.job_id, "out": str(job.paths.stdout).replace("%t", "0"),
-            "err": str(job.paths.stderr).replace("%t", "0")}) + "\n")
-    return [job.job_id for job in jobs]
+        (run_dir / JOB_FILE).write_text(json.dumps(record) + "\n")
+        records.append(record)
+    return records
 
 
 def images_trained(plan: Plan) -> int:
@@ -180,11 +187,13 @@ def run_states(plans: Sequence[Plan], budget: int) -> list[RunState]:
         if images >= budget:
             states.append(RunState(plan, "done", images, job))
         elif run_dir in active:
-            queued = active[run_dir].startswith("PENDING")
+            queued = active[run_dir] == "PENDING"
             states.append(RunState(plan, "queued" if queued else "running", images, job))
         elif job:
-            line = last_log_line(run_dir)
-            state = "stopped" if "CANCELLED" in line or "stopped by signal" in line else "failed"
+            lines = _job_log(run_dir)
+            line = last_log_line(lines)
+            cancelled = any("CANCELLED" in x for x in lines if _SCHEDULER_LINE.match(x))
+            state = "stopped" if cancelled or "stopped by signal" in line else "failed"
             states.append(RunState(plan, state, images, job, line))
         else:
             states.append(RunState(plan, "not submitted", images, job))
@@ -211,12 +220,12 @@ def submit_experiment(plans: Sequence[Plan], budget: int, options: SlurmOptions,
                if s.state in ("not submitted", "stopped", "failed")]
     if not waiting:
         return []
-    ids = submit([(Path(plan.opts.out), SlurmRun(plan, budget)) for plan in waiting], options,
-                 logs, name)
+    jobs = submit([(Path(plan.opts.out), SlurmRun(plan, budget)) for plan in waiting],
+                  options, logs, name)
+    ids = [job["job_id"] for job in jobs]
     say(f"submitted {len(ids)} run(s) to Slurm: job(s) {', '.join(ids)}; logs in {logs}/")
-    for plan, job in zip(waiting, ids, strict=True):
-        log = (read_job(Path(plan.opts.out)) or {}).get("err", "")
-        say(f"  {plan.run}: job {job}, follow with: tail -f {log}")
+    for plan, job in zip(waiting, jobs, strict=True):
+        say(f"  {plan.run}: job {job['job_id']}, follow with: tail -f {job['err']}")
     return ids
 
 
@@ -225,8 +234,7 @@ def wait_for(job_ids: Sequence[str], say: Callable[[str], None] = print) -> None
     remaining = list(job_ids)
     while remaining:
         states = squeue_states(remaining)
-        remaining = [job for job in remaining
-                     if states.get(job, "").split(" ")[0] in ACTIVE_STATES]
+        remaining = [job for job in remaining if states.get(job) in ACTIVE_STATES]
         if remaining:
             time.sleep(POLL_S)
     say("every job has left the queue")
