@@ -39,6 +39,9 @@ ACTIVE_STATES = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", 
 # The signals a scheduler sends before a time limit or a pre-emption: stop and requeue.
 REQUEUE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 POLL_S = 2.0
+# Requeues submitit may make when the signal comes while a job starts up, before the training
+# takes over (submitit's default of 3 ends a run whose signals keep coming early).
+STARTUP_REQUEUES = 20
 # Lines of a job's log that Slurm or submitit wrote.
 _SCHEDULER_LINE = re.compile(r"^(srun:|slurmstepd|submitit (INFO|WARNING|ERROR))")
 
@@ -144,7 +147,7 @@ def submit(runs: Sequence[tuple[Path, SlurmRun]], options: SlurmOptions, logs: P
     directory records its job (:func:`read_job`); returns those records."""
     import submitit
 
-    executor = submitit.SlurmExecutor(folder=str(logs / "%j"))
+    executor = submitit.SlurmExecutor(folder=str(logs / "%j"), max_num_timeout=STARTUP_REQUEUES)
     executor.update_parameters(job_name=name, **options.parameters())
     with executor.batch():
         jobs = [executor.submit(job) for _, job in runs]
