@@ -24,7 +24,7 @@ from transgan.train.recipes import options_for
 
 def train_speed(preset: str, batch: int, cycles: int) -> dict[str, Any]:
     """Images per second of full training cycles with the preset's own recipe."""
-    precision = options_for(preset).precision
+    precision = options_for(preset).runtime.precision
     (result,) = measure_side_by_side(
         [BenchConfig(preset=preset, batch=batch, device="cpu", precision=precision)],
         rounds=cycles)

@@ -182,11 +182,13 @@ def test_augment_arms_differ_only_in_the_augmentation_probability(tmp_path: Path
     arms = experiment_arms("augment", "digits")
     opts = {arm.name: run_options(arm, "digits", 20_000, 0, tmp_path / arm.name, {})
             for arm in arms}
-    assert (opts["fixed"].augment_p, opts["adaptive"].augment_p) == (None, "adaptive")
+    assert (opts["fixed"].augmentation.augment_p,
+            opts["adaptive"].augmentation.augment_p) == (None, "adaptive")
     differing = {f for f in OPTION_NAMES
-                 if getattr(opts["fixed"], f) != getattr(opts["adaptive"], f)}
+                 if opts["fixed"].value(f) != opts["adaptive"].value(f)}
     assert differing == {"augment_p", "out"}
-    assert opts["adaptive"].ada_speed == 20_000  # the digits recipe's: p can reach 1 early
+    # The digits recipe's: p can reach 1 early.
+    assert opts["adaptive"].augmentation.ada_speed == 20_000
 
 
 def test_objectives_arms_change_only_the_objective_per_pair(tmp_path: Path) -> None:
@@ -198,12 +200,12 @@ def test_objectives_arms_change_only_the_objective_per_pair(tmp_path: Path) -> N
                                        tmp_path / loss, {}) for loss in ("wgangp", "rpgan",
                                                                          "rpgan-fd"))
         # The finite-difference arm is the exact arm but for how the penalty is taken.
-        assert {f for f in OPTION_NAMES if getattr(fd, f) != getattr(rpgan, f)} == {
+        assert {f for f in OPTION_NAMES if fd.value(f) != rpgan.value(f)} == {
             "out", "penalty"}
-        assert fd.penalty == "finite-difference"
+        assert fd.objective.penalty == "finite-difference"
         assert wgan.preset == rpgan.preset == preset
-        assert (wgan.loss, rpgan.loss) == ("wgangp-eps", "rpgan")
-        differing = {f for f in OPTION_NAMES if getattr(wgan, f) != getattr(rpgan, f)}
+        assert (wgan.objective.loss, rpgan.objective.loss) == ("wgangp-eps", "rpgan")
+        differing = {f for f in OPTION_NAMES if wgan.value(f) != rpgan.value(f)}
         assert differing == {"out", "loss", "r1_gamma", "r2_gamma", "lr_schedule",
                              "beta2_schedule", "gamma_schedule", "augment_p_schedule",
                              "augment_p"}
@@ -309,14 +311,15 @@ def test_discriminator_arms_change_only_the_discriminator_or_its_penalty(tmp_pat
     options = {name: run_options(arm, "digits", 60_000, 0, tmp_path / name, {})
                for name, arm in arms.items()}
     base = options["vit"]
-    assert base.loss == "rpgan" and base.preset == "digits"
+    assert base.objective.loss == "rpgan" and base.preset == "digits"
     for name, opts in options.items():
-        differing = {f for f in OPTION_NAMES if getattr(opts, f) != getattr(base, f)} - {"out"}
+        differing = {f for f in OPTION_NAMES if opts.value(f) != base.value(f)} - {"out"}
         if name == "cnn-d":
             assert differing == {"preset"} and opts.preset == "digits-cnn-d"
         elif "gamma" in name:
             assert differing <= {"discriminator", "r1_gamma", "r2_gamma"}
-            assert opts.r1_gamma == opts.r2_gamma == float(name.split("gamma")[1])
+            gamma = float(name.split("gamma")[1])
+            assert opts.objective.r1_gamma == opts.objective.r2_gamma == gamma
         else:
             assert differing == ({"discriminator"} if name != "vit" else set())
         if name != "cnn-d":  # every arm's discriminator builds

@@ -213,8 +213,10 @@ def test_v2_presets_use_the_official_scripts_augmentation(
 
     opts = options_for(name)
     validate(opts)
-    assert (opts.augment, opts.augment_params, opts.ema_rampup) == (policy, "transgan", rampup)
-    assert (opts.loss, opts.lr_g, opts.lr_d, opts.beta1, opts.beta2) == (
+    augmentation, optim = opts.augmentation, opts.optim
+    assert (augmentation.augment, augmentation.augment_params, opts.ema.ema_rampup) == (
+        policy, "transgan", rampup)
+    assert (opts.objective.loss, optim.lr_g, optim.lr_d, optim.beta1, optim.beta2) == (
         "wgangp-eps", 1e-4, 1e-4, 0.0, 0.99)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from transgan.errors import OptionsError
-from transgan.train.options import TrainOptions, load_yaml, merge, save_yaml
+from transgan.train.option_files import load_yaml, save_yaml
+from transgan.train.options import OPTION_NAMES, TrainOptions, merge
 from transgan.train.validation import parse_stages, validate
 
 
@@ -24,14 +25,14 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
 
 def test_merge_coerces_and_rejects() -> None:
     opts = merge(TrainOptions(), {"lr_g": 1, "images": 1e5}, "t")
-    assert opts.lr_g == 1.0 and opts.images == 100_000 and isinstance(opts.images, int)
+    assert opts.optim.lr_g == 1.0 and opts.images == 100_000 and isinstance(opts.images, int)
     with pytest.raises(OptionsError, match="unknown option 'colour'"):
         merge(TrainOptions(), {"colour": 1}, "t")
     with pytest.raises(OptionsError, match="'batch' must be int"):
         merge(TrainOptions(), {"batch": "8"}, "t")
     with pytest.raises(OptionsError, match="'hflip' must be bool"):
         merge(TrainOptions(), {"hflip": 1}, "t")
-    assert merge(TrainOptions(), {"mtct_until": None}, "t").mtct_until is None
+    assert merge(TrainOptions(), {"mtct_until": None}, "t").objective.mtct_until is None
     with pytest.raises(OptionsError, match="cannot be empty"):
         merge(TrainOptions(), {"batch": None}, "t")
 
@@ -124,9 +125,10 @@ def test_the_ada_and_loss_defaults_have_one_home() -> None:
     from transgan.train.losses import LogisticR1, WGANGPEps
 
     opts, ada, wgan, r1 = TrainOptions(), AdaSettings(), WGANGPEps(), LogisticR1()
-    assert (opts.ada_target, opts.ada_interval, opts.ada_speed) == (
+    augmentation = opts.augmentation
+    assert (augmentation.ada_target, augmentation.ada_interval, augmentation.ada_speed) == (
         ada.target, ada.interval, ada.speed) == (0.6, 4, 500_000)
-    assert (opts.gp_weight, opts.drift_weight, opts.r1_gamma) == (
+    assert (opts.objective.gp_weight, opts.objective.drift_weight, opts.objective.r1_gamma) == (
         wgan.gp_weight, wgan.drift_weight, r1.r1_gamma) == (10.0, 1e-3, 10.0)
 
 
@@ -138,3 +140,23 @@ def test_the_seed_stride_is_one_named_constant() -> None:
     holders = sorted(str(path.relative_to(source)) for path in source.rglob("*.py")
                      if str(SEED_STRIDE) in path.read_text())
     assert holders == ["train/seeds.py"]
+
+
+def test_lr_decay_of_earlier_runs_reads_as_the_linear_schedule_to_zero() -> None:
+    upgraded = merge(TrainOptions(), {"lr_decay": True}, "checkpoint")
+    assert (upgraded.optim.lr_schedule, upgraded.optim.lr_end_ratio) == ("linear", 0.0)
+    assert merge(TrainOptions(), {"lr_decay": False}, "checkpoint") == TrainOptions()
+    assert "lr_decay" not in TrainOptions().to_dict()
+    with pytest.raises(OptionsError, match="'lr_decay' must be bool"):
+        merge(TrainOptions(), {"lr_decay": "yes"}, "t")
+
+
+def test_each_option_has_one_group_and_one_flat_name() -> None:
+    opts = merge(TrainOptions(), {"lr_g": 3e-4, "augment": "color", "out": "o", "seed": 5}, "t")
+    assert (opts.optim.lr_g, opts.augmentation.augment, opts.outputs.out, opts.seed) == (
+        3e-4, "color", "o", 5)
+    flat = opts.to_dict()
+    assert list(flat) == list(OPTION_NAMES) and len(set(OPTION_NAMES)) == len(OPTION_NAMES)
+    assert merge(TrainOptions(), flat, "t") == opts
+    assert opts.replace(lr_d=1e-3, device="cpu").value("lr_d") == 1e-3
+    assert TrainOptions().value("lr_d") == 1e-4  # replace copies, the defaults stay

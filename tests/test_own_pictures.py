@@ -91,7 +91,7 @@ def test_a_labelled_folder_trains_class_conditional_with_conditional(tmp_path: P
     args = build_parser().parse_args(["train", "--data", f"folder:{tmp_path / 'fruit'}",
                                       "--conditional", "--mode-seeking", "0"])
     opts, _, fit = train_plan_from_args(args)
-    assert opts.mode_seeking == 0 and not any("mode seeking" in n for n in fit.notes)
+    assert opts.objective.mode_seeking == 0 and not any("mode seeking" in n for n in fit.notes)
 
 
 def test_a_preset_is_built_for_the_datas_channels_with_a_line(tmp_path: Path) -> None:

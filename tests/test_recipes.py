@@ -45,9 +45,9 @@ def test_options_for_puts_the_recipe_over_the_defaults() -> None:
     opts = options_for(DEFAULT_PRESET, {"seed": 3})
     recipe = recipe_for(DEFAULT_PRESET)
     assert opts.preset == DEFAULT_PRESET and opts.seed == 3
-    assert all(getattr(opts, name) == value for name, value in recipe.items())
+    assert all(opts.value(name) == value for name, value in recipe.items())
     defaults = TrainOptions()
-    assert opts.gp_weight == defaults.gp_weight and "gp_weight" not in recipe
+    assert opts.objective.gp_weight == defaults.objective.gp_weight and "gp_weight" not in recipe
     with pytest.raises(OptionsError, match="t: unknown option 'colour'"):
         options_for("digits", {"colour": 1}, "t")
 

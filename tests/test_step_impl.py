@@ -77,7 +77,7 @@ def test_nonfinite_step_is_skipped(tmp_path: Path, impl: StepImpl) -> None:
         assert torch.equal(value, before[key]), key
     for key, value in trainer.opt_d.state[trainer.D.head.weight].items():
         assert torch.equal(value, adam_before[key]), key
-    trainer.opts.nonfinite_limit = 3
+    trainer.opts.runtime.nonfinite_limit = 3
     assert trainer.check_health() and trainer.counters.skipped == 3
     trainer.d_step(real)  # a finite step ends the streak and applies again
     assert not trainer.check_health() and trainer.counters.skipped == 3

@@ -138,7 +138,7 @@ def test_resume_refuses_changed_recipe(tmp_path: Path, tiny_run_args, capsys) ->
         (["--locality", "abc"], "locality"),
         (["--device", "gpu"], "unknown device 'gpu'"),
         (["--lr-schedule", "step"], "unknown lr schedule 'step'"),
-        (["--lr-decay", "--lr-schedule", "cosine"], "choose one"),
+        (["--lr-schedule", "linear", "--lr-end-ratio", "-1"], "--lr-end-ratio must be >= 0"),
         (["--gamma-end-ratio", "-1"], "--gamma-end-ratio must be >= 0"),
         (["--schedule-images", "0"], "--schedule-images must be positive"),
         (["--augment-p-schedule", "cosine"], "give --augment-p FLOAT"),

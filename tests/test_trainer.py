@@ -46,8 +46,8 @@ def test_accumulation_gives_the_weights_of_one_batch(tmp_path: Path) -> None:
     assert not torch.equal(one.D.head.weight, tiny_step(**common).D.head.weight)
 
 
-def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
-    step = tiny_step(lr_decay=True, images=128, lr_g=1e-3, lr_d=2e-3)
+def test_the_linear_lr_schedule_decays_to_zero(tmp_path: Path) -> None:
+    step = tiny_step(lr_schedule="linear", lr_end_ratio=0.0, images=128, lr_g=1e-3, lr_d=2e-3)
     for images, scale in ((0, 1.0), (32, 0.75), (96, 0.25), (128, 0.0), (160, 0.0)):
         step.counters.images = images
         step.apply_schedules()
@@ -59,7 +59,7 @@ def test_lr_decays_linearly_to_zero(tmp_path: Path) -> None:
     fixed = tiny_step(images=128)
     fixed.counters.images = 96
     fixed.apply_schedules()
-    assert fixed.opt_g.param_groups[0]["lr"] == fixed.opts.lr_g
+    assert fixed.opt_g.param_groups[0]["lr"] == fixed.opts.optim.lr_g
 
 
 def test_cosine_follows_r3gans_formula() -> None:

@@ -325,8 +325,8 @@ def run_bench(
     exact one, checkpointed too where the default path is."""
     dev = resolve_device(device)
     recipe = options_for(preset)
-    precision = resolve_precision(precision or recipe.precision, dev)
-    loss = loss or recipe.loss
+    precision = resolve_precision(precision or recipe.runtime.precision, dev)
+    loss = loss or recipe.objective.loss
     cycles = 1 if quick else 3
     common = {"preset": preset, "batch": batch, "device": str(dev), "precision": precision,
               "compile": compile, "loss": loss}

@@ -77,8 +77,7 @@ def preset_memory(preset: str) -> PresetMemory:
     peak: dict[str, int] = {}
     accum_for: dict[str, dict[int, int | None]] = {}
     for label, checkpointing in (("plain", False), ("checkpointed", True)):
-        tracer = StepTracer(dataclasses.replace(official,
-                                                activation_checkpointing=checkpointing))
+        tracer = StepTracer(official.replace(activation_checkpointing=checkpointing))
         peak[label] = tracer.peak(official.accum)
         accum_for[label] = {card: tracer.smallest_accum((card - CARD_RESERVE_GIB) * GIB, choices)
                             for card in CARDS_GB}

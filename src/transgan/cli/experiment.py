@@ -31,7 +31,7 @@ def add_parser(sub: Any) -> None:
     exp.add_argument("--out", help="experiment folder (default experiments/NAME)")
     exp.add_argument("--width-scale", type=float, default=1.0,
                      help="sizes only: multiply generator widths by F (CPU budgets)")
-    add_device_argument(exp, None, default_text=TrainOptions().device)
+    add_device_argument(exp, None, default_text=TrainOptions().runtime.device)
     exp.add_argument("--arms", help="comma list of the arms to train now (default: all); the "
                      "report covers every arm with runs on disk")
     exp.add_argument("--jobs", type=int, default=1,

@@ -15,11 +15,14 @@ from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
 from transgan.models.presets import DEFAULT_PRESET, PRESETS
 from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
+from transgan.train.option_files import load_yaml
 from transgan.train.options import (
+    GROUPS,
+    OPTION_FIELDS,
+    OPTION_GROUPS,
     OPTION_NAMES,
     TrainOptions,
     field_type,
-    load_yaml,
     merge,
 )
 from transgan.train.recipes import options_for, recipe_for
@@ -56,11 +59,11 @@ def default_text(name: str) -> str | None:
     """The help's note on option ``name``'s default: the value a run with no options uses,
     and whether the default preset's recipe sets it (None when there is no value to show)."""
     used, general_options = _default_runs()
-    value = getattr(used, name)
+    value = used.value(name)
     if value is None or name in MODEL_OVERRIDES:
         return None
     if name in recipe_for(DEFAULT_PRESET):
-        general = _shown(getattr(general_options, name))
+        general = _shown(general_options.value(name))
         return (f"default: {_shown(value)}, set by preset {DEFAULT_PRESET}'s recipe; "
                 f"general default {general}")
     return f"default: {_shown(value)}"
@@ -77,26 +80,31 @@ def _shown(value: Any) -> str:
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    for f in dataclasses.fields(TrainOptions):
+    """A flag for every option; each group of options under its own heading."""
+    headings = {None: parser.add_argument_group("run"),
+                **{name: parser.add_argument_group(group.TITLE)  # type: ignore[attr-defined]
+                   for name, group in GROUPS.items()}}
+    for name, f in OPTION_FIELDS.items():
+        section = headings[OPTION_GROUPS[name]]
         help_text = f.metadata["help"]
-        if f.name in MODEL_OVERRIDES:
-            parser.add_argument(
-                f"--{MODEL_OVERRIDES[f.name]}", dest=f.name, action="append", type=key_value,
+        if name in MODEL_OVERRIDES:
+            section.add_argument(
+                f"--{MODEL_OVERRIDES[name]}", dest=name, action="append", type=key_value,
                 metavar="KEY=VALUE", default=argparse.SUPPRESS,
                 help=f"{help_text} (repeatable)",
             )
             continue
-        kind = field_type(f.name)
-        flag = f"--{f.name.replace('_', '-')}"
-        note = default_text(f.name)
+        kind = field_type(name)
+        flag = f"--{name.replace('_', '-')}"
+        note = default_text(name)
         full_help = f"{help_text} ({note})" if note else help_text
         if kind is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=full_help)
+            section.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                                 default=argparse.SUPPRESS, help=full_help)
         else:
-            parser.add_argument(flag, dest=f.name, type=count if kind is int else kind,
-                                default=argparse.SUPPRESS, help=full_help,
-                                metavar=f.name.upper())
+            section.add_argument(flag, dest=name, type=count if kind is int else kind,
+                                 default=argparse.SUPPRESS, help=full_help,
+                                 metavar=name.upper())
 
 
 def train_plan_from_args(args: argparse.Namespace
@@ -124,15 +132,16 @@ def train_plan_from_args(args: argparse.Namespace
                        f"config file {args.config}")
     opts = merge(opts, given, "command line")
     if fit and fit.channels is not None:
-        opts = dataclasses.replace(
-            opts, generator={"channels": fit.channels, **opts.generator},
+        opts = opts.replace(
+            generator={"channels": fit.channels, **opts.generator},
             discriminator={"channels": fit.channels, **opts.discriminator})
     if fit and fit.problems:
         # The data's choice already says what is wrong with --resolution, and the run stops.
-        opts = dataclasses.replace(opts, resolution=None)
+        opts = opts.replace(resolution=None)
     explicit = set(from_file) | set(given)
-    if fit and opts.conditional and not opts.mode_seeking and "mode_seeking" not in explicit:
-        opts = dataclasses.replace(opts, mode_seeking=CONDITIONAL_MODE_SEEKING)
+    if (fit and opts.conditional and not opts.objective.mode_seeking
+            and "mode_seeking" not in explicit):
+        opts = opts.replace(mode_seeking=CONDITIONAL_MODE_SEEKING)
         fit = dataclasses.replace(fit, notes=(
             *fit.notes, f"--conditional: mode seeking {CONDITIONAL_MODE_SEEKING} keeps the "
             "samples of each class varied (without it each class tends to one picture; "
@@ -152,7 +161,7 @@ def _fit_to_data(chosen: dict[str, Any], preset: str | None) -> DataFit | None:
     profile = profile_data(data)
     if preset is not None:
         return fit_preset(preset, data, profile) if preset in PRESETS else None
-    device = str(chosen.get("device") or TrainOptions().device)
+    device = str(chosen.get("device") or TrainOptions().runtime.device)
     return choose(data, profile, resolve_device(device).type,
                   resolution if isinstance(resolution, int) else None)
 
@@ -196,7 +205,7 @@ def submit_training(opts: TrainOptions, slurm: SlurmOptions, wait: bool) -> int:
 
     validate(opts, slurm.nodes * slurm.tasks)
     run_dir = default_run_dir(opts).resolve()
-    plan = Plan("[1/1]", f"train {run_dir.name}", dataclasses.replace(opts, out=str(run_dir)))
+    plan = Plan("[1/1]", f"train {run_dir.name}", opts.replace(out=str(run_dir)))
     (record,) = submit([(run_dir, SlurmRun(plan, opts.images))], slurm, run_dir / LOG_FOLDER,
                        f"transgan-{run_dir.name}")
     job, log = record["job_id"], Path(record["err"])

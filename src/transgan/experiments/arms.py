@@ -203,8 +203,8 @@ def run_options(arm: Arm, data: str, budget: int, seed: int, run_dir: Path,
         "data": data, "images": budget, "seed": seed, "out": str(run_dir), "progress": False,
         "eval_every": every,
         "eval_num": TRAINING_NUM_DIGITS if is_digits_spec(data) else TRAINING_NUM,
-        "log_every": max(1, min(base.log_every, budget // 20)),
-        "sample_every": min(base.sample_every, every),
-        "checkpoint_every": min(base.checkpoint_every, every),
+        "log_every": max(1, min(base.outputs.log_every, budget // 20)),
+        "sample_every": min(base.outputs.sample_every, every),
+        "checkpoint_every": min(base.outputs.checkpoint_every, every),
     }
     return options_for(updates["preset"], {**schedule, **updates}, f"experiment arm {arm.name}")

@@ -163,7 +163,7 @@ def submit(runs: Sequence[tuple[Path, SlurmRun]], options: SlurmOptions, logs: P
 
 def images_trained(plan: Plan) -> int:
     """Images the run of ``plan`` has trained, by its latest checkpoint (0 without one)."""
-    state = load_resume_state(Path(plan.opts.out))
+    state = load_resume_state(Path(plan.opts.outputs.out))
     return 0 if state is None else int(state["counters"]["images"])
 
 
@@ -181,7 +181,7 @@ class RunState:
 
 def run_states(plans: Sequence[Plan], budget: int) -> list[RunState]:
     """The state of each run: its checkpoint, its last job and Slurm's queue."""
-    dirs = [Path(plan.opts.out) for plan in plans]
+    dirs = [Path(plan.opts.outputs.out) for plan in plans]
     active = active_jobs(dirs)
     states = []
     for plan, run_dir in zip(plans, dirs, strict=True):
@@ -223,7 +223,7 @@ def submit_experiment(plans: Sequence[Plan], budget: int, options: SlurmOptions,
                if s.state in ("not submitted", "stopped", "failed")]
     if not waiting:
         return []
-    jobs = submit([(Path(plan.opts.out), SlurmRun(plan, budget)) for plan in waiting],
+    jobs = submit([(Path(plan.opts.outputs.out), SlurmRun(plan, budget)) for plan in waiting],
                   options, logs, name)
     ids = [job["job_id"] for job in jobs]
     say(f"submitted {len(ids)} run(s) to Slurm: job(s) {', '.join(ids)}; logs in {logs}/")

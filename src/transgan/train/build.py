@@ -39,7 +39,7 @@ from transgan.train.data_choice import presets_of_size
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import make_ema
 from transgan.train.memory import fit_to_budget
-from transgan.train.options import TrainOptions
+from transgan.train.options import LocalityOptions, TrainOptions
 from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule
 from transgan.train.state import Counters
 from transgan.train.step import GANStep, StepImpl
@@ -79,9 +79,10 @@ def check_models(opts: TrainOptions, g_cfg: AnyGeneratorConfig) -> None:
         raise OptionsError(f"--resolution {opts.resolution} does not match preset "
                            f"{opts.preset} ({g_cfg.img_size} px): drop --resolution or "
                            f"--preset ({fix})")
-    if opts.mtct and not config_has_super_resolution(g_cfg):
+    if opts.objective.mtct and not config_has_super_resolution(g_cfg):
         raise OptionsError("--mtct needs a transformer generator without latent modulation")
-    if opts.locality.strip().lower() not in ("", "none") and not config_has_locality(g_cfg):
+    locality = opts.locality_init.locality
+    if locality.strip().lower() not in ("", "none") and not config_has_locality(g_cfg):
         raise OptionsError("--locality needs a transformer generator (this preset's is a CNN)")
 
 
@@ -134,7 +135,7 @@ def checked_parts(opts: TrainOptions, world_size: int, resume_state: dict[str, A
         with problems.check():
             check_data_size(dataset, opts.batch)
         with problems.check():
-            schedule = locality_schedule(opts, len(dataset))
+            schedule = locality_schedule(opts.locality_init, len(dataset))
         if configs is not None:
             with problems.check():
                 configs = class_configs(opts, *configs, dataset)
@@ -217,11 +218,11 @@ def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
               impl: StepImpl | None = None, known: Sequence[str] = ()) -> Run:
     """Check every option, config and the data (RunProblems lists all that fail, after the
     ``known`` ones), then build the models and the GAN step. Writes no file."""
-    dist = distributed.setup(opts.device)
+    dist = distributed.setup(opts.runtime.device)
     parts = checked_parts(opts, dist.world_size, resume_state,
                           opts.data_root or default_data_root(), known)
-    precision = distributed.resolve_precision(opts.precision, dist.device)
-    if opts.deterministic:
+    precision = distributed.resolve_precision(opts.runtime.precision, dist.device)
+    if opts.runtime.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     elif dist.device.type == "cuda":
@@ -232,7 +233,7 @@ def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
     G, D = build_models(opts, parts.generator, parts.discriminator, parts.init)
     for model in (G, D):
         model.to(dist.device)
-        set_activation_checkpointing(model, opts.activation_checkpointing)
+        set_activation_checkpointing(model, opts.runtime.activation_checkpointing)
     distributed.broadcast_module(G)
     distributed.broadcast_module(D)
     G_ema = make_ema(G)
@@ -240,10 +241,10 @@ def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
         load_state(G_ema, parts.init.generator_ema, f"--init-from {opts.init_from}: EMA")
     impl = impl or StepImpl()
     notes: tuple[str, ...] = ()
-    if opts.memory_budget is not None:
+    if opts.runtime.memory_budget is not None:
         if resume_state is None:
             accum, line = fit_to_budget(G, D, G_ema, opts, dist, precision, impl)
-            opts = dataclasses.replace(opts, accum=accum)
+            opts = opts.replace(accum=accum)
         else:
             line = (f"--memory-budget: resuming with the run's own --accum {opts.accum} (a "
                     "budget picks the micro-batch when a run starts)")
@@ -254,12 +255,13 @@ def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
                G_ema, counters, step, notes)
 
 
-def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule:
+def locality_schedule(options: LocalityOptions, dataset_size: int) -> LocalitySchedule:
     """The locality window schedule the options describe, in images."""
     try:
-        if opts.locality in OFFICIAL_LOCALITY_EPOCHS:
-            return LocalitySchedule.official(opts.locality, dataset_size, kind=opts.locality_kind)
-        return LocalitySchedule.parse(opts.locality, kind=opts.locality_kind)
+        if options.locality in OFFICIAL_LOCALITY_EPOCHS:
+            return LocalitySchedule.official(options.locality, dataset_size,
+                                             kind=options.locality_kind)
+        return LocalitySchedule.parse(options.locality, kind=options.locality_kind)
     except ScheduleError as exc:
         raise OptionsError(f"--locality: {exc}") from None
 
@@ -270,11 +272,12 @@ def eval_settings(opts: TrainOptions, data_spec: str,
     from transgan.metrics.defaults import DIGITS_METRICS
     from transgan.metrics.evaluate import parse_metrics
 
-    metrics = (default_metrics(data_spec) if opts.eval_metrics == "auto"
-               else parse_metrics(opts.eval_metrics))
-    ref = default_reference(data_spec) if opts.eval_ref == "auto" else opts.eval_ref
-    if opts.eval_every and is_main and any(m not in DIGITS_METRICS for m in metrics):
+    metrics = (default_metrics(data_spec) if opts.evaluation.eval_metrics == "auto"
+               else parse_metrics(opts.evaluation.eval_metrics))
+    ref = (default_reference(data_spec) if opts.evaluation.eval_ref == "auto"
+           else opts.evaluation.eval_ref)
+    if opts.evaluation.eval_every and is_main and any(m not in DIGITS_METRICS for m in metrics):
         from transgan.metrics.inception import resolve_inception_weights
 
-        resolve_inception_weights(opts.inception_weights)
+        resolve_inception_weights(opts.evaluation.inception_weights)
     return metrics, ref

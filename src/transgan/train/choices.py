@@ -9,8 +9,8 @@ LOSSES: tuple[str, ...] = ("wgangp-eps", "hinge", "logistic-r1", "rpgan")
 PENALTIES: tuple[str, ...] = ("exact", "finite-difference")
 # The losses whose penalties are zero-centred, so a finite difference can stand for them.
 ZERO_CENTRED_LOSSES: tuple[str, ...] = ("logistic-r1", "rpgan")
-# Training schedules: constant, or a cosine from a start value to an end value.
-SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+# Training schedules: constant, or a linear or cosine way from a start value to an end value.
+SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 # The devices that train.distributed.resolve_device takes: --device of every command.
 DEVICE_HELP = "auto (CUDA when present, else the CPU) | cpu | cuda | cuda:N"

@@ -87,7 +87,7 @@ class Trainer:
         if self.is_main:
             check_writable(self.run_dir)
         self.data_spec, self.dataset, self.schedule = run.data_spec, run.dataset, run.schedule
-        self.locality_stages = parse_stages(opts.locality_stages)
+        self.locality_stages = parse_stages(opts.locality_init.locality_stages)
         G = self.G = run.G
         self.D, self.G_ema = run.D, run.G_ema
         self.counters, self.step = run.counters, run.step
@@ -101,7 +101,7 @@ class Trainer:
             self.restore(resume_state)
         self.apply_locality()
         # A class-conditional grid has one row per class.
-        fixed, self.grid_columns = class_grid(opts.num_samples, G.num_classes)
+        fixed, self.grid_columns = class_grid(opts.outputs.num_samples, G.num_classes)
         self.fixed_z = torch.randn(fixed, G.latent_dim,
                                    generator=torch.Generator().manual_seed(opts.seed)
                                    ).to(self.device)
@@ -115,9 +115,10 @@ class Trainer:
         self.log = logging.getLogger(LOGGER_NAME)
         # The periodic outputs, in the order they run after a training cycle.
         self.outputs: list[tuple[int, Callable[[], None]]] = [
-            (opts.log_every, self.log_stats), (opts.sample_every, self.sample_grid),
-            *([(opts.eval_every, self.periodic_eval)] if opts.eval_every else []),
-            (opts.checkpoint_every, self.checkpoint)]
+            (opts.outputs.log_every, self.log_stats), (opts.outputs.sample_every, self.sample_grid),
+            *([(opts.evaluation.eval_every, self.periodic_eval)]
+              if opts.evaluation.eval_every else []),
+            (opts.outputs.checkpoint_every, self.checkpoint)]
 
     @classmethod
     def from_options(cls, opts: TrainOptions, resume_state: dict[str, Any] | None = None,
@@ -145,8 +146,8 @@ class Trainer:
         self.locality_window = window
         if supports_locality(self.G):
             for g in (self.G, self.G_ema):
-                g.set_locality(window, self.opts.locality_kind, self.locality_stages,
-                               self.opts.locality_blocks)
+                g.set_locality(window, self.opts.locality_init.locality_kind, self.locality_stages,
+                               self.opts.locality_init.locality_blocks)
 
     # ----------------------------------------------------------------- outputs
     def log_stats(self) -> None:
@@ -175,8 +176,8 @@ class Trainer:
 
         opts = self.opts
         return evaluate_generator(
-            self.G_ema, metrics=self.eval_metrics, num=opts.eval_num, ref=self.eval_ref,
-            seed=opts.seed, device=self.device, inception_weights=opts.inception_weights,
+            self.G_ema, metrics=self.eval_metrics, num=opts.evaluation.eval_num, ref=self.eval_ref,
+            seed=opts.seed, device=self.device, inception_weights=opts.evaluation.inception_weights,
             data_root=opts.data_root, progress=False,
         )
 
@@ -193,7 +194,7 @@ class Trainer:
             self.monitor.log_metrics(images, result["metrics"], result["protocol"])
             shown = ", ".join(f"{k} {v:.3f}" for k, v in result["metrics"].items()
                               if not k.endswith("_std"))
-            self.log.info(f"eval at {images:,} images ({self.opts.eval_num} samples vs "
+            self.log.info(f"eval at {images:,} images ({self.opts.evaluation.eval_num} samples vs "
                           f"{self.eval_ref}): {shown}")
             key = next((m for m in ("fid", "digits-fid") if m in result["metrics"]), None)
             value = result["metrics"].get(key) if key else None
@@ -223,7 +224,7 @@ class Trainer:
         state = self.state()
         if self.is_main:
             save_checkpoint(state, self.run_dir / "checkpoints", self.counters.images,
-                            self.opts.keep_checkpoints)
+                            self.opts.outputs.keep_checkpoints)
         self.last_checkpoint_time = self.clock()
         distributed.barrier()
 
@@ -233,7 +234,7 @@ class Trainer:
         Asked only where the host already waits for the device (``host_synced``: health
         checks) or on the CPU, where reading the answer waits for nothing.
         """
-        minutes = self.opts.checkpoint_minutes
+        minutes = self.opts.outputs.checkpoint_minutes
         if not minutes or not (host_synced or self.device.type == "cpu"):
             return False
         due = self.clock() - self.last_checkpoint_time >= minutes * SECONDS_PER_MINUTE
@@ -254,7 +255,9 @@ class Trainer:
     def batches(self) -> Any:
         """This rank's real batches from the current D step on."""
         opts = self.opts
-        workers = opts.workers if opts.workers is not None else default_num_workers(self.dataset)
+        workers = opts.runtime.workers
+        if workers is None:
+            workers = default_num_workers(self.dataset)
         data = self.dataset.labelled() if self.G.num_classes else self.dataset
         return batch_stream(
             data, opts.batch, rank=self.dist.rank, world_size=self.dist.world_size,
@@ -273,7 +276,7 @@ class Trainer:
         """Return to the last checkpoint after too many non-finite steps in a row."""
         c, latest = self.counters, self.run_dir / "checkpoints" / "latest.pt"
         where = f"{self.step.nonfinite_run} non-finite steps in a row at {c.images:,} images"
-        if c.rollbacks >= self.opts.max_rollbacks:
+        if c.rollbacks >= self.opts.runtime.max_rollbacks:
             raise TrainingDiverged(f"training diverged: {where} after {c.rollbacks} rollbacks")
         if not latest.exists():
             raise TrainingDiverged(f"training diverged: {where}; no checkpoint to return to")
@@ -285,7 +288,7 @@ class Trainer:
         torch.manual_seed(self.opts.seed + SEED_STRIDE * rollbacks)
         self.step.reseed(rollbacks)
         self.log.warning(f"{where}: rolled back to the checkpoint at {c.images:,} images "
-                         f"(rollback {rollbacks} of at most {self.opts.max_rollbacks})")
+                         f"(rollback {rollbacks} of at most {self.opts.runtime.max_rollbacks})")
 
     def run(self) -> Path:
         """Train until ``opts.images`` with the run directory locked; returns the directory."""
@@ -333,7 +336,7 @@ class Trainer:
             if end != opts.images:
                 self.log.info(f"training to {end:,} images: --images {opts.images:,} rounded "
                               f"up to whole cycles of {opts.batch * opts.n_critic:,}")
-            self.monitor = Monitor(self.run_dir, end, c.images, opts.progress)
+            self.monitor = Monitor(self.run_dir, end, c.images, opts.outputs.progress)
         distributed.share_rng(self.device)
 
     def _train(self) -> Path:
@@ -360,7 +363,7 @@ class Trainer:
                         action()
                 if self.monitor is not None:
                     self.monitor.progress(c.images)
-                if not crossed(before, c.images, opts.checkpoint_every) and \
+                if not crossed(before, c.images, opts.outputs.checkpoint_every) and \
                         self.checkpoint_time_due(synced):
                     self.checkpoint()
             if self.window.counts and self.stop_signal is None:

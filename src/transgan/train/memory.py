@@ -11,7 +11,6 @@ model at any batch in seconds (:func:`traced_cycle_peak`).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import weakref
 from collections.abc import Callable, Iterable
@@ -134,15 +133,16 @@ def traced_cycle_peak(g_cfg: Any, d_cfg: Any, opts: TrainOptions, precision: str
     penalty of a lazy schedule) and the stats each further D step keeps until the cycle ends
     (a few scalars) are added: the peak of the whole cycle, n_critic times faster to find.
     """
-    names = dict.fromkeys("cutout" if "erase" in n else n for n in parse_policy(opts.augment))
+    names = dict.fromkeys("cutout" if "erase" in n else n
+                          for n in parse_policy(opts.augmentation.augment))
     policy = ",".join(names)
     critics = opts.n_critic
-    opts = dataclasses.replace(opts, augment=policy or "none", augment_params="diffaugment",
+    opts = opts.replace(augment=policy or "none", augment_params="diffaugment",
                                memory_budget=None, compile=False,
                                cuda_graphs=False, n_critic=1)
     G, D = generator_from_config(g_cfg), discriminator_from_config(d_cfg)
     for model in (G, D):
-        set_activation_checkpointing(model, opts.activation_checkpointing)
+        set_activation_checkpointing(model, opts.runtime.activation_checkpointing)
     G_ema = make_ema(G)
     mode = FakeTensorMode()
     for model in (G, D, G_ema):
@@ -188,7 +188,7 @@ def accum_choices(opts: TrainOptions, world_size: int) -> list[int]:
     allowed = []
     for accum in range(1, per_rank + 1):
         try:
-            validate(dataclasses.replace(opts, accum=accum, memory_budget=None), world_size)
+            validate(opts.replace(accum=accum, memory_budget=None), world_size)
         except OptionsError:
             continue
         allowed.append(accum)
@@ -199,7 +199,7 @@ def micro_options(opts: TrainOptions, accum: int) -> TrainOptions:
     """Options of one micro-batch of ``opts`` at ``accum`` as a whole batch: the same memory
     per optimizer step's chunk, 1/accum of the compute."""
     g_batch = opts.g_batch or opts.batch
-    return dataclasses.replace(opts, batch=opts.batch // accum, g_batch=g_batch // accum,
+    return opts.replace(batch=opts.batch // accum, g_batch=g_batch // accum,
                                accum=1, memory_budget=None)
 
 
@@ -209,7 +209,7 @@ def trial_peak(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptions,
     data; the global random state is left as it was, so the run trains as if it never ran.
     Over processes, the largest peak."""
     devices = [dist.device] if dist.device.type == "cuda" else []
-    opts = dataclasses.replace(opts, compile=False, cuda_graphs=False)  # the same tensors
+    opts = opts.replace(compile=False, cuda_graphs=False)  # the same tensors
     with torch.random.fork_rng(devices=devices):
         step = GANStep(copy.deepcopy(G), copy.deepcopy(D), opts, dist, precision, Counters(),
                        impl, copy.deepcopy(G_ema))
@@ -232,8 +232,8 @@ def fit_to_budget(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptio
     not linear in the batch at small batches, where the optimizer step's can exceed the
     passes').
     """
-    assert opts.memory_budget is not None
-    budget = opts.memory_budget * GIB
+    assert opts.runtime.memory_budget is not None
+    budget = opts.runtime.memory_budget * GIB
     world = dist.world_size
     per_rank = opts.batch // world
     candidates = list(reversed(accum_choices(opts, world)))  # smallest micro-batch first
@@ -249,13 +249,13 @@ def fit_to_budget(G: nn.Module, D: nn.Module, G_ema: nn.Module, opts: TrainOptio
     low = last_fitting(len(candidates), fits)
     if low is None:
         raise OptionsError(
-            f"--memory-budget {opts.memory_budget:g} GiB: nothing fits; the smallest "
+            f"--memory-budget {opts.runtime.memory_budget:g} GiB: nothing fits; the smallest "
             f"micro-batch ({per_rank // candidates[0]} image(s) per process) needs "
             f"{measured[per_rank // candidates[0]] / GIB:.3g} GiB on {dist.device}: raise the "
             "budget, or add --activation-checkpointing or --precision bf16")
     accum = candidates[low]
     micro = per_rank // accum
-    line = (f"--memory-budget {opts.memory_budget:g} GiB: micro-batch {micro} "
+    line = (f"--memory-budget {opts.runtime.memory_budget:g} GiB: micro-batch {micro} "
             f"(--accum {accum}) measured at {measured[micro] / GIB:.3g} GiB per step on "
             f"{dist.device}")
     larger = sorted(m for m in measured if m > micro)

@@ -1,9 +1,12 @@
 """Training options: the one table of defaults shared by the CLI, YAML files and the trainer.
 
-The defaults are the official TransGAN CIFAR-10 recipe; a preset's recipe overrides
-some of them (see :mod:`transgan.train.recipes`). Each field's ``help`` metadata becomes the
-command-line help; ``train.validation.validate`` checks every option before any work starts.
-This module is free of torch, so that the command line can show its help without loading it.
+The options come in groups, each handed whole to the part of the run it configures (the loss,
+the optimiser, the augmentation, ...); an option's name is unique over all groups, so the
+command line and YAML files name options flat (``--lr-g``, ``lr_g:``) while the code reads
+``opts.optim.lr_g``. The defaults are the official TransGAN CIFAR-10 recipe; a preset's recipe
+overrides some of them (see :mod:`transgan.train.recipes`). Each field's ``help`` metadata
+becomes the command-line help; ``train.validation.validate`` checks every option before any
+work starts. Free of torch, so that the command line can show its help without loading it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,9 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import yaml
-
-from transgan.errors import OptionsError, first_line
+from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
 from transgan.models.presets import DEFAULT_PRESET
 from transgan.train.choices import DEVICE_HELP, LOSSES, PENALTIES, SCHEDULES, ZERO_CENTRED_LOSSES
@@ -46,29 +46,11 @@ def _opt(default: Any, help: str, **extra: Any) -> Any:
 
 
 @dataclass
-class TrainOptions:
-    """Everything that defines a training run; saved in the run directory and checkpoints."""
+class LossOptions:
+    """The loss, its penalties and the extra terms of G's loss (mode seeking, MT-CT)."""
 
-    preset: str = _opt(DEFAULT_PRESET, "model preset (see `transgan models`); with --data and "
-                                       "no --preset, the models are chosen for the data")
-    data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
-                                  "(a `transgan prepare` archive is held in memory; default: "
-                                  "the preset's)")
-    resolution: int | None = _opt(None, "image side in pixels: picks the model of that size "
-                                        "for --data without --preset (default: from the data, "
-                                        "at most 32 on a CPU); else must match the preset")
-    init_from: str | None = _opt(None, "start a new run from saved weights (fine-tuning): a "
-                                       "'transgan convert' folder, an exported .safetensors, a "
-                                       "run directory or a checkpoint; G, EMA and D (where "
-                                       "saved) and their architecture come from it")
-    data_root: str | None = _opt(None, "where torchvision data sets live (default $TRANSGAN_DATA "
-                                       "or ~/.cache/transgan/data)")
-    out: str | None = _opt(None, "run directory (default runs/PRESET); re-running it resumes")
-    images: int = _opt(128_000_000, "training length in real images shown to D")
-    batch: int = _opt(64, "D batch size, global over all processes")
-    g_batch: int | None = _opt(None, "G batch size (default: the D batch size)")
-    accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
-    n_critic: int = _opt(4, "D steps per G step")
+    TITLE: ClassVar[str] = "loss and regularisation"
+
     loss: str = _opt("wgangp-eps", " | ".join(LOSSES))
     gp_weight: float = _opt(GP_WEIGHT, "WGAN-GP penalty weight")
     drift_weight: float = _opt(DRIFT_WEIGHT, "weight of the drift term (E[D(x)])^2, the "
@@ -85,43 +67,6 @@ class TrainOptions:
     penalty_sigma: float = _opt(PENALTY_SIGMA, "step sigma of the finite-difference penalty, "
                                                "on images in [-1, 1]")
     lazy_reg: int = _opt(1, "apply the gradient penalty every k D steps, scaled by k")
-    lr_g: float = _opt(1e-4, "generator learning rate")
-    lr_d: float = _opt(1e-4, "discriminator learning rate")
-    beta1: float = _opt(0.0, "Adam beta1")
-    beta2: float = _opt(0.99, "Adam beta2")
-    lr_decay: bool = _opt(False, "decay both learning rates linearly to 0 over the run")
-    lr_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine takes both learning "
-                                        "rates to --lr-end-ratio x theirs over "
-                                        "--schedule-images (R3GAN)")
-    lr_end_ratio: float = _opt(LR_END_RATIO, "where the cosine learning rate ends, as a "
-                                             "fraction of --lr-g / --lr-d")
-    beta2_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine takes Adam's beta2 "
-                                           "from --beta2-start to --beta2 (R3GAN)")
-    beta2_start: float = _opt(BETA2_START, "where the cosine beta2 starts")
-    gamma_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine takes the "
-                                           "regulariser's weights (--gp-weight, --r1-gamma, "
-                                           "--r2-gamma) to --gamma-end-ratio x theirs (R3GAN)")
-    gamma_end_ratio: float = _opt(GAMMA_END_RATIO, "where the cosine regulariser weights end, "
-                                                   "as a fraction of theirs")
-    augment_p_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: cosine ramps the "
-                                               "augmentation probability from 0 to --augment-p "
-                                               "(R3GAN)")
-    schedule_images: int | None = _opt(None, "length of the cosine schedules in real images; "
-                                             "they hold their end values after it (default: "
-                                             "--images)")
-    grad_clip: float = _opt(5.0, "gradient-norm clipping (0 = off)")
-    augment: str = _opt("translation,cutout,color", "DiffAugment policy ('none' = off)")
-    augment_params: str = _opt("transgan", "transgan (translation 0.2, cutout p=0.3) | "
-                                           "diffaugment (1/8, always)")
-    augment_p: str | None = _opt(None, "adaptive | FLOAT: apply each DiffAugment transform to a "
-                                       "sample with probability p, fixed or steered by the "
-                                       "over-fitting heuristic E[sign(D(x_real))] (StyleGAN2-ADA) "
-                                       "(default: every transform on every sample)")
-    ada_target: float = _opt(ADA_TARGET, "adaptive p: target of E[sign(D(x_real))]")
-    ada_interval: int = _opt(ADA_INTERVAL, "adaptive p: D steps between adjustments")
-    ada_speed: int = _opt(ADA_SPEED, "adaptive p: real images for p to go from 0 to 1")
-    hflip: bool = _opt(False, "random horizontal flips of the real images")
-    conditional: bool = _opt(False, "class-conditional G and D, labels from the data set")
     mode_seeking: float = _opt(0.0, "weight of the mode-seeking term (Mao et al. 2019): G's "
                                     "loss adds weight / (mean |G(z1) - G(z2)| / mean |z1 - z2|) "
                                     "over pairs of its samples, of one class when conditional "
@@ -129,6 +74,67 @@ class TrainOptions:
     mtct: bool = _opt(False, "multi-task co-training with super-resolution")
     mtct_weight: float = _opt(50.0, "MT-CT loss weight lambda")
     mtct_until: int | None = _opt(None, "switch MT-CT off after this many images (default never)")
+
+
+@dataclass
+class OptimOptions:
+    """Adam's settings, gradient clipping and the schedules of the learning rates, beta2 and the
+    regulariser's weights."""
+
+    TITLE: ClassVar[str] = "optimiser and schedules"
+
+    lr_g: float = _opt(1e-4, "generator learning rate")
+    lr_d: float = _opt(1e-4, "discriminator learning rate")
+    beta1: float = _opt(0.0, "Adam beta1")
+    beta2: float = _opt(0.99, "Adam beta2")
+    grad_clip: float = _opt(5.0, "gradient-norm clipping (0 = off)")
+    lr_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: linear or cosine takes both "
+                                        "learning rates to --lr-end-ratio x theirs over "
+                                        "--schedule-images (cosine: R3GAN; linear with "
+                                        "--lr-end-ratio 0: the official lr_decay)")
+    lr_end_ratio: float = _opt(LR_END_RATIO, "where the scheduled learning rates end, as a "
+                                             "fraction of --lr-g / --lr-d")
+    beta2_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: linear or cosine takes "
+                                           "Adam's beta2 from --beta2-start to --beta2 (R3GAN)")
+    beta2_start: float = _opt(BETA2_START, "where the scheduled beta2 starts")
+    gamma_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: linear or cosine takes the "
+                                           "regulariser's weights (--gp-weight, --r1-gamma, "
+                                           "--r2-gamma) to --gamma-end-ratio x theirs (R3GAN)")
+    gamma_end_ratio: float = _opt(GAMMA_END_RATIO, "where the scheduled regulariser weights end, "
+                                                   "as a fraction of theirs")
+    schedule_images: int | None = _opt(None, "length of the schedules in real images; "
+                                             "they hold their end values after it (default: "
+                                             "--images)")
+
+
+@dataclass
+class AugmentOptions:
+    """DiffAugment, its probability (fixed, scheduled or adaptive) and flips of the real images."""
+
+    TITLE: ClassVar[str] = "augmentation"
+
+    augment: str = _opt("translation,cutout,color", "DiffAugment policy ('none' = off)")
+    augment_params: str = _opt("transgan", "transgan (translation 0.2, cutout p=0.3) | "
+                                           "diffaugment (1/8, always)")
+    augment_p: str | None = _opt(None, "adaptive | FLOAT: apply each DiffAugment transform to a "
+                                       "sample with probability p, fixed or steered by the "
+                                       "over-fitting heuristic E[sign(D(x_real))] (StyleGAN2-ADA) "
+                                       "(default: every transform on every sample)")
+    augment_p_schedule: str = _opt("constant", f"{' | '.join(SCHEDULES)}: linear or cosine "
+                                               "ramps the augmentation probability from 0 to "
+                                               "--augment-p (R3GAN)")
+    ada_target: float = _opt(ADA_TARGET, "adaptive p: target of E[sign(D(x_real))]")
+    ada_interval: int = _opt(ADA_INTERVAL, "adaptive p: D steps between adjustments")
+    ada_speed: int = _opt(ADA_SPEED, "adaptive p: real images for p to go from 0 to 1")
+    hflip: bool = _opt(False, "random horizontal flips of the real images")
+
+
+@dataclass
+class LocalityOptions:
+    """The attention window schedule of G's self-attention."""
+
+    TITLE: ClassVar[str] = "locality-aware initialisation"
+
     locality: str = _opt("none", "locality-aware init schedule: none | official (v1 CIFAR/STL: "
                                  "w 4,6,8,10 until epochs 22,32,42,60 of the data set) | "
                                  "official-celeba64 (w 8,12,16,20 until 5,10,15,20) | "
@@ -139,6 +145,14 @@ class TrainOptions:
                                         "the highest resolution) | all | comma list, e.g. 0,-1")
     locality_blocks: str = _opt("last", "blocks of those stages that get it: last (official) "
                                         "| all")
+
+
+@dataclass
+class EMAOptions:
+    """The half-life and warm-up of G's exponential moving average."""
+
+    TITLE: ClassVar[str] = "EMA of the generator"
+
     ema_half_life: float = _opt(500_000.0, "EMA half-life of G in images of D batch per G "
                                            "step (each G step counts one D batch; D sees "
                                            "n_critic times as many real images meanwhile; "
@@ -146,6 +160,14 @@ class TrainOptions:
     ema_rampup: float | None = _opt(0.1, "EMA warm-up (empty: none): the half-life is at most "
                                          "this ratio x the real images D saw before the "
                                          "current G step's D steps (official ema_warmup)")
+
+
+@dataclass
+class EvalOptions:
+    """What is evaluated during training, how often and against what."""
+
+    TITLE: ClassVar[str] = "evaluation during training"
+
     eval_every: int = _opt(0, "images between evaluations during training (0 = off)")
     eval_metrics: str = _opt("auto", "metrics to evaluate: auto (digits-fid,digits-is on digits, "
                                      "else fid,is) or a comma list of fid,is,kid,digits-*")
@@ -153,10 +175,34 @@ class TrainOptions:
     eval_ref: str = _opt("auto", "reference set (auto: the training data's standard one)")
     inception_weights: str | None = _opt(None, "Inception weights file for FID/IS/KID "
                                                "(default $TRANSGAN_INCEPTION_WEIGHTS or cache)")
-    nonfinite_limit: int = _opt(10, "non-finite steps in a row before rolling back to the "
-                                    "last checkpoint (single ones are skipped)")
-    max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
-    seed: int = _opt(0, "random seed")
+
+
+@dataclass
+class OutputOptions:
+    """The run directory and what is written to it, how often."""
+
+    TITLE: ClassVar[str] = "outputs"
+
+    out: str | None = _opt(None, "run directory (default runs/PRESET); re-running it resumes")
+    log_every: int = _opt(64_000, "images between stats lines")
+    sample_every: int = _opt(640_000, "images between sample grids")
+    num_samples: int = _opt(64, "images in each sample grid")
+    checkpoint_every: int = _opt(1_280_000, "images between checkpoints (see also "
+                                            "--checkpoint-minutes)")
+    checkpoint_minutes: float = _opt(10.0, "besides --checkpoint-every, a checkpoint whenever "
+                                           "this many minutes of wall time passed since the "
+                                           "last one (0 = off)")
+    keep_checkpoints: int = _opt(3, "numbered checkpoints to keep besides latest.pt")
+    progress: bool = _opt(True, "show progress: a bar on a terminal, else (stderr a file or "
+                                "pipe) one line per --log-every with img/s, losses and ETA")
+
+
+@dataclass
+class RuntimeOptions:
+    """Where and how the run executes; none of it changes what is trained (up to rounding)."""
+
+    TITLE: ClassVar[str] = "runtime"
+
     device: str = _opt("auto", DEVICE_HELP)
     precision: str = _opt("auto", "auto (bf16 autocast where the device multiplies bf16 "
                                   "natively: CUDA, CPUs with AVX512-BF16/AMX) | fp32 | bf16")
@@ -175,25 +221,84 @@ class TrainOptions:
                                              "(new runs; default: off)")
     deterministic: bool = _opt(False, "deterministic algorithms (for exact resume checks)")
     workers: int | None = _opt(None, "data loader workers (default: automatic)")
-    log_every: int = _opt(64_000, "images between stats lines")
-    sample_every: int = _opt(640_000, "images between sample grids")
-    checkpoint_every: int = _opt(1_280_000, "images between checkpoints (see also "
-                                            "--checkpoint-minutes)")
-    checkpoint_minutes: float = _opt(10.0, "besides --checkpoint-every, a checkpoint whenever "
-                                           "this many minutes of wall time passed since the "
-                                           "last one (0 = off)")
-    keep_checkpoints: int = _opt(3, "numbered checkpoints to keep besides latest.pt")
-    num_samples: int = _opt(64, "images in each sample grid")
-    progress: bool = _opt(True, "show progress: a bar on a terminal, else (stderr a file or "
-                                "pipe) one line per --log-every with img/s, losses and ETA")
+    nonfinite_limit: int = _opt(10, "non-finite steps in a row before rolling back to the "
+                                    "last checkpoint (single ones are skipped)")
+    max_rollbacks: int = _opt(3, "rollbacks before training stops as diverged")
+
+
+@dataclass
+class TrainOptions:
+    """Everything that defines a training run; saved in the run directory and checkpoints.
+
+    The run's own options (what is trained on what, how much) are fields here; the rest sit
+    in their groups."""
+
+    preset: str = _opt(DEFAULT_PRESET, "model preset (see `transgan models`); with --data and "
+                                       "no --preset, the models are chosen for the data")
+    data: str | None = _opt(None, "data set: digits | cifar10 | stl10 | folder:PATH | zip:PATH "
+                                  "(a `transgan prepare` archive is held in memory; default: "
+                                  "the preset's)")
+    resolution: int | None = _opt(None, "image side in pixels: picks the model of that size "
+                                        "for --data without --preset (default: from the data, "
+                                        "at most 32 on a CPU); else must match the preset")
+    init_from: str | None = _opt(None, "start a new run from saved weights (fine-tuning): a "
+                                       "'transgan convert' folder, an exported .safetensors, a "
+                                       "run directory or a checkpoint; G, EMA and D (where "
+                                       "saved) and their architecture come from it")
+    data_root: str | None = _opt(None, "where torchvision data sets live (default $TRANSGAN_DATA "
+                                       "or ~/.cache/transgan/data)")
+    images: int = _opt(128_000_000, "training length in real images shown to D")
+    batch: int = _opt(64, "D batch size, global over all processes")
+    g_batch: int | None = _opt(None, "G batch size (default: the D batch size)")
+    accum: int = _opt(1, "gradient accumulation: micro-batches per optimizer step")
+    n_critic: int = _opt(4, "D steps per G step")
+    conditional: bool = _opt(False, "class-conditional G and D, labels from the data set")
+    seed: int = _opt(0, "random seed")
     generator: dict = _opt({}, "generator config overrides, e.g. {width: 256}")
     discriminator: dict = _opt({}, "discriminator config overrides, e.g. {depth: 4}")
+    objective: LossOptions = field(default_factory=LossOptions)
+    optim: OptimOptions = field(default_factory=OptimOptions)
+    augmentation: AugmentOptions = field(default_factory=AugmentOptions)
+    locality_init: LocalityOptions = field(default_factory=LocalityOptions)
+    ema: EMAOptions = field(default_factory=EMAOptions)
+    evaluation: EvalOptions = field(default_factory=EvalOptions)
+    outputs: OutputOptions = field(default_factory=OutputOptions)
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every option by its flat name, as YAML files and checkpoints hold them."""
+        return {name: self.value(name) for name in OPTION_NAMES}
+
+    def value(self, name: str) -> Any:
+        """The option called ``name`` (its flat name), wherever its group is."""
+        group = OPTION_GROUPS[name]
+        return getattr(getattr(self, group) if group else self, name)
+
+    def replace(self, **updates: Any) -> TrainOptions:
+        """A copy with options (by flat name) replaced; unchecked, as dataclasses.replace."""
+        own = {name: updates.pop(name) for name in list(updates) if OPTION_GROUPS[name] is None}
+        groups = {group: dataclasses.replace(
+            getattr(self, group),
+            **{name: updates[name] for name in updates if OPTION_GROUPS[name] == group})
+            for group in {OPTION_GROUPS[name] for name in updates}}
+        return dataclasses.replace(self, **own, **groups)
 
 
-OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
+# The option groups of TrainOptions: attribute -> group class, in the order of the help.
+GROUPS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(TrainOptions)
+                           if isinstance(f.default_factory, type)}
+# Every option's field, by its flat name, in the order of the help: the run's own, then the
+# groups'.
+OPTION_FIELDS: dict[str, dataclasses.Field[Any]] = {
+    **{f.name: f for f in dataclasses.fields(TrainOptions) if f.name not in GROUPS},
+    **{f.name: f for group in GROUPS.values() for f in dataclasses.fields(group)}}
+# The group attribute of each option (None: a field of TrainOptions itself).
+OPTION_GROUPS: dict[str, str | None] = {
+    **{f.name: None for f in dataclasses.fields(TrainOptions) if f.name not in GROUPS},
+    **{f.name: name for name, group in GROUPS.items() for f in dataclasses.fields(group)}}
+
+
+OPTION_NAMES = tuple(OPTION_FIELDS)
 # Options that may change when a run is resumed; the rest must match the saved run.
 RESUMABLE = frozenset(
     {"images", "out", "device", "workers", "log_every", "sample_every", "checkpoint_every",
@@ -212,9 +317,15 @@ RUN_SETTINGS = frozenset(
      "keep_checkpoints", "nonfinite_limit", "max_rollbacks", "eval_every", "eval_metrics",
      "eval_num", "eval_ref", "inception_weights"}
 )
+def _hint(name: str) -> Any:
+    """The type hint of option ``name``, from the class that declares it."""
+    group = OPTION_GROUPS[name]
+    return typing.get_type_hints(GROUPS[group] if group else TrainOptions)[name]
+
+
 def field_type(name: str) -> type:
     """The plain Python type of option ``name`` (the non-None member of an Optional)."""
-    hint = typing.get_type_hints(TrainOptions)[name]
+    hint = _hint(name)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return next(a for a in typing.get_args(hint) if a is not type(None))
     return hint
@@ -222,8 +333,7 @@ def field_type(name: str) -> type:
 
 def _optional(name: str) -> bool:
     """Whether option ``name`` is typed ``X | None``, so it may be left empty."""
-    hint = typing.get_type_hints(TrainOptions)[name]
-    return type(None) in typing.get_args(hint)
+    return type(None) in typing.get_args(_hint(name))
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -243,9 +353,23 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def _upgraded(updates: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``updates`` in today's names: ``lr_decay`` (runs and files of earlier releases) is the
+    linear learning-rate schedule to 0 over the run."""
+    if "lr_decay" not in updates:
+        return updates
+    new = {name: value for name, value in updates.items() if name != "lr_decay"}
+    if updates["lr_decay"] is True:
+        new.update(lr_schedule="linear", lr_end_ratio=0.0)
+    elif updates["lr_decay"] is not False:
+        raise OptionsError(f"option 'lr_decay' must be bool, got {updates['lr_decay']!r}")
+    return new
+
+
 def checked(updates: Mapping[str, Any], source: str) -> dict[str, Any]:
     """``updates`` with each value made its option's type (an int for a float option, a
     whole float for an int one); unknown names and wrong types name ``source``."""
+    updates = _upgraded(updates)
     unknown = sorted(set(updates) - set(OPTION_NAMES))
     if unknown:
         raise OptionsError(f"{source}: unknown option '{unknown[0]}'")
@@ -260,30 +384,7 @@ def checked(updates: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def merge(base: TrainOptions, updates: Mapping[str, Any], source: str) -> TrainOptions:
     """``base`` with ``updates`` applied; unknown keys and wrong types name ``source``."""
-    return dataclasses.replace(base, **checked(updates, source))
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Options from a YAML mapping file; OptionsError for unreadable or malformed files."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise OptionsError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = first_line(exc)
-        raise OptionsError(f"config file {path} is not valid YAML: {first}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise OptionsError(f"config file {path} must hold a mapping of option: value")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
-
-
-def save_yaml(options: TrainOptions, path: Path) -> None:
-    """Write the options as YAML (readable, and loadable with ``--config``)."""
-    path.write_text(yaml.safe_dump(options.to_dict(), sort_keys=False))
+    return base.replace(**checked(updates, source))
 
 
 def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ so that the command line can show the defaults in its help without loading it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -119,7 +118,7 @@ def recipe_for(preset: str) -> Recipe:
 def options_for(preset: str, updates: dict[str, Any] | None = None, source: str = "options"
                 ) -> TrainOptions:
     """Defaults <- the preset's recipe <- ``updates`` (checked, naming ``source``)."""
-    opts = dataclasses.replace(TrainOptions(), **recipe_for(preset), preset=preset)
+    opts = TrainOptions().replace(**recipe_for(preset), preset=preset)
     return merge(opts, updates or {}, source)
 
 

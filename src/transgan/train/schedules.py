@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from transgan.counts import parse_count
 from transgan.errors import ScheduleError
 from transgan.nn.attention import LOCALITY_KINDS
-from transgan.train.options import TrainOptions
+from transgan.train.options import AugmentOptions, OptimOptions
 from transgan.train.validation import augment_probability
 
 # Official TransGAN v1 schedules: (epoch at which the window stops applying, window).
@@ -110,6 +110,16 @@ def cosine(images: int, start: float, end: float, total: int) -> float:
     return start + (1.0 - decay) * (end - start)
 
 
+def ramp(kind: str, images: int, start: float, end: float, total: int) -> float:
+    """A schedule's value after ``images``: ``start`` throughout when ``kind`` is constant,
+    else from ``start`` at 0 images to ``end`` at ``total`` on a line or a cosine, then ``end``."""
+    if kind == "constant":
+        return start
+    if kind == "linear":
+        return end if images >= total else start + images / total * (end - start)
+    return cosine(images, start, end, total)
+
+
 @dataclass(frozen=True)
 class ScheduledValues:
     """What the schedules set for the next training cycle."""
@@ -121,21 +131,19 @@ class ScheduledValues:
     augment_p: float | None  # None: not scheduled (every sample, or adaptive)
 
 
-def scheduled_values(opts: TrainOptions, images: int) -> ScheduledValues:
+def scheduled_values(optim: OptimOptions, augmentation: AugmentOptions, run_images: int,
+                     images: int) -> ScheduledValues:
     """The learning rates, beta2, regulariser scale and augmentation probability after
-    ``images`` real images: pure functions of the count, so a resumed run continues them."""
-    total = opts.schedule_images or opts.images
-    lr_scale = 1.0
-    if opts.lr_decay:
-        lr_scale = max(0.0, 1.0 - images / opts.images)
-    elif opts.lr_schedule == "cosine":
-        lr_scale = cosine(images, 1.0, opts.lr_end_ratio, total)
-    beta2 = (cosine(images, opts.beta2_start, opts.beta2, total)
-             if opts.beta2_schedule == "cosine" else opts.beta2)
-    gamma_scale = (cosine(images, 1.0, opts.gamma_end_ratio, total)
-                   if opts.gamma_schedule == "cosine" else 1.0)
+    ``images`` real images of a run of ``run_images``: pure functions of the count, so a
+    resumed run continues them."""
+    total = optim.schedule_images or run_images
+    lr_scale = ramp(optim.lr_schedule, images, 1.0, optim.lr_end_ratio, total)
+    beta2 = (optim.beta2 if optim.beta2_schedule == "constant" else
+             ramp(optim.beta2_schedule, images, optim.beta2_start, optim.beta2, total))
+    gamma_scale = ramp(optim.gamma_schedule, images, 1.0, optim.gamma_end_ratio, total)
     augment_p = None
-    if opts.augment_p_schedule == "cosine":
-        augment_p = cosine(images, 0.0, augment_probability(opts.augment_p) or 0.0, total)
-    return ScheduledValues(opts.lr_g * lr_scale, opts.lr_d * lr_scale, beta2, gamma_scale,
+    if augmentation.augment_p_schedule != "constant":
+        augment_p = ramp(augmentation.augment_p_schedule, images, 0.0,
+                         augment_probability(augmentation.augment_p) or 0.0, total)
+    return ScheduledValues(optim.lr_g * lr_scale, optim.lr_d * lr_scale, beta2, gamma_scale,
                            augment_p)

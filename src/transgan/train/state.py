@@ -22,7 +22,8 @@ from transgan.errors import (
     OptionsError,
     RunDirectoryBusy,
 )
-from transgan.train.options import RESUMABLE, TrainOptions, merge, save_yaml
+from transgan.train.option_files import save_yaml
+from transgan.train.options import RESUMABLE, TrainOptions, merge
 
 LOCK_NAME = ".lock"
 
@@ -126,7 +127,7 @@ def restore_progress(state: dict[str, Any], counters: Counters,
 
 # ---------------------------------------------------------------------------- run directory
 def default_run_dir(opts: TrainOptions) -> Path:
-    return Path(opts.out) if opts.out else Path("runs") / opts.preset
+    return Path(opts.outputs.out) if opts.outputs.out else Path("runs") / opts.preset
 
 
 def check_writable(folder: Path) -> None:
@@ -243,7 +244,8 @@ def load_resume_state(run_dir: Path) -> dict[str, Any] | None:
 def resolve_resume(
     opts: TrainOptions, explicit: set[str], require: bool
 ) -> tuple[TrainOptions, dict[str, Any] | None]:
-    """Continue the run in ``opts.out`` when it has a checkpoint; options must agree with it."""
+    """Continue the run in ``opts.outputs.out`` when it has a checkpoint; options must agree
+    with it."""
     run_dir = default_run_dir(opts)
     state = load_resume_state(run_dir)
     if state is None:
@@ -252,11 +254,11 @@ def resolve_resume(
         return opts, None
     saved = merge(TrainOptions(), dict(state["options"]), f"checkpoint of {run_dir}")
     for name in sorted(explicit - RESUMABLE):
-        if getattr(opts, name) != getattr(saved, name):
+        if opts.value(name) != saved.value(name):
             raise OptionsError(
-                f"--{name.replace('_', '-')} {getattr(opts, name)!r} differs from the run in "
-                f"{run_dir} ({getattr(saved, name)!r}); use another --out for a new run"
+                f"--{name.replace('_', '-')} {opts.value(name)!r} differs from the run in "
+                f"{run_dir} ({saved.value(name)!r}); use another --out for a new run"
             )
-    updates = {name: getattr(opts, name) for name in explicit & RESUMABLE}
+    updates = {name: opts.value(name) for name in explicit & RESUMABLE}
     updates["out"] = str(run_dir)
-    return dataclasses.replace(saved, **updates), state
+    return saved.replace(**updates), state

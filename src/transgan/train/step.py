@@ -33,8 +33,8 @@ from transgan.train.losses import (
     super_resolution_loss,
     twin_noise,
 )
-from transgan.train.options import TrainOptions
-from transgan.train.schedules import mtct_active, scheduled_values
+from transgan.train.options import AugmentOptions, OptimOptions, RuntimeOptions, TrainOptions
+from transgan.train.schedules import ScheduledValues, mtct_active, scheduled_values
 from transgan.train.seeds import FLIP_SEED, LATENT_SEED, SEED_STRIDE
 from transgan.train.state import Counters, StatSums
 from transgan.train.validation import augment_probability
@@ -57,14 +57,36 @@ def with_labels(D: nn.Module, labels: Tensor | None) -> Callable[[Tensor], Tenso
     return conditioned
 
 
-def compiled(model: nn.Module, opts: TrainOptions) -> nn.Module:
+def compiled(model: nn.Module, runtime: RuntimeOptions) -> nn.Module:
     """``model`` through torch.compile with --compile (static shapes: a step has few), its
     kernels replayed as CUDA graphs with --cuda-graphs; else ``model`` itself."""
-    if opts.cuda_graphs:
+    if runtime.cuda_graphs:
         return torch.compile(model, mode="reduce-overhead", dynamic=False)  # type: ignore[return-value]
-    if opts.compile:
+    if runtime.compile:
         return torch.compile(model, dynamic=False)  # type: ignore[return-value]
     return model
+
+
+def augmentation(options: AugmentOptions, batch: int, dist: DistInfo
+                 ) -> tuple[AdaController | None, DiffAugment | None]:
+    """The adaptive controller (with --augment-p adaptive) and DiffAugment (None with
+    --augment none) the options describe."""
+    ada = (AdaController(AdaSettings(options.ada_target, options.ada_interval, options.ada_speed),
+                         batch, dist.device, dist.share)
+           if options.augment_p == ADAPTIVE else None)
+    p = ada.p if ada is not None else augment_probability(options.augment_p)
+    augment = (DiffAugment(options.augment, options.augment_params, dist.share, p=p)
+               if parse_policy(options.augment) else None)
+    return ada, augment
+
+
+def optimisers(G: nn.Module, D: nn.Module, optim: OptimOptions, fused: bool
+               ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for G and for D (fused kernels, or the per-parameter loop)."""
+    adam: dict[str, Any] = {"betas": (optim.beta1, optim.beta2),
+                            **({"fused": True} if fused else {"foreach": False})}
+    return (torch.optim.Adam(G.parameters(), lr=optim.lr_g, **adam),
+            torch.optim.Adam(D.parameters(), lr=optim.lr_d, **adam))
 
 
 @dataclass(frozen=True)
@@ -97,26 +119,15 @@ class GANStep:
         self.device, self.precision, self.counters, self.impl = (
             dist.device, precision, counters, impl)
         self.G_ema = G_ema if G_ema is not None else make_ema(G)
-        share = dist.share
-        self.ada = (AdaController(AdaSettings(opts.ada_target, opts.ada_interval, opts.ada_speed),
-                                  opts.batch, self.device, share)
-                    if opts.augment_p == ADAPTIVE else None)
-        p = self.ada.p if self.ada is not None else augment_probability(opts.augment_p)
-        self.augment = (DiffAugment(opts.augment, opts.augment_params, share, p=p)
-                        if parse_policy(opts.augment) else None)
-        self.loss: GANLoss = make_loss(opts.loss, gp_weight=opts.gp_weight,
-                                       drift_weight=opts.drift_weight, r1_gamma=opts.r1_gamma,
-                                       r2_gamma=opts.r2_gamma, penalty=opts.penalty,
-                                       penalty_sigma=opts.penalty_sigma, share=share)
+        self.ada, self.augment = augmentation(opts.augmentation, opts.batch, dist)
+        self.loss: GANLoss = make_loss(opts.objective.loss, share=dist.share,
+                                       **dataclasses.asdict(opts.objective))
         # Fused Adam also skips a non-finite step on the device (its found_inf input).
         self.fused = impl.fused_optimizer and self.device.type in FUSED_ADAM_DEVICES
-        adam: dict[str, Any] = {"betas": (opts.beta1, opts.beta2),
-                                **({"fused": True} if self.fused else {"foreach": False})}
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=opts.lr_g, **adam)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=opts.lr_d, **adam)
+        self.opt_g, self.opt_d = optimisers(G, D, opts.optim, self.fused)
         # G's passes and D's main passes (with a finite-difference penalty's twins); an exact
         # penalty's double backward stays eager.
-        self.G_fwd, self.D_fwd = compiled(G, opts), compiled(D, opts)
+        self.G_fwd, self.D_fwd = compiled(G, opts.runtime), compiled(D, opts.runtime)
         self.generators = {"z": torch.Generator(device=self.device),
                            "flip": torch.Generator(device=self.device)}
         self.gamma_scale = 1.0  # the regulariser's scheduled scale (--gamma-schedule)
@@ -135,7 +146,7 @@ class GANStep:
             **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
             # For the record: the schedules are functions of the images seen, recomputed on
             # resume from the restored counters.
-            "schedules": dataclasses.asdict(scheduled_values(self.opts, self.counters.images)),
+            "schedules": dataclasses.asdict(self.scheduled()),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -176,7 +187,7 @@ class GANStep:
         with --hflip (from the flip generator, so flipping never changes the latents)."""
         images, labels = batch if isinstance(batch, tuple | list) else (batch, None)
         real = images.to(self.device, non_blocking=True)
-        if self.opts.hflip:
+        if self.opts.augmentation.hflip:
             flip = self.dist.share.rand(real.shape[0], 1, 1, 1, device=self.device,
                                         generator=self.generators["flip"])
             real = torch.where(flip < 0.5, real.flip(-1), real)
@@ -198,7 +209,7 @@ class GANStep:
         self._nonfinite = torch.zeros_like(self._nonfinite)
         self._longest_run = torch.zeros_like(self._longest_run)
         self.nonfinite_run = longest
-        return longest >= self.opts.nonfinite_limit
+        return longest >= self.opts.runtime.nonfinite_limit
 
     def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer) -> Tensor:
         """Average, clip and apply the gradients; a step whose gradient norm is not finite is
@@ -210,7 +221,7 @@ class GANStep:
         """
         with record_function("transgan.optimizer"):
             distributed.average_gradients(model, self.dist.world_size)
-            limit = self.opts.grad_clip if self.opts.grad_clip > 0 else float("inf")
+            limit = self.opts.optim.grad_clip if self.opts.optim.grad_clip > 0 else float("inf")
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), limit)
             bad = (~torch.isfinite(norm)).float()
             if self.fused:
@@ -230,17 +241,22 @@ class GANStep:
     def _begin_graph_step(self) -> None:
         """With --cuda-graphs, tell the graphs a new step begins: no output of an earlier
         step's graphs is read again (the stats are copies), so their memory may be reused."""
-        if self.opts.cuda_graphs:
+        if self.opts.runtime.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
+
+    def scheduled(self) -> ScheduledValues:
+        """What the schedules give for the images seen so far."""
+        return scheduled_values(self.opts.optim, self.opts.augmentation, self.opts.images,
+                                self.counters.images)
 
     def apply_schedules(self) -> None:
         """Set the learning rates, beta2, regulariser scale and augmentation probability the
         schedules give for the images seen so far."""
-        values = scheduled_values(self.opts, self.counters.images)
+        values = self.scheduled()
         for opt, lr in ((self.opt_g, values.lr_g), (self.opt_d, values.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr
-                group["betas"] = (self.opts.beta1, values.beta2)
+                group["betas"] = (self.opts.optim.beta1, values.beta2)
         self.gamma_scale = values.gamma_scale
         if values.augment_p is not None and self.augment is not None:
             self.augment.p = torch.tensor(values.augment_p)
@@ -254,11 +270,11 @@ class GANStep:
         """The scheduled values now in use, for the stats."""
         group = self.opt_g.param_groups[0]
         stats = {"lr_g": float(group["lr"])}
-        if self.opts.beta2_schedule != "constant":
+        if self.opts.optim.beta2_schedule != "constant":
             stats["beta2"] = float(group["betas"][1])
-        if self.opts.gamma_schedule != "constant":
+        if self.opts.optim.gamma_schedule != "constant":
             stats["gamma_scale"] = self.gamma_scale
-        if self.opts.augment_p_schedule != "constant" and self.augment is not None:
+        if self.opts.augmentation.augment_p_schedule != "constant" and self.augment is not None:
             stats["augment_p"] = float(self.augment.p)
         return stats
 
@@ -284,10 +300,10 @@ class GANStep:
         """
         opts, accum = self.opts, self.opts.accum
         self._begin_graph_step()
-        penalty = self.loss.regularised and self.counters.d_steps % opts.lazy_reg == 0
+        penalty = self.loss.regularised and self.counters.d_steps % opts.objective.lazy_reg == 0
         # A finite-difference penalty rides on the main pass; an exact one takes its own.
         in_main = penalty and self.loss.penalty_in_main_pass
-        scale = opts.lazy_reg * self.gamma_scale
+        scale = opts.objective.lazy_reg * self.gamma_scale
         z = self.latents(opts.batch)
         # The finite-difference penalty's directions for the reals, then for the fakes (of the
         # reals' shape), drawn for the whole batch: accumulation chunks take their share.
@@ -342,10 +358,10 @@ class GANStep:
         compares G's samples with."""
         opts, accum = self.opts, self.opts.accum
         self._begin_graph_step()
-        sr_on = opts.mtct and mtct_active(self.counters.images, opts.mtct_until)
+        sr_on = opts.objective.mtct and mtct_active(self.counters.images, opts.objective.mtct_until)
         z = self.latents(opts.g_batch or opts.batch)
         labels = self.class_labels(opts.g_batch or opts.batch)
-        if opts.mode_seeking and labels is not None:
+        if opts.objective.mode_seeking and labels is not None:
             # Each accumulation chunk's two halves share their classes: pairs of one class.
             halves = labels.view(accum, 2, -1)[:, :1]
             labels = halves.expand(accum, 2, halves.shape[-1]).reshape(-1)
@@ -366,13 +382,13 @@ class GANStep:
                 fake = self.G_fwd(z_c, y_c)
                 loss, stats = self.loss.g_main(with_labels(self.D_fwd, y_c), fake, self.augment,
                                                real_logits)
-                if opts.mode_seeking:
+                if opts.objective.mode_seeking:
                     ms = mode_seeking_loss(fake, z_c)
-                    loss = loss + opts.mode_seeking * ms
+                    loss = loss + opts.objective.mode_seeking * ms
                     stats["mode_seeking"] = ms.detach()
                 if sr_on:
                     sr = super_resolution_loss(self.G, real_chunks[i])
-                    loss = loss + opts.mtct_weight * sr
+                    loss = loss + opts.objective.mtct_weight * sr
                     stats["sr_mse"] = sr.detach()
             (loss / accum).backward()
             chunks.add(stats)
@@ -385,7 +401,8 @@ class GANStep:
         # D steps, n_critic x D batch x earlier G steps (the official count: D iterations
         # before the one its k-th G step follows, n_critic x k).
         cycle_start = self.counters.images - opts.n_critic * opts.batch
-        beta = ema_beta(opts.batch, max(cycle_start, 0), opts.ema_half_life, opts.ema_rampup)
+        beta = ema_beta(opts.batch, max(cycle_start, 0), opts.ema.ema_half_life,
+                        opts.ema.ema_rampup)
         with record_function("transgan.ema"):
             update_ema(self.G_ema, self.G, beta)
         return stats

@@ -61,8 +61,8 @@ class Problems:
 
 def _not_positive(opts: TrainOptions, *names: str) -> list[str]:
     """A problem for each option of ``names`` that is set and not positive."""
-    return [f"--{name.replace('_', '-')} must be positive, got {getattr(opts, name)}"
-            for name in names if getattr(opts, name) is not None and getattr(opts, name) <= 0]
+    return [f"--{name.replace('_', '-')} must be positive, got {opts.value(name)}"
+            for name in names if opts.value(name) is not None and opts.value(name) <= 0]
 
 
 def _positive(opts: TrainOptions, *names: str) -> None:
@@ -84,14 +84,14 @@ def validate(opts: TrainOptions, world_size: int = 1) -> None:
 
 def _check_choices(opts: TrainOptions, world_size: int) -> None:
     for name, choices in CHOICES.items():
-        if getattr(opts, name) not in choices:
+        if opts.value(name) not in choices:
             raise OptionsError(
-                f"unknown {name.replace('_', ' ')} '{getattr(opts, name)}'; "
+                f"unknown {name.replace('_', ' ')} '{opts.value(name)}'; "
                 f"choose from {', '.join(choices)}"
             )
-    if problem := device_problem(opts.device):
+    if problem := device_problem(opts.runtime.device):
         raise OptionsError(problem)
-    if opts.cuda_graphs and _on_cpu(opts.device):
+    if opts.runtime.cuda_graphs and _on_cpu(opts.runtime.device):
         raise OptionsError("--cuda-graphs needs a CUDA device; this run is on the CPU "
                            "(--compile compiles without graphs)")
     if opts.init_from is not None and not Path(opts.init_from).exists():
@@ -114,23 +114,23 @@ def _check_numbers(opts: TrainOptions, world_size: int) -> None:
                           "keep_checkpoints", "num_samples", "ema_half_life", "nonfinite_limit",
                           "resolution", "schedule_images")
     rules = [
-        (opts.eval_every < 0 or opts.eval_num < 2,
+        (opts.evaluation.eval_every < 0 or opts.evaluation.eval_num < 2,
          "--eval-every must be >= 0 and --eval-num at least 2"),
-        (not opts.checkpoint_minutes >= 0,
-         f"--checkpoint-minutes must be >= 0 (0 = off), got {opts.checkpoint_minutes}"),
-        (opts.max_rollbacks < 0, "--max-rollbacks must be >= 0"),
-        *((getattr(opts, name) < 0, f"--{name.replace('_', '-')} must be >= 0")
+        (not opts.outputs.checkpoint_minutes >= 0,
+         f"--checkpoint-minutes must be >= 0 (0 = off), got {opts.outputs.checkpoint_minutes}"),
+        (opts.runtime.max_rollbacks < 0, "--max-rollbacks must be >= 0"),
+        *((opts.value(name) < 0, f"--{name.replace('_', '-')} must be >= 0")
           for name in ("gp_weight", "drift_weight", "r1_gamma", "r2_gamma", "grad_clip",
                        "mtct_weight", "mode_seeking", "lr_end_ratio", "gamma_end_ratio")),
-        (not (0 <= opts.beta1 < 1 and 0 <= opts.beta2 < 1), "Adam betas must be in [0, 1)"),
-        (opts.workers is not None and opts.workers < 0, "--workers must be >= 0"),
-        (opts.ema_rampup is not None and opts.ema_rampup <= 0, "--ema-rampup must be positive"),
-        (opts.lr_decay and opts.lr_schedule != "constant",
-         "--lr-decay and --lr-schedule cosine both set the learning rate: choose one"),
-        (not (0 <= opts.beta2_start < 1),
-         f"--beta2-start must be in [0, 1), got {opts.beta2_start}"),
-        (opts.memory_budget is not None and not opts.memory_budget > 0,
-         f"--memory-budget must be a positive number of GiB, got {opts.memory_budget}"),
+        (not (0 <= opts.optim.beta1 < 1 and 0 <= opts.optim.beta2 < 1),
+         "Adam betas must be in [0, 1)"),
+        (opts.runtime.workers is not None and opts.runtime.workers < 0, "--workers must be >= 0"),
+        (opts.ema.ema_rampup is not None and opts.ema.ema_rampup <= 0,
+         "--ema-rampup must be positive"),
+        (not (0 <= opts.optim.beta2_start < 1),
+         f"--beta2-start must be in [0, 1), got {opts.optim.beta2_start}"),
+        (opts.runtime.memory_budget is not None and not opts.runtime.memory_budget > 0,
+         f"--memory-budget must be a positive number of GiB, got {opts.runtime.memory_budget}"),
     ]
     found += [message for broken, message in rules if broken]
     if found:
@@ -145,16 +145,16 @@ def _check_batches(opts: TrainOptions, world_size: int) -> None:
                 f"{label} {size} is not divisible by {world_size} process(es) x "
                 f"{opts.accum} accumulation step(s)"
             )
-    if opts.mode_seeking and g_batch % (2 * world_size * opts.accum):
+    if opts.objective.mode_seeking and g_batch % (2 * world_size * opts.accum):
         raise OptionsError(f"--mode-seeking pairs G's samples: --g-batch {g_batch} must be "
                            f"divisible by 2 x {world_size} process(es) x {opts.accum} "
                            "accumulation step(s)")
 
 
 def _check_schedules(opts: TrainOptions, world_size: int) -> None:
-    if opts.mtct_until is not None and opts.mtct_until < 0:
+    if opts.objective.mtct_until is not None and opts.objective.mtct_until < 0:
         raise OptionsError("--mtct-until must be >= 0")
-    parse_stages(opts.locality_stages)
+    parse_stages(opts.locality_init.locality_stages)
 
 
 def augment_probability(text: str | None) -> float | None:
@@ -171,24 +171,27 @@ def augment_probability(text: str | None) -> float | None:
 
 
 def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
-    augment_probability(opts.augment_p)
-    if opts.augment_p is not None and opts.augment.strip().lower() in ("", "none"):
+    augmentation = opts.augmentation
+    augment_probability(augmentation.augment_p)
+    if augmentation.augment_p is not None and augmentation.augment.strip().lower() in ("", "none"):
         raise OptionsError("--augment-p needs a DiffAugment policy (--augment is none)")
-    if not 0.0 <= opts.ada_target <= 1.0:
-        raise OptionsError(f"--ada-target must be in [0, 1], got {opts.ada_target}")
+    if not 0.0 <= augmentation.ada_target <= 1.0:
+        raise OptionsError(f"--ada-target must be in [0, 1], got {augmentation.ada_target}")
     _positive(opts, "ada_interval", "ada_speed")
-    if opts.augment_p_schedule != "constant" and augment_probability(opts.augment_p) is None:
+    if (augmentation.augment_p_schedule != "constant"
+            and augment_probability(augmentation.augment_p) is None):
         raise OptionsError("--augment-p-schedule cosine ramps up to a fixed probability: give "
                            "--augment-p FLOAT")
 
 
 def _check_penalty(opts: TrainOptions, world_size: int = 1) -> None:
-    if opts.penalty == "finite-difference" and opts.loss not in ZERO_CENTRED_LOSSES:
+    objective = opts.objective
+    if objective.penalty == "finite-difference" and objective.loss not in ZERO_CENTRED_LOSSES:
         raise OptionsError(f"--penalty finite-difference stands for the zero-centred penalties "
-                           f"of {' and '.join(ZERO_CENTRED_LOSSES)}; --loss {opts.loss} keeps "
-                           "its own (choose --penalty exact)")
-    if not opts.penalty_sigma > 0:
-        raise OptionsError(f"--penalty-sigma must be positive, got {opts.penalty_sigma}")
+                           f"of {' and '.join(ZERO_CENTRED_LOSSES)}; --loss {objective.loss} "
+                           "keeps its own (choose --penalty exact)")
+    if not objective.penalty_sigma > 0:
+        raise OptionsError(f"--penalty-sigma must be positive, got {objective.penalty_sigma}")
 
 
 def parse_stages(text: str) -> list[int] | None:
