@@ -13,8 +13,7 @@ from transgan.cli.launch import add_launcher_arguments, slurm_options
 from transgan.cli.parsing import count, key_value
 from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
-from transgan.models.presets import DEFAULT_PRESET, PRESETS
-from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
+from transgan.models.presets import CONDITIONAL_MODE_SEEKING, DEFAULT_PRESET, PRESETS
 from transgan.train.options import (
     OPTION_NAMES,
     TrainOptions,

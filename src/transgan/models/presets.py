@@ -299,6 +299,9 @@ _PRESETS: tuple[Preset, ...] = (
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _PRESETS}
 DEFAULT_PRESET = "digits-conditional"
+# The mode-seeking weight of class-conditional runs (the default demo's, and of a conditional
+# run on a user's data unless --mode-seeking says otherwise): without it each class collapses.
+CONDITIONAL_MODE_SEEKING = 0.25
 
 
 def list_presets() -> list[str]:

@@ -15,8 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from transgan.errors import ConfigError, OptionsError
-from transgan.models.presets import PRESETS, get_preset
-from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
+from transgan.models.presets import CONDITIONAL_MODE_SEEKING, PRESETS, get_preset
 from transgan.train.options import TrainOptions, checked, merge
 
 
