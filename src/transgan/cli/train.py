@@ -13,7 +13,7 @@ from transgan.cli.launch import add_launcher_arguments, slurm_options
 from transgan.cli.parsing import count, key_value
 from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
-from transgan.models.presets import CONDITIONAL_MODE_SEEKING, DEFAULT_PRESET, PRESETS
+from transgan.models.presets import CONDITIONAL_MODE_SEEKING, DEFAULT_PRESET, PRESETS, get_preset
 from transgan.train.options import (
     OPTION_NAMES,
     TrainOptions,
@@ -21,7 +21,7 @@ from transgan.train.options import (
     load_yaml,
     merge,
 )
-from transgan.train.recipes import options_for, recipe_for
+from transgan.train.recipes import options_for
 from transgan.train.validation import validate
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def default_text(name: str) -> str | None:
     value = getattr(used, name)
     if value is None or name in MODEL_OVERRIDES:
         return None
-    if name in recipe_for(DEFAULT_PRESET):
+    if name in get_preset(DEFAULT_PRESET).recipe:
         general = _shown(getattr(general_options, name))
         return (f"default: {_shown(value)}, set by preset {DEFAULT_PRESET}'s recipe; "
                 f"general default {general}")

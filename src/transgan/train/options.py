@@ -1,7 +1,7 @@
 """Training options: the one table of defaults shared by the CLI, YAML files and the trainer.
 
 The defaults are the official TransGAN CIFAR-10 recipe; a preset's recipe overrides
-some of them (see :mod:`transgan.train.recipes`). Each field's ``help`` metadata becomes the
+some of them (see :mod:`transgan.models.presets`). Each field's ``help`` metadata becomes the
 command-line help; ``train.validation.validate`` checks every option before any work starts.
 This module is free of torch, so that the command line can show its help without loading it.
 """
