@@ -13,9 +13,8 @@ import pytest
 
 from transgan.cli.command_line import COMMANDS, build_parser
 from transgan.cli.train import default_text, train_options_from_args
-from transgan.models.presets import DEFAULT_PRESET
+from transgan.models.presets import DEFAULT_PRESET, get_preset
 from transgan.train.options import OPTION_NAMES
-from transgan.train.recipes import recipe_for
 
 # Runs every command's --help and a usage error in one fresh interpreter and reports, for
 # each, its exit status and whether torch had been imported by then.
@@ -86,7 +85,7 @@ def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def test_train_help_shows_the_defaults_a_run_without_options_uses() -> None:
     used = train_options_from_args(build_parser().parse_args(["train"]))[0]
-    recipe = recipe_for(DEFAULT_PRESET)
+    recipe = get_preset(DEFAULT_PRESET).recipe
     for name in OPTION_NAMES:
         note = default_text(name)
         value = used.value(name)

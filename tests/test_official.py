@@ -17,7 +17,6 @@ import transgan
 from transgan.artifacts.official import convert_checkpoint, convert_generator
 from transgan.cli import main
 from transgan.errors import ConversionError
-from transgan.train.recipes import recipe_for
 from transgan.train.schedules import LocalitySchedule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official-transgan"
@@ -228,9 +227,9 @@ def test_official_locality_schedules_in_epochs() -> None:
     celeba = LocalitySchedule.official("official-celeba64", dataset_size=1)
     assert [celeba.window_at(e) for e in (0, 4, 5, 9, 10, 14, 15, 19, 20)] == [
         8, 8, 12, 12, 16, 16, 20, 20, None]
-    assert recipe_for("transgan-celeba64")["locality"] == "official-celeba64"
-    assert recipe_for("transgan-xl")["locality"] == "official"
-    assert "locality" not in recipe_for("transgan-v2-cifar10")
+    assert transgan.get_preset("transgan-celeba64").recipe["locality"] == "official-celeba64"
+    assert transgan.get_preset("transgan-xl").recipe["locality"] == "official"
+    assert "locality" not in transgan.get_preset("transgan-v2-cifar10").recipe
 
 
 def test_trainer_masks_only_the_last_block_of_the_last_stage_by_default(

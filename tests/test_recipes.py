@@ -1,60 +1,63 @@
-"""Training recipes: checked when defined, one for every preset, the base of options_for."""
+"""Presets' recipes: plain data in each preset, checked against the option table on import,
+the base of options_for and of what a run chose."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
 from transgan.errors import ConfigError, OptionsError
-from transgan.models.presets import DEFAULT_PRESET, PRESETS
+from transgan.models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from transgan.models.recipe import Recipe
 from transgan.train.options import TrainOptions
-from transgan.train.recipes import (
-    RECIPES,
-    Recipe,
-    chosen_options,
-    options_for,
-    recipe_for,
-)
+from transgan.train.recipes import check_recipes, chosen_options, options_for
 
 
-def test_a_recipe_is_checked_when_defined() -> None:
-    with pytest.raises(OptionsError, match="recipe: unknown option 'batch_size'"):
-        Recipe(batch_size=32)
-    with pytest.raises(OptionsError, match="recipe: option 'n_critic' must be int"):
-        Recipe(n_critic="5")
-    with pytest.raises(OptionsError, match="recipe: option 'hflip' must be bool"):
-        Recipe(g_batch=128).but(hflip=1)
+def test_a_preset_whose_recipe_misspells_an_option_or_its_type_fails_the_check() -> None:
+    digits = get_preset("digits")
+    for recipe, message in [
+        (Recipe(batch_size=32), "preset digits-x's recipe: unknown option 'batch_size'"),
+        (Recipe(n_critic="5"), "preset digits-x's recipe: option 'n_critic' must be int"),
+        (Recipe(g_batch=128).but(hflip=1), "option 'hflip' must be bool"),
+    ]:
+        bad = dataclasses.replace(digits, name="digits-x", recipe=recipe)
+        with pytest.raises(OptionsError, match=message):
+            check_recipes([*PRESETS.values(), bad])
+    check_recipes(PRESETS.values())
     with pytest.raises(OptionsError, match="cannot set the preset"):
         Recipe(preset="digits")
 
 
-def test_a_recipe_holds_values_of_their_options_types() -> None:
-    recipe = Recipe(lr_g=1, images=6e4, ema_rampup=None)
-    assert dict(recipe) == {"lr_g": 1.0, "images": 60_000, "ema_rampup": None}
-    assert isinstance(recipe["lr_g"], float) and isinstance(recipe["images"], int)
-    assert dict(recipe.but(images=10)) == {"lr_g": 1.0, "images": 10, "ema_rampup": None}
+def test_a_recipe_is_read_only_data() -> None:
+    recipe = Recipe(lr_g=2e-4, images=60_000)
+    assert dict(recipe.but(images=10)) == {"lr_g": 2e-4, "images": 10}
     assert recipe["images"] == 60_000  # but() leaves the recipe as it was
+    assert hash(get_preset("digits")) == hash(get_preset("digits"))  # a preset stays hashable
 
 
-def test_every_preset_has_a_recipe_and_every_recipe_a_preset() -> None:
-    assert set(RECIPES) == set(PRESETS)
-    with pytest.raises(ConfigError, match="unknown preset 'nope'; choose from"):
-        recipe_for("nope")
-
-
-def test_options_for_puts_the_recipe_over_the_defaults() -> None:
+def test_options_for_puts_the_recipe_over_the_defaults(monkeypatch) -> None:
     opts = options_for(DEFAULT_PRESET, {"seed": 3})
-    recipe = recipe_for(DEFAULT_PRESET)
+    recipe = get_preset(DEFAULT_PRESET).recipe
     assert opts.preset == DEFAULT_PRESET and opts.seed == 3
     assert all(opts.value(name) == value for name, value in recipe.items())
     defaults = TrainOptions()
     assert opts.objective.gp_weight == defaults.objective.gp_weight and "gp_weight" not in recipe
     with pytest.raises(OptionsError, match="t: unknown option 'colour'"):
         options_for("digits", {"colour": 1}, "t")
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; choose from"):
+        options_for("nope")
+    # A recipe's values become their options' types, as a config file's do.
+    loose = dataclasses.replace(get_preset("digits"), recipe=Recipe(lr_g=1, images=6e4))
+    monkeypatch.setitem(PRESETS, "digits", loose)
+    opts = options_for("digits")
+    assert (opts.optim.lr_g, opts.images) == (1.0, 60_000)
+    assert isinstance(opts.optim.lr_g, float) and isinstance(opts.images, int)
 
 
 def test_chosen_options_are_those_off_what_the_preset_gives() -> None:
     saved = options_for("digits", {"seed": 3, "n_critic": 4}).to_dict()
-    recipe = recipe_for("digits")
+    recipe = get_preset("digits").recipe
     chosen = chosen_options(saved, "digits")
     # The general default n_critic 4 is a choice under a recipe of n_critic 1; the rest of
     # the recipe is what the preset gives, not repeated.

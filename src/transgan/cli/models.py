@@ -11,7 +11,6 @@ from typing import Any
 from transgan.errors import UsageError
 from transgan.models.parameters import PRESET_PARAMETERS, count_parameters
 from transgan.models.presets import Preset, get_preset, list_presets
-from transgan.train.recipes import recipe_for
 
 
 def add_parser(sub: Any) -> None:
@@ -57,7 +56,7 @@ def preset_classes(preset: Preset) -> int:
     """Classes a class-conditional preset trains with on its own data (0 for the others)."""
     from transgan.data.build import build_dataset
 
-    if not recipe_for(preset.name).get("conditional"):
+    if not preset.recipe.get("conditional"):
         return 0
     arch = preset.architecture
     return build_dataset(preset.data, arch.img_size, arch.channels, download=False).num_classes

@@ -13,8 +13,7 @@ from transgan.cli.launch import add_launcher_arguments, slurm_options
 from transgan.cli.parsing import count, key_value
 from transgan.data.specs import data_spec_from_path
 from transgan.errors import OptionsError
-from transgan.models.presets import DEFAULT_PRESET, PRESETS
-from transgan.train.defaults import CONDITIONAL_MODE_SEEKING
+from transgan.models.presets import CONDITIONAL_MODE_SEEKING, DEFAULT_PRESET, PRESETS, get_preset
 from transgan.train.option_files import load_yaml
 from transgan.train.options import (
     GROUPS,
@@ -25,7 +24,7 @@ from transgan.train.options import (
     field_type,
     merge,
 )
-from transgan.train.recipes import options_for, recipe_for
+from transgan.train.recipes import options_for
 from transgan.train.validation import validate
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ def default_text(name: str) -> str | None:
     value = used.value(name)
     if value is None or name in MODEL_OVERRIDES:
         return None
-    if name in recipe_for(DEFAULT_PRESET):
+    if name in get_preset(DEFAULT_PRESET).recipe:
         general = _shown(general_options.value(name))
         return (f"default: {_shown(value)}, set by preset {DEFAULT_PRESET}'s recipe; "
                 f"general default {general}")

@@ -1,4 +1,5 @@
-"""Named model presets: one registry for the paper's sizes, v2 models, digits and CNN baselines.
+"""Named model presets: one registry for the paper's sizes, v2 models, digits and CNN baselines,
+each one record of its models, its training recipe, its data and its description.
 
 Figures follow TransGAN v1 Table 4 (sizes S/M/L/XL) and the official v2 training scripts.
 """
@@ -6,6 +7,7 @@ Figures follow TransGAN v1 Table 4 (sizes S/M/L/XL) and the official v2 training
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from transgan.errors import ConfigError
@@ -15,6 +17,7 @@ from transgan.models.configs import (
     DiscriminatorConfig,
     GeneratorConfig,
 )
+from transgan.models.recipe import Recipe
 
 AnyGeneratorConfig = GeneratorConfig | CNNGeneratorConfig
 AnyDiscriminatorConfig = DiscriminatorConfig | CNNDiscriminatorConfig
@@ -46,13 +49,45 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named architecture and the data set it trains on by default; its training recipe
-    is :data:`transgan.train.recipes.RECIPES` under the same name."""
+    """A named architecture, the training options it changes from the defaults and the data
+    set it trains on by default: everything a preset is, so that adding one is one entry."""
 
     name: str
     description: str
     architecture: Architecture
+    recipe: Recipe
     data: str
+
+
+# The training defaults are the official CIFAR-10 recipe (D batch 64, n_critic 4, 500k G steps =
+# 128M real images) except for G batch 128 and random flips. STL-10: batches 32/64, n_critic 5.
+CIFAR_RECIPE = Recipe(g_batch=128, hflip=True)
+# The v1 generators mask their last block by the official epoch schedule (v2 has no mask).
+V1_CIFAR_RECIPE = CIFAR_RECIPE.but(locality="official")
+STL_RECIPE = CIFAR_RECIPE.but(batch=32, g_batch=64, n_critic=5, images=80_000_000)
+# The official v2 STL-10 script: its own erasing in place of cutout, EMA warm-up 0.05.
+V2_STL_RECIPE = STL_RECIPE.but(augment="translation,stl_erase_ratio,color", ema_rampup=0.05)
+# The official 256 px scripts: D batch 16 accumulated 4 times, n_critic 4, a fixed EMA beta
+# 0.995 per G step (ema_warmup 0) = a half-life of 64 * ln 0.5 / ln 0.995 images of D batch.
+HQ256_RECIPE = Recipe(
+    batch=64, accum=4, g_batch=128, hflip=True, ema_rampup=None,
+    ema_half_life=64 * math.log(0.5) / math.log(0.995),
+    augment="translation,erase_ratio,color", images=128_000_000,
+)
+# The CPU demo: a higher learning rate and one D step per G step learn digits in minutes;
+# its matrices are too small for bf16 to pay off on a CPU (measured 76 vs 123 img/s).
+# --augment-p adaptive can take p from 0 to 1 within a third of the run (ada_speed).
+DIGITS_RECIPE = Recipe(
+    batch=32, n_critic=1, lr_g=2e-4, lr_d=2e-4, images=60_000, precision="fp32",
+    log_every=1_000, sample_every=5_000, checkpoint_every=10_000, ada_speed=20_000,
+)
+# The mode-seeking weight of class-conditional runs (the default demo's, and of a conditional
+# run on a user's data unless --mode-seeking says otherwise): without it each class collapses.
+CONDITIONAL_MODE_SEEKING = 0.25
+# The default demo: one class embedding per digit, no augmentation, and a mode-seeking term
+# that keeps each class from collapsing to one stroke (docs/results/conditional.md).
+DIGITS_CONDITIONAL_RECIPE = DIGITS_RECIPE.but(conditional=True, augment="none",
+                                              mode_seeking=CONDITIONAL_MODE_SEEKING)
 
 
 V1_DISCRIMINATOR = DiscriminatorConfig(img_size=32, patch=4, width=384, depth=7)
@@ -77,6 +112,7 @@ def _v1(size: str, width: int, depths: tuple[int, ...]) -> Preset:
         architecture=Architecture(
             GeneratorConfig(latent_dim=1024, width=width, depths=depths), V1_DISCRIMINATOR
         ),
+        recipe=V1_CIFAR_RECIPE,
         data="cifar10",
     )
 
@@ -129,6 +165,7 @@ _PRESETS: tuple[Preset, ...] = (
                                       depths=(5, 2, 2)),
             discriminator=DiscriminatorConfig(img_size=48, patch=4, width=384, depth=7),
         ),
+        recipe=STL_RECIPE.but(locality="official"),
         data="stl10",
     ),
     Preset(
@@ -139,6 +176,7 @@ _PRESETS: tuple[Preset, ...] = (
                                       depths=(5, 3, 3, 2)),
             discriminator=DiscriminatorConfig(img_size=64, patch=4, width=384, depth=7),
         ),
+        recipe=STL_RECIPE.but(images=40_000_000, locality="official-celeba64"),
         data="folder:celeba",
     ),
     Preset(
@@ -149,6 +187,7 @@ _PRESETS: tuple[Preset, ...] = (
                                       rel_pos_bias=True),
             discriminator=V2_CIFAR_D,
         ),
+        recipe=CIFAR_RECIPE,
         data="cifar10",
     ),
     Preset(
@@ -164,6 +203,7 @@ _PRESETS: tuple[Preset, ...] = (
                 rel_pos_bias=True, noise=True,
             ),
         ),
+        recipe=V2_STL_RECIPE,
         data="stl10",
     ),
     Preset(
@@ -179,6 +219,7 @@ _PRESETS: tuple[Preset, ...] = (
                 noise=True,
             ),
         ),
+        recipe=CIFAR_RECIPE.but(batch=32, g_batch=64, images=32_000_000),
         data="folder:celeba",
     ),
     Preset(
@@ -193,6 +234,7 @@ _PRESETS: tuple[Preset, ...] = (
                 grid_blocks=(2, 0, 0), rel_pos_bias=True,
             ),
         ),
+        recipe=HQ256_RECIPE,
         data="folder:lsun-church",
     ),
     Preset(
@@ -208,18 +250,21 @@ _PRESETS: tuple[Preset, ...] = (
                 grid_blocks=(3, 2, 0), overlap_embed=True,
             ),
         ),
+        recipe=HQ256_RECIPE,
         data="folder:celeba-hq",
     ),
     Preset(
         name="digits",
         description="small transformer GAN for scikit-learn digits, 16 px gray",
         architecture=DIGITS,
+        recipe=DIGITS_RECIPE,
         data="digits",
     ),
     Preset(
         name="digits-conditional",
         description="the digits models drawing a requested digit (CPU demo, the default)",
         architecture=DIGITS,
+        recipe=DIGITS_CONDITIONAL_RECIPE,
         data="digits",
     ),
     Preset(
@@ -233,12 +278,14 @@ _PRESETS: tuple[Preset, ...] = (
             discriminator=DiscriminatorConfig(img_size=32, channels=1, patch=4, width=192,
                                               depth=4),
         ),
+        recipe=DIGITS_RECIPE,
         data="digits",
     ),
     *(Preset(
         name=f"tiny-{size}",
         description=f"small transformer GAN for colour pictures on a CPU, {size} px",
         architecture=tiny_architecture(size),
+        recipe=DIGITS_RECIPE,
         data="cifar10" if size == 32 else "folder:celeba",
     ) for size in TINY_SIZES),
     Preset(
@@ -248,6 +295,7 @@ _PRESETS: tuple[Preset, ...] = (
             generator=DIGITS_CNN_G,
             discriminator=DIGITS_CNN_D,
         ),
+        recipe=DIGITS_RECIPE,
         data="digits",
     ),
     Preset(
@@ -257,6 +305,7 @@ _PRESETS: tuple[Preset, ...] = (
             generator=DIGITS_CNN_G,
             discriminator=DIGITS_D,
         ),
+        recipe=DIGITS_RECIPE,
         data="digits",
     ),
     Preset(
@@ -266,6 +315,7 @@ _PRESETS: tuple[Preset, ...] = (
             generator=DIGITS_G,
             discriminator=DIGITS_CNN_D,
         ),
+        recipe=DIGITS_RECIPE,
         data="digits",
     ),
     Preset(
@@ -275,6 +325,7 @@ _PRESETS: tuple[Preset, ...] = (
             generator=CNNGeneratorConfig(),
             discriminator=CNNDiscriminatorConfig(),
         ),
+        recipe=CIFAR_RECIPE,
         data="cifar10",
     ),
     Preset(
@@ -284,6 +335,7 @@ _PRESETS: tuple[Preset, ...] = (
             generator=CNNGeneratorConfig(),
             discriminator=V1_DISCRIMINATOR,
         ),
+        recipe=CIFAR_RECIPE,
         data="cifar10",
     ),
     Preset(
@@ -293,6 +345,7 @@ _PRESETS: tuple[Preset, ...] = (
             generator=GeneratorConfig(latent_dim=1024, width=384, depths=(5, 2, 2)),
             discriminator=CNNDiscriminatorConfig(),
         ),
+        recipe=CIFAR_RECIPE,
         data="cifar10",
     ),
 )

@@ -10,10 +10,6 @@ ADA_TARGET = 0.6
 ADA_INTERVAL = 4
 ADA_SPEED = 500_000
 
-# The mode-seeking weight of class-conditional runs (the default demo's, and of a conditional
-# run on a user's data unless --mode-seeking says otherwise): without it each class collapses.
-CONDITIONAL_MODE_SEEKING = 0.25
-
 # WGAN-GP with drift (the official TransGAN loss): penalty and drift weights.
 GP_WEIGHT = 10.0
 DRIFT_WEIGHT = 1e-3

@@ -4,7 +4,7 @@ The options come in groups, each handed whole to the part of the run it configur
 the optimiser, the augmentation, ...); an option's name is unique over all groups, so the
 command line and YAML files name options flat (``--lr-g``, ``lr_g:``) while the code reads
 ``opts.optim.lr_g``. The defaults are the official TransGAN CIFAR-10 recipe; a preset's recipe
-overrides some of them (see :mod:`transgan.train.recipes`). Each field's ``help`` metadata
+overrides some of them (see :mod:`transgan.models.presets`). Each field's ``help`` metadata
 becomes the command-line help; ``train.validation.validate`` checks every option before any
 work starts. Free of torch, so that the command line can show its help without loading it.
 """
