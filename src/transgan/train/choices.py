@@ -1,14 +1,32 @@
-"""Names of the losses, precisions and devices a run may choose, free of torch so that the
-command line can list them; the loss registry (``train.losses``) is tested to match."""
+"""The losses, precisions and devices a run may choose, free of torch so that the command line
+can list and check them; a loss's class is loaded only when the loss is built."""
 
 import re
+from dataclasses import dataclass
 
-LOSSES: tuple[str, ...] = ("wgangp-eps", "hinge", "logistic-r1", "rpgan")
+
+@dataclass(frozen=True)
+class LossEntry:
+    """A loss's class as "module:Class" and whether its penalties are zero-centred (R1, R2),
+    so that a finite difference can stand for them."""
+
+    target: str
+    zero_centred: bool = False
+
+
+# The losses by name: the command line's choices, and where train.losses.make_loss finds each.
+LOSS_REGISTRY: dict[str, LossEntry] = {
+    "wgangp-eps": LossEntry("transgan.train.losses:WGANGPEps"),
+    "hinge": LossEntry("transgan.train.losses:Hinge"),
+    "logistic-r1": LossEntry("transgan.train.losses:LogisticR1", zero_centred=True),
+    "rpgan": LossEntry("transgan.train.losses:RelativisticPairing", zero_centred=True),
+}
+LOSSES: tuple[str, ...] = tuple(LOSS_REGISTRY)
+ZERO_CENTRED_LOSSES: tuple[str, ...] = tuple(
+    name for name, entry in LOSS_REGISTRY.items() if entry.zero_centred)
 # How the zero-centred penalties (R1, R2) are taken: the input gradient through a double
 # backward, or a finite difference of D along random directions (one plain D pass).
 PENALTIES: tuple[str, ...] = ("exact", "finite-difference")
-# The losses whose penalties are zero-centred, so a finite difference can stand for them.
-ZERO_CENTRED_LOSSES: tuple[str, ...] = ("logistic-r1", "rpgan")
 # Training schedules: constant, or a cosine from a start value to an end value.
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -16,6 +34,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICE_HELP = "auto (CUDA when present, else the CPU) | cpu | cuda | cuda:N"
 # --augment-p's value for the adaptive controller (train.ada) instead of a fixed probability.
 ADAPTIVE = "adaptive"
+
 # DiffAugment's parameter sets (train.augment.AUGMENT_PARAMS, tested to match).
 AUGMENT_PARAM_SETS: tuple[str, ...] = ("transgan", "diffaugment")
 
