@@ -1,8 +1,10 @@
-"""The losses, precisions and devices a run may choose, free of torch so that the command line
-can list and check them; a loss's class is loaded only when the loss is built."""
+"""The losses, augmentation strengths, precisions and devices a run may choose, free of torch so
+that the command line can list and check them; a loss's class is loaded when it is built."""
 
 import re
 from dataclasses import dataclass
+
+from transgan.errors import AugmentError
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,29 @@ DEVICE_HELP = "auto (CUDA when present, else the CPU) | cpu | cuda | cuda:N"
 # --augment-p's value for the adaptive controller (train.ada) instead of a fixed probability.
 ADAPTIVE = "adaptive"
 
-# DiffAugment's parameter sets (train.augment.AUGMENT_PARAMS, tested to match).
-AUGMENT_PARAM_SETS: tuple[str, ...] = ("transgan", "diffaugment")
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """Strengths of the translation and cutout transforms, as fractions of the image size."""
+
+    translation_ratio: float
+    cutout_ratio: float
+    cutout_prob: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.translation_ratio < 1.0:
+            raise AugmentError(f"translation_ratio must be in [0, 1), got {self.translation_ratio}")
+        if not 0.0 <= self.cutout_ratio <= 1.0:
+            raise AugmentError(f"cutout_ratio must be in [0, 1], got {self.cutout_ratio}")
+        if not 0.0 <= self.cutout_prob <= 1.0:
+            raise AugmentError(f"cutout_prob must be in [0, 1], got {self.cutout_prob}")
+
+
+# DiffAugment's parameter sets, by their --augment-params name (train.augment applies them).
+AUGMENT_PARAMS: dict[str, AugmentParams] = {
+    "transgan": AugmentParams(translation_ratio=0.2, cutout_ratio=0.5, cutout_prob=0.3),
+    "diffaugment": AugmentParams(translation_ratio=0.125, cutout_ratio=0.5, cutout_prob=1.0),
+}
 
 
 def device_problem(name: str) -> str | None:
