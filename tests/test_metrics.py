@@ -22,7 +22,7 @@ from transgan.metrics.digits import (
     digits_split_uint8,
     load_digits_classifier,
 )
-from transgan.metrics.evaluate import evaluate_generator, parse_metrics
+from transgan.metrics.evaluate import MetricOptions, evaluate_generator
 from transgan.metrics.extractors import build_extractors
 from transgan.metrics.frechet import (
     feature_statistics,
@@ -32,6 +32,7 @@ from transgan.metrics.frechet import (
     kernel_inception_distance,
 )
 from transgan.metrics.references import reference_statistics, resolve_reference
+from transgan.metrics.registry import METRICS, parse_metrics
 from transgan.models import generator_from_config, get_preset
 
 TINY_TRAIN = [
@@ -156,6 +157,33 @@ def test_parse_metrics_accepts_lists_and_rejects_unknown_names() -> None:
         parse_metrics("")
 
 
+def test_the_registry_declares_each_metric_and_the_command_line_lists_it() -> None:
+    assert tuple(METRICS) == ("fid", "is", "kid", "prc",
+                              "digits-fid", "digits-is", "digits-kid", "digits-prc")
+    assert METRICS["digits-prc"].values == ("digits-precision", "digits-recall")
+    assert METRICS["kid"].values == ("kid",) and METRICS["kid"].needs_reference_features
+    assert not METRICS["digits-is"].needs_reference
+    assert (METRICS["fid"].extractor, METRICS["digits-fid"].extractor) == (
+        "inception-v3-compat", "transgan-digits")
+    parser = transgan.cli.build_parser()
+    command = next(a for a in parser._actions if a.dest == "command").choices["eval"]
+    option = next(a for a in command._actions if "--metrics" in a.option_strings)
+    assert option.help.startswith(f"comma-separated: {', '.join(METRICS)} ")
+
+
+def test_metric_options_are_normalised_and_checked_when_made() -> None:
+    options = MetricOptions(("FID", " is", "fid"), 10, "digits-train")
+    assert options.metrics == ("fid", "is")
+    for metrics, num, batch, message in [
+        (("fjd",), 10, 100, "unknown metric 'fjd'"),
+        (("fid",), 1, 100, "number of samples must be an integer >= 2, got 1"),
+        (("fid",), 10, 0, "batch must be a positive integer, got 0"),
+        (("digits-prc",), 3, 100, "precision and recall need more than 3 samples"),
+    ]:
+        with pytest.raises(MetricError, match=message):
+            MetricOptions(metrics, num, "digits-train", batch=batch)
+
+
 # ---- the digits classifier -------------------------------------------------------------------
 
 
@@ -207,10 +235,8 @@ def test_digits_extractor_accepts_gray_and_rgb() -> None:
 
 def test_digits_fid_of_real_data_is_far_below_untrained_samples(tmp_path: Path) -> None:
     floor = digits_real_floor()
-    result = evaluate_generator(
-        _untrained_generator(), metrics="digits-fid,digits-kid,digits-is", num=200,
-        ref="digits-train", progress=False,
-    )
+    result = evaluate_generator(_untrained_generator(), MetricOptions(
+        ("digits-fid", "digits-kid", "digits-is"), 200, "digits-train", progress=False))
     values = result["metrics"]
     assert floor["digits-fid"] < values["digits-fid"] / 3
     assert floor["digits-kid"] < values["digits-kid"] / 3
@@ -254,25 +280,26 @@ def test_a_damaged_reference_cache_is_recomputed(tmp_path: Path) -> None:
 
 def test_npz_reference_gives_the_same_numbers(tmp_path: Path) -> None:
     generator = _untrained_generator()
-    kwargs = {"metrics": "digits-fid,digits-kid", "num": 300, "progress": False}
-    by_data = evaluate_generator(generator, ref="digits-test", **kwargs)
+    by_data_set = MetricOptions(("digits-fid", "digits-kid"), 300, "digits-test", progress=False)
+    by_data = evaluate_generator(generator, by_data_set)
     extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
     reference = resolve_reference("digits-test", 16, 1)
     stats = reference_statistics(reference, extractor, progress=False)
     stats_file = tmp_path / "digits-test.npz"
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma, features=stats.features)
-    by_file = evaluate_generator(generator, ref=str(stats_file), **kwargs)
+    by_stats_file = dataclasses.replace(by_data_set, ref=str(stats_file))
+    by_file = evaluate_generator(generator, by_stats_file)
     assert by_file["metrics"] == pytest.approx(by_data["metrics"], rel=1e-12)
     # Without features there is no KID, and broken statistics fail before sampling.
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma)
     with pytest.raises(MetricError, match="needs reference features"):
-        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+        evaluate_generator(generator, by_stats_file)
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma * np.nan)
     with pytest.raises(MetricError, match="NaN"):
-        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+        evaluate_generator(generator, by_stats_file)
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma[:3])
     with pytest.raises(MetricError, match="sigma"):
-        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+        evaluate_generator(generator, by_stats_file)
 
 
 def test_digits_metrics_agree_with_torch_fidelity() -> None:
@@ -309,21 +336,18 @@ def test_evaluate_rejects_bad_requests_before_sampling() -> None:
         def forward(self, z: torch.Tensor) -> torch.Tensor:
             raise AssertionError("the generator must not be called")
 
-    for kwargs, message in [
-        ({"metrics": "digits-fid,bogus", "ref": "digits-train"}, "unknown metric"),
-        ({"metrics": "digits-fid", "ref": "imagenet"}, "unknown reference"),
-        ({"metrics": "digits-fid", "ref": "missing.npz"}, "not found"),
-        ({"metrics": "digits-fid", "ref": "folder:/no/such/dir"}, "reference folder:"),
+    for ref, message in [
+        ("imagenet", "unknown reference"),
+        ("missing.npz", "not found"),
+        ("folder:/no/such/dir", "reference folder:"),
     ]:
         with pytest.raises(MetricError, match=message) as info:
-            evaluate_generator(Exploding(), num=10, progress=False, **kwargs)
+            evaluate_generator(Exploding(), MetricOptions(("digits-fid",), 10, ref,
+                                                          progress=False))
         assert "\n" not in str(info.value)
-    with pytest.raises(MetricError, match="more than 3 samples"):
-        evaluate_generator(Exploding(), metrics="digits-prc", ref="digits-train", num=3,
-                           progress=False)
     with pytest.raises(MetricError, match="truncation PSI must be a number > 0"):
-        evaluate_generator(Exploding(), metrics="digits-fid", ref="digits-train", num=10,
-                           truncation=-1.0, progress=False)
+        evaluate_generator(Exploding(), MetricOptions(("digits-fid",), 10, "digits-train",
+                                                      progress=False), truncation=-1.0)
 
 
 # ---- transgan eval ---------------------------------------------------------------------------

@@ -267,13 +267,12 @@ def locality_schedule(opts: TrainOptions, dataset_size: int) -> LocalitySchedule
 def eval_settings(opts: TrainOptions, data_spec: str,
                   is_main: bool) -> tuple[tuple[str, ...], str]:
     """Metrics and reference of periodic evaluation, checked (weights too) before training."""
-    from transgan.metrics.defaults import DIGITS_METRICS
-    from transgan.metrics.evaluate import parse_metrics
+    from transgan.metrics.registry import families, parse_metrics
 
     metrics = (default_metrics(data_spec) if opts.eval_metrics == "auto"
                else parse_metrics(opts.eval_metrics))
     ref = default_reference(data_spec) if opts.eval_ref == "auto" else opts.eval_ref
-    if opts.eval_every and is_main and any(m not in DIGITS_METRICS for m in metrics):
+    if opts.eval_every and is_main and "inception" in families(metrics):
         from transgan.metrics.inception import resolve_inception_weights
 
         resolve_inception_weights(opts.inception_weights)

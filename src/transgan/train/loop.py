@@ -171,14 +171,13 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """Metrics of the EMA generator by the configured protocol (rank 0 only)."""
-        from transgan.metrics.evaluate import evaluate_generator
+        from transgan.metrics.evaluate import MetricOptions, evaluate_generator
 
         opts = self.opts
-        return evaluate_generator(
-            self.G_ema, metrics=self.eval_metrics, num=opts.eval_num, ref=self.eval_ref,
-            seed=opts.seed, device=self.device, inception_weights=opts.inception_weights,
-            data_root=opts.data_root, progress=False,
-        )
+        return evaluate_generator(self.G_ema, MetricOptions(
+            self.eval_metrics, opts.eval_num, self.eval_ref, seed=opts.seed, device=self.device,
+            inception_weights=opts.inception_weights, data_root=opts.data_root, progress=False,
+        ))
 
     def periodic_eval(self) -> None:
         """Evaluate, log to metrics.jsonl and TensorBoard, and keep the best checkpoint."""
