@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transgan.cli.command_line import build_parser
 from transgan.errors import LossError
-from transgan.train.choices import ZERO_CENTRED_LOSSES
+from transgan.lazy import load
+from transgan.train.choices import LOSS_REGISTRY, LOSSES
 from transgan.train.losses import (
-    LOSS_TYPES,
-    LOSSES,
     GANLoss,
     Hinge,
     LogisticR1,
@@ -148,12 +148,19 @@ def test_g_term_gradient_raises_d_of_fake(setup) -> None:
     assert torch.allclose(fake.grad.flatten(1), expected)
 
 
-def test_registry_matches_the_names_the_command_line_lists() -> None:
-    assert tuple(LOSS_TYPES) == LOSSES
-    assert all(LOSS_TYPES[name].name == name for name in LOSSES)
-    zero_centred = tuple(name for name, cls in LOSS_TYPES.items()
-                         if issubclass(cls, ZeroCentredLoss))
-    assert zero_centred == ZERO_CENTRED_LOSSES
+def test_every_registered_loss_resolves_to_its_class() -> None:
+    for name, entry in LOSS_REGISTRY.items():
+        cls = load(entry.target)
+        assert issubclass(cls, GANLoss) and cls.name == name
+        assert issubclass(cls, ZeroCentredLoss) == entry.zero_centred, name
+
+
+def test_the_command_line_offers_the_registered_losses() -> None:
+    train = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
+    loss = next(a for a in train._actions if "--loss" in a.option_strings)
+    assert loss.help.startswith(" | ".join(LOSS_REGISTRY))
+    penalty = next(a for a in train._actions if "--penalty" in a.option_strings)
+    assert "penalties of logistic-r1 and rpgan are taken" in penalty.help
 
 
 @pytest.mark.parametrize("name", LOSSES)

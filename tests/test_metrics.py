@@ -1,4 +1,4 @@
-"""Evaluation metrics: the numpy statistics, the digits classifier metric and ``transgan eval``."""
+"""Evaluation metrics: the registry and options, the digits classifier metric, ``transgan eval``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.linalg
 import torch
 from PIL import Image
 
@@ -22,16 +21,10 @@ from transgan.metrics.digits import (
     digits_split_uint8,
     load_digits_classifier,
 )
-from transgan.metrics.evaluate import evaluate_generator, parse_metrics
+from transgan.metrics.evaluate import MetricOptions, evaluate_generator
 from transgan.metrics.extractors import build_extractors
-from transgan.metrics.frechet import (
-    feature_statistics,
-    frechet_distance,
-    frechet_distance_features,
-    inception_score,
-    kernel_inception_distance,
-)
 from transgan.metrics.references import reference_statistics, resolve_reference
+from transgan.metrics.registry import METRICS, parse_metrics
 from transgan.models import generator_from_config, get_preset
 
 TINY_TRAIN = [
@@ -41,110 +34,7 @@ TINY_TRAIN = [
 ]
 
 
-# ---- pure statistics -------------------------------------------------------------------------
-
-
-def test_frechet_matches_closed_form_for_diagonal_gaussians() -> None:
-    rng = np.random.default_rng(0)
-    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
-    s1, s2 = rng.uniform(0.5, 2.0, size=6), rng.uniform(0.5, 2.0, size=6)
-    expected = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * np.sqrt(s1 * s2)).sum()
-    assert frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected)
-
-
-def test_frechet_matches_scipy_sqrtm_for_full_covariances() -> None:
-    rng = np.random.default_rng(1)
-    a, b = rng.normal(size=(40, 8)), rng.normal(size=(30, 8)) * 1.5 + 0.3
-    (mu1, s1), (mu2, s2) = feature_statistics(a), feature_statistics(b)
-    root = np.real(scipy.linalg.sqrtm(s1 @ s2))
-    reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root)
-    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-8)
-    assert frechet_distance_features(a, b) == pytest.approx(reference, rel=1e-8)
-
-
-def test_frechet_from_few_features_equals_statistics_form() -> None:
-    rng = np.random.default_rng(2)
-    a, b = rng.normal(size=(10, 50)), rng.normal(size=(12, 50)) + 0.2
-    expected = frechet_distance(*feature_statistics(a), *feature_statistics(b))
-    assert frechet_distance_features(a, b) == pytest.approx(expected, rel=1e-6)
-
-
-def test_fid_of_a_set_with_itself_is_zero() -> None:
-    features = np.random.default_rng(3).normal(size=(200, 16))
-    stats = feature_statistics(features)
-    assert frechet_distance(*stats, *stats) == pytest.approx(0.0, abs=1e-6)
-    assert frechet_distance_features(features, features) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_frechet_handles_singular_covariances() -> None:
-    features = np.random.default_rng(4).normal(size=(5, 32))  # rank 4 covariance in 32 dims
-    stats = feature_statistics(features)
-    value = frechet_distance(*stats, *feature_statistics(features + 1.0))
-    assert value == pytest.approx(32.0, rel=1e-6)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def test_inception_score_equals_a_direct_numpy_computation() -> None:
-    logits = np.random.default_rng(7).normal(size=(60, 5)) * 3
-    scores = []
-    for chunk in np.split(_softmax(logits), 4):
-        kl = (chunk * np.log(chunk / chunk.mean(axis=0))).sum(axis=1).mean()
-        scores.append(np.exp(kl))
-    mean, std = inception_score(logits, splits=4)
-    assert mean == pytest.approx(np.mean(scores), rel=1e-12)
-    assert std == pytest.approx(np.std(scores), rel=1e-9)
-
-
-def test_inception_score_of_confident_balanced_predictions_is_class_count() -> None:
-    logits = 50.0 * np.eye(10)[np.tile(np.arange(10), 20)]  # every split holds each class twice
-    mean, std = inception_score(logits, splits=10)
-    assert mean == pytest.approx(10.0)
-    assert std == pytest.approx(0.0, abs=1e-9)
-
-
-def test_inception_score_of_a_uniform_or_constant_classifier_is_one() -> None:
-    mean, std = inception_score(np.zeros((50, 10)), splits=5)
-    assert mean == pytest.approx(1.0, abs=1e-12) and std == pytest.approx(0.0, abs=1e-12)
-    constant = np.tile(np.log([[0.7, 0.2, 0.1]]), (50, 1))
-    assert inception_score(constant, splits=5)[0] == pytest.approx(1.0)
-
-
-def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
-    def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return (a @ b.T / a.shape[1] + 1) ** 3
-
-    m = len(x)
-    k_xx, k_yy = kernel(x, x), kernel(y, y)
-    same = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-    return float(same - 2 * kernel(x, y).mean())
-
-
-def test_kid_of_whole_sets_equals_a_direct_numpy_computation() -> None:
-    rng = np.random.default_rng(8)
-    x, y = rng.normal(size=(30, 6)), rng.normal(size=(30, 6)) + 0.5
-    mean, std = kernel_inception_distance(x, y, subsets=5, subset_size=30)
-    assert mean == pytest.approx(_mmd2_unbiased(x, y), rel=1e-12)
-    assert std == pytest.approx(0.0, abs=1e-12)
-
-
-def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift() -> None:
-    rng = np.random.default_rng(5)
-    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
-    same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=200)
-    small, _ = kernel_inception_distance(a, b + 0.5, subsets=20, subset_size=200)
-    large, _ = kernel_inception_distance(a, b + 1.0, subsets=20, subset_size=200)
-    assert 10 * abs(same) < small < large
-
-
-def test_kid_caps_subset_size_at_the_smaller_set() -> None:
-    rng = np.random.default_rng(6)
-    x, y = rng.normal(size=(20, 4)), rng.normal(size=(50, 4))
-    capped, _ = kernel_inception_distance(x, y, subsets=3, subset_size=1000)
-    assert capped == kernel_inception_distance(x, y, subsets=3, subset_size=20)[0]
+# ---- the registry and the options ------------------------------------------------------------
 
 
 def test_parse_metrics_accepts_lists_and_rejects_unknown_names() -> None:
@@ -154,6 +44,33 @@ def test_parse_metrics_accepts_lists_and_rejects_unknown_names() -> None:
         parse_metrics("fid,fjd")
     with pytest.raises(MetricError):
         parse_metrics("")
+
+
+def test_the_registry_declares_each_metric_and_the_command_line_lists_it() -> None:
+    assert tuple(METRICS) == ("fid", "is", "kid", "prc",
+                              "digits-fid", "digits-is", "digits-kid", "digits-prc")
+    assert METRICS["digits-prc"].values == ("digits-precision", "digits-recall")
+    assert METRICS["kid"].values == ("kid",) and METRICS["kid"].needs_reference_features
+    assert not METRICS["digits-is"].needs_reference
+    assert (METRICS["fid"].extractor, METRICS["digits-fid"].extractor) == (
+        "inception-v3-compat", "transgan-digits")
+    parser = transgan.cli.build_parser()
+    command = next(a for a in parser._actions if a.dest == "command").choices["eval"]
+    option = next(a for a in command._actions if "--metrics" in a.option_strings)
+    assert option.help.startswith(f"comma-separated: {', '.join(METRICS)} ")
+
+
+def test_metric_options_are_normalised_and_checked_when_made() -> None:
+    options = MetricOptions(("FID", " is", "fid"), 10, "digits-train")
+    assert options.metrics == ("fid", "is")
+    for metrics, num, batch, message in [
+        (("fjd",), 10, 100, "unknown metric 'fjd'"),
+        (("fid",), 1, 100, "number of samples must be an integer >= 2, got 1"),
+        (("fid",), 10, 0, "batch must be a positive integer, got 0"),
+        (("digits-prc",), 3, 100, "precision and recall need more than 3 samples"),
+    ]:
+        with pytest.raises(MetricError, match=message):
+            MetricOptions(metrics, num, "digits-train", batch=batch)
 
 
 # ---- the digits classifier -------------------------------------------------------------------
@@ -207,10 +124,8 @@ def test_digits_extractor_accepts_gray_and_rgb() -> None:
 
 def test_digits_fid_of_real_data_is_far_below_untrained_samples(tmp_path: Path) -> None:
     floor = digits_real_floor()
-    result = evaluate_generator(
-        _untrained_generator(), metrics="digits-fid,digits-kid,digits-is", num=200,
-        ref="digits-train", progress=False,
-    )
+    result = evaluate_generator(_untrained_generator(), MetricOptions(
+        ("digits-fid", "digits-kid", "digits-is"), 200, "digits-train", progress=False))
     values = result["metrics"]
     assert floor["digits-fid"] < values["digits-fid"] / 3
     assert floor["digits-kid"] < values["digits-kid"] / 3
@@ -254,25 +169,26 @@ def test_a_damaged_reference_cache_is_recomputed(tmp_path: Path) -> None:
 
 def test_npz_reference_gives_the_same_numbers(tmp_path: Path) -> None:
     generator = _untrained_generator()
-    kwargs = {"metrics": "digits-fid,digits-kid", "num": 300, "progress": False}
-    by_data = evaluate_generator(generator, ref="digits-test", **kwargs)
+    by_data_set = MetricOptions(("digits-fid", "digits-kid"), 300, "digits-test", progress=False)
+    by_data = evaluate_generator(generator, by_data_set)
     extractor = build_extractors({"digits"}, "cpu", None, None)["digits"]
     reference = resolve_reference("digits-test", 16, 1)
     stats = reference_statistics(reference, extractor, progress=False)
     stats_file = tmp_path / "digits-test.npz"
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma, features=stats.features)
-    by_file = evaluate_generator(generator, ref=str(stats_file), **kwargs)
+    by_stats_file = dataclasses.replace(by_data_set, ref=str(stats_file))
+    by_file = evaluate_generator(generator, by_stats_file)
     assert by_file["metrics"] == pytest.approx(by_data["metrics"], rel=1e-12)
     # Without features there is no KID, and broken statistics fail before sampling.
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma)
     with pytest.raises(MetricError, match="needs reference features"):
-        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+        evaluate_generator(generator, by_stats_file)
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma * np.nan)
     with pytest.raises(MetricError, match="NaN"):
-        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+        evaluate_generator(generator, by_stats_file)
     np.savez(stats_file, mu=stats.mu, sigma=stats.sigma[:3])
     with pytest.raises(MetricError, match="sigma"):
-        evaluate_generator(generator, ref=str(stats_file), **kwargs)
+        evaluate_generator(generator, by_stats_file)
 
 
 def test_digits_metrics_agree_with_torch_fidelity() -> None:
@@ -309,21 +225,18 @@ def test_evaluate_rejects_bad_requests_before_sampling() -> None:
         def forward(self, z: torch.Tensor) -> torch.Tensor:
             raise AssertionError("the generator must not be called")
 
-    for kwargs, message in [
-        ({"metrics": "digits-fid,bogus", "ref": "digits-train"}, "unknown metric"),
-        ({"metrics": "digits-fid", "ref": "imagenet"}, "unknown reference"),
-        ({"metrics": "digits-fid", "ref": "missing.npz"}, "not found"),
-        ({"metrics": "digits-fid", "ref": "folder:/no/such/dir"}, "reference folder:"),
+    for ref, message in [
+        ("imagenet", "unknown reference"),
+        ("missing.npz", "not found"),
+        ("folder:/no/such/dir", "reference folder:"),
     ]:
         with pytest.raises(MetricError, match=message) as info:
-            evaluate_generator(Exploding(), num=10, progress=False, **kwargs)
+            evaluate_generator(Exploding(), MetricOptions(("digits-fid",), 10, ref,
+                                                          progress=False))
         assert "\n" not in str(info.value)
-    with pytest.raises(MetricError, match="more than 3 samples"):
-        evaluate_generator(Exploding(), metrics="digits-prc", ref="digits-train", num=3,
-                           progress=False)
     with pytest.raises(MetricError, match="truncation PSI must be a number > 0"):
-        evaluate_generator(Exploding(), metrics="digits-fid", ref="digits-train", num=10,
-                           truncation=-1.0, progress=False)
+        evaluate_generator(Exploding(), MetricOptions(("digits-fid",), 10, "digits-train",
+                                                      progress=False), truncation=-1.0)
 
 
 # ---- transgan eval ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 
 from transgan.errors import MetricError
 from transgan.metrics import inception as inception_mod
-from transgan.metrics.evaluate import evaluate_generator
+from transgan.metrics.evaluate import MetricOptions, evaluate_generator
 from transgan.metrics.inception import (
     INCEPTION_FILE,
     PYTORCH_FID_FILE,
@@ -121,9 +121,10 @@ def test_inception_metrics_end_to_end(random_weights: Path, tmp_path: Path) -> N
     brighter = _save_pngs((samples.int() + 60).clamp(max=255).byte(), tmp_path / "brighter")
     kwargs = {"num": 2, "batch": 2, "inception_weights": random_weights,
               "cache_dir": tmp_path / "stats", "progress": False}
-    to_self = evaluate_generator(generator, metrics="fid", ref=f"folder:{same}", **kwargs)
-    shifted = evaluate_generator(generator, metrics="fid,is,kid", ref=f"folder:{brighter}",
-                                 **kwargs)
+    to_self = evaluate_generator(generator, MetricOptions(("fid",), ref=f"folder:{same}",
+                                                          **kwargs))
+    shifted = evaluate_generator(generator, MetricOptions(("fid", "is", "kid"),
+                                                          ref=f"folder:{brighter}", **kwargs))
     values = shifted["metrics"]
     assert set(values) == {"fid", "is", "is_std", "kid", "kid_std"}
     features = {
@@ -155,11 +156,11 @@ def test_inception_precision_recall(random_weights: Path, tmp_path: Path) -> Non
     samples = to_uint8(generate(generator, latents(5, generator.latent_dim, 0)))
     same = _save_pngs(samples, tmp_path / "same")
     brighter = _save_pngs((samples.int() + 60).clamp(max=255).byte(), tmp_path / "brighter")
-    kwargs = {"metrics": "prc", "num": 5, "batch": 5, "inception_weights": random_weights,
+    kwargs = {"metrics": ("prc",), "num": 5, "batch": 5, "inception_weights": random_weights,
               "cache_dir": tmp_path / "stats", "progress": False}
-    to_self = evaluate_generator(generator, ref=f"folder:{same}", **kwargs)
+    to_self = evaluate_generator(generator, MetricOptions(ref=f"folder:{same}", **kwargs))
     assert to_self["metrics"] == {"precision": 1.0, "recall": 1.0}
-    shifted = evaluate_generator(generator, ref=f"folder:{brighter}", **kwargs)
+    shifted = evaluate_generator(generator, MetricOptions(ref=f"folder:{brighter}", **kwargs))
     features = [torch.load(result["protocol"]["reference_stats"]["inception-v3-compat"])
                 for result in (to_self, shifted)]
     assert features[0].shape == (5, 2048)
@@ -175,8 +176,8 @@ def test_bad_weights_file_fails_before_sampling(tmp_path: Path, kind: str) -> No
     elif kind == "not-a-state-dict":
         torch.save([1, 2, 3], path)
     with pytest.raises(MetricError) as info:
-        evaluate_generator(StubGenerator(explode=True), metrics="fid", num=10, ref="digits-train",
-                           inception_weights=path, progress=False)
+        evaluate_generator(StubGenerator(explode=True), MetricOptions(
+            ("fid",), 10, "digits-train", inception_weights=path, progress=False))
     message = str(info.value)
     assert str(path) in message and "\n" not in message
 
@@ -185,15 +186,15 @@ def test_weights_of_another_network_fail_before_sampling(tmp_path: Path) -> None
     path = tmp_path / "other.pth"
     torch.save(torch.nn.Linear(2, 2).state_dict(), path)
     with pytest.raises(MetricError, match="do not fit") as info:
-        evaluate_generator(StubGenerator(explode=True), metrics="is", num=10, ref="digits-train",
-                           inception_weights=path, progress=False)
+        evaluate_generator(StubGenerator(explode=True), MetricOptions(
+            ("is",), 10, "digits-train", inception_weights=path, progress=False))
     assert "\n" not in str(info.value)
 
 
 def test_offline_without_weights_names_the_file_url_and_places(tmp_path: Path) -> None:
     with pytest.raises(MetricError) as info:
-        evaluate_generator(StubGenerator(explode=True), metrics="fid,is", num=10,
-                           ref="digits-train", progress=False)
+        evaluate_generator(StubGenerator(explode=True), MetricOptions(
+            ("fid", "is"), 10, "digits-train", progress=False))
     message = str(info.value)
     assert PYTORCH_FID_FILE in message and INCEPTION_FILE in message
     assert "https://github.com/" in message

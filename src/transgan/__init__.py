@@ -6,33 +6,15 @@ arguments and print help without importing torch.
 
 from __future__ import annotations
 
-from transgan.lazy import lazy_attributes
+from transgan.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# Public name -> module that defines it.
-_EXPORTS = {
-    "ConfigError": "transgan.errors",
-    "build_discriminator": "transgan.models.build",
-    "build_generator": "transgan.models.build",
-    "count_parameters": "transgan.models.parameters",
-    "get_preset": "transgan.models.presets",
-    "list_presets": "transgan.models.presets",
-    "load_discriminator": "transgan.artifacts.loading",
-    "load_generator": "transgan.artifacts.loading",
-}
-
-__all__ = [
-    "ConfigError",
-    "__version__",
-    "build_discriminator",
-    "build_generator",
-    "count_parameters",
-    "get_preset",
-    "list_presets",
-    "load_discriminator",
-    "load_generator",
-]
-
-
-__getattr__ = lazy_attributes(__name__, _EXPORTS)
+_names, __getattr__ = lazy_exports(__name__, {
+    "transgan.artifacts.loading": ("load_discriminator", "load_generator"),
+    "transgan.errors": ("ConfigError",),
+    "transgan.models.build": ("build_discriminator", "build_generator"),
+    "transgan.models.parameters": ("count_parameters",),
+    "transgan.models.presets": ("get_preset", "list_presets"),
+})
+__all__ = ["__version__", *_names]

@@ -1,11 +1,8 @@
 """The ``transgan`` command line; ``main`` runs it (attributes load on first use)."""
 
-from transgan.lazy import lazy_attributes
+from transgan.lazy import lazy_exports
 
-__all__ = ["build_parser", "main", "train_options_from_args"]
-
-__getattr__ = lazy_attributes(__name__, {
-    "build_parser": "transgan.cli.command_line",
-    "main": "transgan.cli.command_line",
-    "train_options_from_args": "transgan.cli.train",
+__all__, __getattr__ = lazy_exports(__name__, {
+    "transgan.cli.command_line": ("build_parser", "main"),
+    "transgan.cli.train": ("train_options_from_args",),
 })

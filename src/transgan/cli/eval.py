@@ -14,8 +14,6 @@ from transgan.errors import MetricError
 from transgan.metrics.defaults import (
     DEFAULT_NUM,
     DEFAULT_NUM_DIGITS,
-    DIGITS_METRICS,
-    METRICS,
     PER_CLASS_NUM,
     REFERENCES_HELP,
     default_metrics,
@@ -23,6 +21,7 @@ from transgan.metrics.defaults import (
     default_reference,
     run_data,
 )
+from transgan.metrics.registry import METRICS, families, parse_metrics
 
 
 def add_parser(subparsers: Any) -> None:
@@ -90,7 +89,7 @@ def add_parser(subparsers: Any) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from transgan.artifacts.loading import open_generator, source_file
-    from transgan.metrics.evaluate import evaluate_truncations, parse_metrics
+    from transgan.metrics.evaluate import MetricOptions, evaluate_truncations
     from transgan.metrics.history import append_evaluation
     from transgan.train.distributed import resolve_device
 
@@ -112,24 +111,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if data is None:
             raise MetricError("the run's data set is unknown; pass --ref")
         ref = default_reference(data)
-    only_digits = all(m in DIGITS_METRICS for m in metrics)
-    num = args.num if args.num is not None else default_num(only_digits)
+    num = args.num if args.num is not None else default_num(families(metrics) == {"digits"})
     options = ckpt.get("options") or {}
-    results = evaluate_truncations(
-        generator,
-        truncations,
-        metrics=metrics,
-        num=num,
-        ref=ref,
-        seed=args.seed,
-        batch=args.batch,
-        device=device,
+    metric_options = MetricOptions(
+        metrics, num, ref, seed=args.seed, batch=args.batch, device=device,
         inception_weights=args.inception_weights,
-        data_root=args.data_root or options.get("data_root"),
-        progress=args.progress,
+        data_root=args.data_root or options.get("data_root"), progress=args.progress,
     )
+    results = evaluate_truncations(generator, metric_options, truncations)
     floor = None
-    if any(m in DIGITS_METRICS for m in metrics):
+    if "digits" in families(metrics):
         # torch-fidelity (behind the digits extractor) loads only when digits metrics run.
         from transgan.metrics.digits import digits_real_floor
 
@@ -204,25 +195,23 @@ def print_table(
     metrics: tuple[str, ...], result: dict[str, Any], floor: dict[str, float] | None
 ) -> None:
     """One line per metric: value, real-data floor (digits), and the protocol it was measured by."""
-    from transgan.metrics.evaluate import value_names
-
     values, protocol = result["metrics"], result["protocol"]
     extractors = protocol["extractors"]
     truncated = "" if protocol["truncation"] is None else f", truncation {protocol['truncation']:g}"
     cells = []
-    for metric in metrics:
-        name = "transgan-digits" if metric.startswith("digits-") else "inception-v3-compat"
-        sha = extractors[name]["weights_sha256"][:16]
-        against = "" if metric.endswith("-is") or metric == "is" else f" vs {protocol['reference']}"
+    for name in metrics:
+        metric = METRICS[name]
+        sha = extractors[metric.extractor]["weights_sha256"][:16]
+        against = f" vs {protocol['reference']}" if metric.needs_reference else ""
         context = (
-            f"N={protocol['num_samples']}{against}, features {name} (sha {sha}), "
+            f"N={protocol['num_samples']}{against}, features {metric.extractor} (sha {sha}), "
             f"seed {protocol['seed']}{truncated}"
         )
-        for shown in value_names(metric):
+        for shown in metric.values:
             value = _value_text(values, shown)
             if floor is not None and shown in floor:
                 value += f" (real floor {_value_text(floor, shown)})"
             cells.append((shown, value, context))
     widths = [max(len(cell[i]) for cell in cells) for i in range(2)]
-    for metric, value, context in cells:
-        print(f"{metric.ljust(widths[0])}  {value.ljust(widths[1])}  | {context}")
+    for shown, value, context in cells:
+        print(f"{shown.ljust(widths[0])}  {value.ljust(widths[1])}  | {context}")

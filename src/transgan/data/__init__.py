@@ -10,26 +10,14 @@ torch, so the command line can check them without loading it.
 
 from __future__ import annotations
 
-from transgan.lazy import lazy_attributes
+from transgan.lazy import lazy_exports
 
-# Public name -> module that defines it.
-_EXPORTS = {
-    "build_dataset": "transgan.data.build",
-    "colour_name": "transgan.data.base",
-    "DATA_SPECS_HELP": "transgan.data.specs",
-    "DataError": "transgan.errors",
-    "default_data_root": "transgan.data.torchvision_sets",
-    "default_num_workers": "transgan.data.loader",
-    "IMAGE_EXTENSIONS": "transgan.data.images",
-    "ImageDataset": "transgan.data.base",
-    "is_digits_spec": "transgan.data.specs",
-    "LabelledDataset": "transgan.data.base",
-    "load_digits_split": "transgan.data.digits",
-    "may_download": "transgan.data.specs",
-    "PreparedZipDataset": "transgan.data.zipped",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_attributes(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(__name__, {
+    "transgan.data.base": ("ImageDataset", "colour_name"),
+    "transgan.data.build": ("build_dataset",),
+    "transgan.data.digits": ("load_digits_split",),
+    "transgan.data.loader": ("default_num_workers",),
+    "transgan.data.specs": ("DATA_SPECS_HELP", "is_digits_spec", "may_download"),
+    "transgan.data.torchvision_sets": ("default_data_root",),
+    "transgan.data.zipped": ("PreparedZipDataset",),
+})

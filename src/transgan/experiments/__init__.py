@@ -8,20 +8,9 @@ Public names load their modules on first use; ``experiments.arms`` is free of to
 
 from __future__ import annotations
 
-from transgan.lazy import lazy_attributes
+from transgan.lazy import lazy_exports
 
-# Public name -> module that defines it.
-_EXPORTS = {
-    "EXPERIMENTS": "transgan.experiments.arms",
-    "ExperimentFailed": "transgan.errors",
-    "ExperimentStopped": "transgan.errors",
-    "experiment_arms": "transgan.experiments.arms",
-    "run_experiment": "transgan.experiments.run",
-    "run_options": "transgan.experiments.arms",
-    "scaled_width": "transgan.experiments.arms",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_attributes(__name__, _EXPORTS)
+__all__, __getattr__ = lazy_exports(__name__, {
+    "transgan.experiments.arms": ("experiment_arms", "run_options", "scaled_width"),
+    "transgan.experiments.run": ("run_experiment",),
+})

@@ -11,11 +11,6 @@ from transgan.data.specs import is_digits_spec
 from transgan.errors import ConfigError
 from transgan.models.presets import get_preset
 
-# The metrics `transgan eval --metrics` and --eval-metrics take.
-INCEPTION_METRICS = ("fid", "is", "kid", "prc")
-DIGITS_METRICS = ("digits-fid", "digits-is", "digits-kid", "digits-prc")
-METRICS = INCEPTION_METRICS + DIGITS_METRICS
-
 # Samples of a standard FID/IS/KID evaluation (`transgan eval`).
 DEFAULT_NUM = 50_000
 # Samples when only digits metrics are asked for.

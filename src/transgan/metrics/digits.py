@@ -35,10 +35,11 @@ from transgan.metrics.frechet import (
 )
 from transgan.metrics.inception import file_sha256
 from transgan.metrics.precision_recall import precision_recall
+from transgan.metrics.registry import FAMILIES
 from transgan.sampling import to_uint8
 
 CACHE_ENV = "TRANSGAN_CACHE"
-DIGITS_NAME = "transgan-digits"
+DIGITS_NAME = FAMILIES["digits"].extractor
 DIGITS_INPUT = 16
 DIGITS_FEATURES = 64
 DIGITS_CLASSES = 10

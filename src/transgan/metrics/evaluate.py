@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from transgan.errors import ConfigError, MetricError
-from transgan.metrics.defaults import METRICS
 from transgan.metrics.extractors import Extractor, build_extractors, extract_features
 from transgan.metrics.frechet import (
     feature_statistics,
@@ -39,102 +38,66 @@ from transgan.metrics.references import (
     reference_statistics,
     resolve_reference,
 )
+from transgan.metrics.registry import FAMILIES, METRICS, Metric, families, parse_metrics
 from transgan.sampling import check_truncation, class_labels, generate, latents, to_uint8
 
-__all__ = ["evaluate_generator", "evaluate_truncations", "parse_metrics", "value_names"]
+__all__ = ["MetricOptions", "evaluate_generator", "evaluate_truncations"]
 
 IS_SPLITS = 10
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 
 
-def parse_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
-    """Metric names from "fid,is" or a sequence; unknown or no names raise MetricError."""
-    items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    names = []
-    for item in items:
-        name = str(item).strip().lower()
-        if not name:
-            continue
-        if name not in METRICS:
-            raise MetricError(f"unknown metric {item!r}; choose from {', '.join(METRICS)}")
-        if name not in names:
-            names.append(name)
-    if not names:
-        raise MetricError(f"no metrics given; choose from {', '.join(METRICS)}")
-    return tuple(names)
+@dataclass(frozen=True)
+class MetricOptions:
+    """What an evaluation measures and how: metrics, samples, reference, seed and where it
+    runs; checked when made (metric names are normalised), before anything is loaded."""
 
+    metrics: tuple[str, ...]
+    num: int
+    ref: str
+    seed: int = 0
+    batch: int = 100
+    device: str | torch.device = "cpu"
+    inception_weights: str | os.PathLike[str] | None = None
+    data_root: str | os.PathLike[str] | None = None
+    cache_dir: str | os.PathLike[str] | None = None
+    progress: bool = True
 
-def _family(metric: str) -> tuple[str, str]:
-    """("inception" | "digits", base metric name "fid" | "is" | "kid" | "prc")."""
-    if metric.startswith("digits-"):
-        return "digits", metric.removeprefix("digits-")
-    return "inception", metric
-
-
-def value_names(metric: str) -> tuple[str, ...]:
-    """The values a metric reports (besides "_std" ones): prc gives precision and recall
-    ("digits-precision", "digits-recall" for digits-prc), every other metric its own name."""
-    if _family(metric)[1] != "prc":
-        return (metric,)
-    prefix = metric.removesuffix("prc")
-    return (f"{prefix}precision", f"{prefix}recall")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", parse_metrics(self.metrics))
+        num, batch = self.num, self.batch
+        if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+            raise MetricError(f"the number of samples must be an integer >= 2, got {num!r}")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise MetricError(f"batch must be a positive integer, got {batch!r}")
+        if any(METRICS[m].kind == "prc" for m in self.metrics) and num <= PRC_NEIGHBOURS:
+            raise MetricError(f"precision and recall need more than {PRC_NEIGHBOURS} samples")
 
 
 @dataclass(frozen=True)
 class _Setup:
-    """What every truncation of one evaluation shares: checked names, extractors, reference."""
+    """What every truncation of one evaluation shares: extractors and reference."""
 
-    names: tuple[str, ...]
     reference: Reference
     extractors: dict[str, Extractor]
     ref_stats: dict[str, ReferenceStats]
     real_manifolds: dict[str, Manifold]
 
 
-def evaluate_generator(
-    generator: nn.Module,
-    *,
-    metrics: str | Sequence[str],
-    num: int,
-    ref: str,
-    seed: int = 0,
-    batch: int = 100,
-    device: str | torch.device = "cpu",
-    inception_weights: str | os.PathLike[str] | None = None,
-    data_root: str | os.PathLike[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-    truncation: float | None = None,
-) -> dict[str, Any]:
-    """{"metrics": {...}, "protocol": {...}} for ``num`` samples of ``generator`` (on ``device``)
-    from latents truncated at ``truncation`` (None: plain normal).
+def evaluate_generator(generator: nn.Module, options: MetricOptions,
+                       truncation: float | None = None) -> dict[str, Any]:
+    """{"metrics": {...}, "protocol": {...}} of ``generator`` by ``options``, from latents
+    truncated at ``truncation`` (None: plain normal).
 
     Metric values: "fid", "is" (+ "is_std"), "kid" (+ "kid_std"), "precision" and "recall"
     (metric "prc") and the "digits-" versions.
     """
-    return evaluate_truncations(
-        generator, [truncation], metrics=metrics, num=num, ref=ref, seed=seed, batch=batch,
-        device=device, inception_weights=inception_weights, data_root=data_root,
-        cache_dir=cache_dir, progress=progress,
-    )[0]
+    return evaluate_truncations(generator, options, [truncation])[0]
 
 
-def evaluate_truncations(
-    generator: nn.Module,
-    truncations: Sequence[float | None],
-    *,
-    metrics: str | Sequence[str],
-    num: int,
-    ref: str,
-    seed: int = 0,
-    batch: int = 100,
-    device: str | torch.device = "cpu",
-    inception_weights: str | os.PathLike[str] | None = None,
-    data_root: str | os.PathLike[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
+def evaluate_truncations(generator: nn.Module, options: MetricOptions,
+                         truncations: Sequence[float | None]) -> list[dict[str, Any]]:
     """:func:`evaluate_generator`'s result for each truncation in turn, from the same seed,
     extractors and reference statistics (read once)."""
     if not truncations:
@@ -145,45 +108,25 @@ def evaluate_truncations(
                 check_truncation(psi)
             except ConfigError as exc:
                 raise MetricError(str(exc)) from None
-    setup = _prepare(generator, metrics, num, ref, batch, device, inception_weights, data_root,
-                     cache_dir, progress)
-    return [_evaluate(generator, setup, num, seed, batch, device, progress, psi)
-            for psi in truncations]
+    setup = _prepare(generator, options)
+    return [_evaluate(generator, setup, options, psi) for psi in truncations]
 
 
-def _prepare(
-    generator: nn.Module,
-    metrics: str | Sequence[str],
-    num: int,
-    ref: str,
-    batch: int,
-    device: str | torch.device,
-    inception_weights: str | os.PathLike[str] | None,
-    data_root: str | os.PathLike[str] | None,
-    cache_dir: str | os.PathLike[str] | None,
-    progress: bool,
-) -> _Setup:
-    """Check the request and load what every truncation shares, before any sampling."""
-    names = parse_metrics(metrics)
-    if isinstance(num, bool) or not isinstance(num, int) or num < 2:
-        raise MetricError(f"the number of samples must be an integer >= 2, got {num!r}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise MetricError(f"batch must be a positive integer, got {batch!r}")
-    with_prc = {_family(m)[0] for m in names if _family(m)[1] == "prc"}
-    if with_prc and num <= PRC_NEIGHBOURS:
-        raise MetricError(f"precision and recall need more than {PRC_NEIGHBOURS} samples")
-    reference = resolve_reference(ref, int(generator.img_size), int(generator.channels))
-    families = {_family(m)[0] for m in names}
-    extractors = build_extractors(families, device, inception_weights, cache_dir)
-    needs_ref = {_family(m)[0] for m in names if _family(m)[1] in ("fid", "kid", "prc")}
+def _prepare(generator: nn.Module, options: MetricOptions) -> _Setup:
+    """Load what every truncation shares, checked before any sampling."""
+    chosen = [METRICS[name] for name in options.metrics]
+    reference = resolve_reference(options.ref, int(generator.img_size), int(generator.channels))
+    extractors = build_extractors(families(options.metrics), options.device,
+                                  options.inception_weights, options.cache_dir)
+    needs_ref = {m.family for m in chosen if m.needs_reference}
     if reference.npz is not None and len(needs_ref) > 1:
         raise MetricError("a .npz reference holds one feature extractor's statistics; "
                           "evaluate Inception and digits metrics separately")
     ref_stats: dict[str, ReferenceStats] = {}
     for family in sorted(needs_ref):
         ref_stats[family] = reference_statistics(
-            reference, extractors[family], data_root=data_root, cache_dir=cache_dir,
-            batch=batch, progress=progress,
+            reference, extractors[family], data_root=options.data_root,
+            cache_dir=options.cache_dir, batch=options.batch, progress=options.progress,
         )
         dim = ref_stats[family].mu.shape
         if dim != (extractors[family].feature_dim,):
@@ -191,40 +134,29 @@ def _prepare(
                 f"reference {reference.label} has {dim} features, "
                 f"{extractors[family].name} gives {extractors[family].feature_dim}"
             )
-        prefix = "" if family == "inception" else "digits-"
-        for base in ("kid", "prc"):
-            if f"{prefix}{base}" in names and ref_stats[family].features is None:
-                raise MetricError(f"{prefix}{base} needs reference features; "
-                                  f"{reference.label} has only mu and sigma")
-    real_manifolds = {family: manifold(ref_stats[family].features, device=device)
-                      for family in sorted(with_prc)}
-    return _Setup(names, reference, extractors, ref_stats, real_manifolds)
+    for metric in METRICS.values():
+        if (metric in chosen and metric.needs_reference_features
+                and ref_stats[metric.family].features is None):
+            raise MetricError(f"{metric.name} needs reference features; "
+                              f"{reference.label} has only mu and sigma")
+    real_manifolds = {m.family: manifold(ref_stats[m.family].features, device=options.device)
+                      for m in chosen if m.kind == "prc"}
+    return _Setup(reference, extractors, ref_stats, real_manifolds)
 
 
-def _evaluate(
-    generator: nn.Module,
-    setup: _Setup,
-    num: int,
-    seed: int,
-    batch: int,
-    device: str | torch.device,
-    progress: bool,
-    truncation: float | None,
-) -> dict[str, Any]:
+def _evaluate(generator: nn.Module, setup: _Setup, options: MetricOptions,
+              truncation: float | None) -> dict[str, Any]:
     """The metrics and protocol of one truncation."""
-    extractors, ref_stats = setup.extractors, setup.ref_stats
-    features, logits = _sample_features(
-        generator, extractors, num=num, seed=seed, batch=batch, device=device, progress=progress,
-        truncation=truncation,
-    )
+    extractors, ref_stats, num = setup.extractors, setup.ref_stats, options.num
+    features, logits = _sample_features(generator, extractors, options, truncation)
     values: dict[str, float] = {}
-    for metric in setup.names:
-        family, base = _family(metric)
+    for name in options.metrics:
+        metric = METRICS[name]
         values.update(_compute(
-            metric, base, features[family], logits[family], ref_stats.get(family),
-            setup.real_manifolds.get(family), seed,
+            metric, features[metric.family], logits[metric.family],
+            ref_stats.get(metric.family), setup.real_manifolds.get(metric.family), options.seed,
         ))
-    used = [extractors[f] for f in ("inception", "digits") if f in extractors]
+    used = [extractors[f] for f in FAMILIES if f in extractors]
     splits = min(IS_SPLITS, num)
     return {
         "metrics": values,
@@ -232,7 +164,7 @@ def _evaluate(
             "num_samples": num,
             "reference": setup.reference.label,
             "reference_size": max((s.size for s in ref_stats.values()), default=None),
-            "seed": seed,
+            "seed": options.seed,
             "truncation": truncation,
             "quantization": QUANTIZATION,
             "feature_extractor": ",".join(e.name for e in used),
@@ -258,27 +190,21 @@ def _evaluate(
 
 @torch.no_grad()
 def _sample_features(
-    generator: nn.Module,
-    extractors: dict[str, Extractor],
-    *,
-    num: int,
-    seed: int,
-    batch: int,
-    device: str | torch.device,
-    progress: bool,
+    generator: nn.Module, extractors: dict[str, Extractor], options: MetricOptions,
     truncation: float | None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Features and logits of ``num`` seeded, uint8-quantised samples, per extractor."""
     was_training = generator.training
     generator.eval()
-    z = latents(num, int(generator.latent_dim), seed, device, truncation)
+    num, batch, device = options.num, options.batch, options.device
+    z = latents(num, int(generator.latent_dim), options.seed, device, truncation)
     # A class-conditional generator draws every class in turn: equal class shares.
     labels = class_labels(num, getattr(generator, "num_classes", 0), device=device)
     label_chunks = repeat(None) if labels is None else labels.split(batch)
     batches = (to_uint8(generate(generator, z_c, batch=batch, labels=y_c))
                for z_c, y_c in zip(z.split(batch), label_chunks, strict=False))
     try:
-        got = extract_features(extractors, batches, num, "sampling", progress)
+        got = extract_features(extractors, batches, num, "sampling", options.progress)
     finally:
         generator.train(was_training)
     return (
@@ -288,30 +214,29 @@ def _sample_features(
 
 
 def _compute(
-    metric: str,
-    base: str,
+    metric: Metric,
     features: np.ndarray,
     logits: np.ndarray,
     ref: ReferenceStats | None,
     real_manifold: Manifold | None,
     seed: int,
 ) -> dict[str, float]:
-    if base == "is":
+    if metric.kind == "is":
         mean, std = inception_score(logits, splits=min(IS_SPLITS, len(logits)))
-        return {metric: mean, f"{metric}_std": std}
-    if base == "prc":
+        return {metric.name: mean, f"{metric.name}_std": std}
+    if metric.kind == "prc":
         assert real_manifold is not None
         precision, recall = precision_recall(features, real_manifold)
-        return dict(zip(value_names(metric), (precision, recall), strict=True))
+        return dict(zip(metric.values, (precision, recall), strict=True))
     assert ref is not None
-    if base == "fid":
+    if metric.kind == "fid":
         # Both ways give the same number; the feature form is much cheaper for few samples.
         if ref.features is not None and max(len(features), len(ref.features)) <= features.shape[1]:
-            return {metric: frechet_distance_features(features, ref.features)}
+            return {metric.name: frechet_distance_features(features, ref.features)}
         mu, sigma = feature_statistics(features)
-        return {metric: frechet_distance(mu, sigma, ref.mu, ref.sigma)}
+        return {metric.name: frechet_distance(mu, sigma, ref.mu, ref.sigma)}
     assert ref.features is not None
     mean, std = kernel_inception_distance(
         features, ref.features, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=seed
     )
-    return {metric: mean, f"{metric}_std": std}
+    return {metric.name: mean, f"{metric.name}_std": std}

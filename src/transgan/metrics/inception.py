@@ -19,6 +19,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.utils import create_feature_extractor
 
 from transgan.errors import MetricError, first_line
+from transgan.metrics.registry import FAMILIES
 
 WEIGHTS_ENV = "TRANSGAN_INCEPTION_WEIGHTS"
 INCEPTION_URL = URL_INCEPTION_V3
@@ -27,7 +28,7 @@ INCEPTION_FILE = URL_INCEPTION_V3.rsplit("/", 1)[1]
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
 # torch-fidelity's registry name, its pool and logits layers, and what its forward does.
-INCEPTION_NAME = "inception-v3-compat"
+INCEPTION_NAME = FAMILIES["inception"].extractor
 INCEPTION_POOL = "2048"
 INCEPTION_LOGITS = "logits_unbiased"
 INCEPTION_DIM = 2048

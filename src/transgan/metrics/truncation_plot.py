@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from transgan.metrics.evaluate import value_names
+from transgan.metrics.registry import METRICS
 
 PANEL_INCHES = 3.6
 
@@ -29,7 +29,7 @@ def plot_truncation(
                     layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
-        for index, name in enumerate(value_names(metric)):
+        for index, name in enumerate(METRICS[metric].values):
             color = f"C{index}"
             if truncated:
                 x = [psi for psi, _ in truncated]
@@ -41,7 +41,7 @@ def plot_truncation(
                 ax.axhline(plain[name], color=color, linestyle="--",
                            label=f"{name}, no truncation")
         ax.set_xlabel("truncation PSI")
-        ax.set_ylabel(" / ".join(value_names(metric)))
+        ax.set_ylabel(" / ".join(METRICS[metric].values))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     if title:

@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.errors import AugmentError
+from transgan.train.choices import AUGMENT_PARAMS, AugmentParams
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
 # erase_ratio and stl_erase_ratio are the official TransGAN v2 rectangles (church / STL-10).
 POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout", "erase_ratio", "stl_erase_ratio")
-
-
-@dataclass(frozen=True)
-class AugmentParams:
-    """Strengths of the translation and cutout transforms, as fractions of the image size."""
-
-    translation_ratio: float
-    cutout_ratio: float
-    cutout_prob: float
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.translation_ratio < 1.0:
-            raise AugmentError(f"translation_ratio must be in [0, 1), got {self.translation_ratio}")
-        if not 0.0 <= self.cutout_ratio <= 1.0:
-            raise AugmentError(f"cutout_ratio must be in [0, 1], got {self.cutout_ratio}")
-        if not 0.0 <= self.cutout_prob <= 1.0:
-            raise AugmentError(f"cutout_prob must be in [0, 1], got {self.cutout_prob}")
-
-
-AUGMENT_PARAMS: dict[str, AugmentParams] = {
-    "transgan": AugmentParams(translation_ratio=0.2, cutout_ratio=0.5, cutout_prob=0.3),
-    "diffaugment": AugmentParams(translation_ratio=0.125, cutout_ratio=0.5, cutout_prob=1.0),
-}
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:

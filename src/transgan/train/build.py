@@ -269,14 +269,13 @@ def locality_schedule(options: LocalityOptions, dataset_size: int) -> LocalitySc
 def eval_settings(opts: TrainOptions, data_spec: str,
                   is_main: bool) -> tuple[tuple[str, ...], str]:
     """Metrics and reference of periodic evaluation, checked (weights too) before training."""
-    from transgan.metrics.defaults import DIGITS_METRICS
-    from transgan.metrics.evaluate import parse_metrics
+    from transgan.metrics.registry import families, parse_metrics
 
     metrics = (default_metrics(data_spec) if opts.evaluation.eval_metrics == "auto"
                else parse_metrics(opts.evaluation.eval_metrics))
     ref = (default_reference(data_spec) if opts.evaluation.eval_ref == "auto"
            else opts.evaluation.eval_ref)
-    if opts.evaluation.eval_every and is_main and any(m not in DIGITS_METRICS for m in metrics):
+    if opts.evaluation.eval_every and is_main and "inception" in families(metrics):
         from transgan.metrics.inception import resolve_inception_weights
 
         resolve_inception_weights(opts.evaluation.inception_weights)

@@ -172,14 +172,14 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """Metrics of the EMA generator by the configured protocol (rank 0 only)."""
-        from transgan.metrics.evaluate import evaluate_generator
+        from transgan.metrics.evaluate import MetricOptions, evaluate_generator
 
         opts = self.opts
-        return evaluate_generator(
-            self.G_ema, metrics=self.eval_metrics, num=opts.evaluation.eval_num, ref=self.eval_ref,
-            seed=opts.seed, device=self.device, inception_weights=opts.evaluation.inception_weights,
+        return evaluate_generator(self.G_ema, MetricOptions(
+            self.eval_metrics, opts.evaluation.eval_num, self.eval_ref, seed=opts.seed,
+            device=self.device, inception_weights=opts.evaluation.inception_weights,
             data_root=opts.data_root, progress=False,
-        )
+        ))
 
     def periodic_eval(self) -> None:
         """Evaluate, log to metrics.jsonl and TensorBoard, and keep the best checkpoint."""

@@ -1,5 +1,5 @@
 """GAN losses as objects: D's main term, D's regulariser (gradient penalty, R1, R1 + R2 or
-none) and G's term, one class per loss, chosen by name from :data:`LOSS_TYPES`.
+none) and G's term, one class per loss, chosen by name from ``train.choices.LOSS_REGISTRY``.
 
 WGAN-GP with drift is the official TransGAN loss; hinge and logistic + R1 are the common
 alternatives, and the relativistic pairing loss with R1 and R2 is R3GAN's (Huang et al. 2024).
@@ -22,7 +22,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.profiler import record_function
 
 from transgan.errors import LossError
-from transgan.train.choices import LOSSES, PENALTIES
+from transgan.lazy import load
+from transgan.train.choices import LOSS_REGISTRY, LOSSES, PENALTIES
 from transgan.train.defaults import DRIFT_WEIGHT, GP_WEIGHT, PENALTY_SIGMA, R1_GAMMA, R2_GAMMA
 from transgan.train.distributed import WHOLE_BATCH, BatchShare
 
@@ -378,19 +379,17 @@ def paired(real_logits: Tensor, count: int) -> Tensor:
     return real_logits.repeat(repeats)[:count]
 
 
-LOSS_TYPES: dict[str, type[GANLoss]] = {
-    cls.name: cls for cls in (WGANGPEps, Hinge, LogisticR1, RelativisticPairing)}
-
-
 def make_loss(name: str, **settings: float | str | BatchShare) -> GANLoss:
-    """The loss called ``name``, given those of ``settings`` it takes (gp_weight,
-    drift_weight, r1_gamma, r2_gamma, penalty, penalty_sigma, share); the others are ignored,
-    but a finite-difference penalty for a loss without zero-centred penalties is an error."""
-    if name not in LOSS_TYPES:
+    """The loss called ``name`` (its class loaded from ``train.choices.LOSS_REGISTRY``), given
+    those of ``settings`` it takes (gp_weight, drift_weight, r1_gamma, r2_gamma, penalty,
+    penalty_sigma, share); the others are ignored, but a finite-difference penalty for a loss
+    without zero-centred penalties is an error."""
+    if name not in LOSS_REGISTRY:
         raise LossError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
-    cls = LOSS_TYPES[name]
-    if settings.get("penalty", "exact") != "exact" and not issubclass(cls, ZeroCentredLoss):
+    entry = LOSS_REGISTRY[name]
+    if settings.get("penalty", "exact") != "exact" and not entry.zero_centred:
         raise LossError(f"the {name} loss has no zero-centred penalty for a "
                         f"{settings['penalty']} estimate to stand for")
+    cls: type[GANLoss] = load(entry.target)
     taken = {f.name: settings[f.name] for f in dataclasses.fields(cls) if f.name in settings}
     return cls(**taken)  # type: ignore[arg-type]

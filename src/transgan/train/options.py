@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM
+from transgan.metrics.registry import METRICS
 from transgan.models.presets import DEFAULT_PRESET
 from transgan.train.choices import DEVICE_HELP, LOSSES, PENALTIES, SCHEDULES, ZERO_CENTRED_LOSSES
 from transgan.train.defaults import (
@@ -170,7 +171,7 @@ class EvalOptions:
 
     eval_every: int = _opt(0, "images between evaluations during training (0 = off)")
     eval_metrics: str = _opt("auto", "metrics to evaluate: auto (digits-fid,digits-is on digits, "
-                                     "else fid,is) or a comma list of fid,is,kid,digits-*")
+                                     f"else fid,is) or a comma list of {','.join(METRICS)}")
     eval_num: int = _opt(TRAINING_NUM, "samples per evaluation during training")
     eval_ref: str = _opt("auto", "reference set (auto: the training data's standard one)")
     inception_weights: str | None = _opt(None, "Inception weights file for FID/IS/KID "

@@ -12,7 +12,7 @@ from transgan.models.configs import LOCALITY_BLOCKS
 from transgan.nn.choices import LOCALITY_KINDS
 from transgan.train.choices import (
     ADAPTIVE,
-    AUGMENT_PARAM_SETS,
+    AUGMENT_PARAMS,
     LOSSES,
     PENALTIES,
     PRECISIONS,
@@ -25,7 +25,7 @@ from transgan.train.options import TrainOptions
 CHOICES = {
     "loss": LOSSES,
     "penalty": PENALTIES,
-    "augment_params": AUGMENT_PARAM_SETS,
+    "augment_params": tuple(AUGMENT_PARAMS),
     "locality_kind": LOCALITY_KINDS,
     "locality_blocks": LOCALITY_BLOCKS,
     "precision": PRECISIONS,

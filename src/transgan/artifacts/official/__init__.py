@@ -7,28 +7,14 @@ without loading torch.
 
 from __future__ import annotations
 
-from transgan.lazy import lazy_attributes
+from transgan.lazy import lazy_exports
 
 # Which generator of an official checkpoint to convert: the EMA copy or the raw one.
 WEIGHTS = ("ema", "raw")
 
-# Public name -> module that defines it.
-_EXPORTS = {
-    "ConversionError": "transgan.errors",
-    "Converted": "transgan.artifacts.official.mapping",
-    "DISCRIMINATOR_FILE": "transgan.artifacts.official.checkpoint",
-    "DISCRIMINATOR_FORMAT": "transgan.artifacts.official.checkpoint",
-    "GENERATOR_FILE": "transgan.artifacts.official.checkpoint",
-    "OfficialCheckpoint": "transgan.artifacts.official.checkpoint",
-    "convert_checkpoint": "transgan.artifacts.official.checkpoint",
-    "convert_discriminator": "transgan.artifacts.official.mapping",
-    "convert_generator": "transgan.artifacts.official.mapping",
-    "describe": "transgan.artifacts.official.checkpoint",
-    "read_official": "transgan.artifacts.official.checkpoint",
-    "save_converted": "transgan.artifacts.official.checkpoint",
-}
-
-__all__ = ["WEIGHTS", *sorted(_EXPORTS)]
-
-
-__getattr__ = lazy_attributes(__name__, _EXPORTS)
+_names, __getattr__ = lazy_exports(__name__, {
+    "transgan.artifacts.official.checkpoint": ("DISCRIMINATOR_FILE", "DISCRIMINATOR_FORMAT",
+                                               "GENERATOR_FILE", "convert_checkpoint"),
+    "transgan.artifacts.official.mapping": ("convert_generator",),
+})
+__all__ = ["WEIGHTS", *_names]
