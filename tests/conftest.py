@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from transgan.metrics.digits import load_digits_classifier
-from transgan.train.build import build_run
 from transgan.train.recipes import options_for
 from transgan.train.step import GANStep, StepImpl
+from transgan.train.training import build_run
 
 
 def _share_the_cores() -> None:

@@ -16,8 +16,8 @@ from conftest import TINY_RUN, free_port
 
 from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser, main, train_options_from_args
-from transgan.train.loop import Trainer
 from transgan.train.state import resolve_resume
+from transgan.train.training import Trainer
 
 RUN = [*TINY_RUN, "--deterministic", "--precision", "fp32"]
 

@@ -16,7 +16,7 @@ from transgan.cli import main
 from transgan.errors import ExperimentFailed, ExperimentStopped
 from transgan.experiments import experiment_arms, run_experiment, run_options, scaled_width
 from transgan.models import generator_config
-from transgan.train import loop
+from transgan.train import training
 from transgan.train.options import OPTION_NAMES
 from transgan.train.state import RunLock
 
@@ -59,10 +59,10 @@ def test_experiment_writes_runs_table_and_plots(gd_combos: Path) -> None:
 
 
 def test_rerun_does_no_finished_work(gd_combos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_training(self: loop.Trainer) -> Path:
+    def no_training(self: training.Trainer) -> Path:
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(loop.Trainer, "run", no_training)
+    monkeypatch.setattr(training.Trainer, "run", no_training)
     latest = gd_combos / "cnnG-cnnD" / "seed0" / "checkpoints" / "latest.pt"
     before = latest.stat().st_mtime_ns
     run_experiment("gd-combos", "digits", 64, 1, gd_combos, dict(TINY))
@@ -71,13 +71,13 @@ def test_rerun_does_no_finished_work(gd_combos: Path, monkeypatch: pytest.Monkey
 
 def test_unfinished_run_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    original = loop.Trainer.run
+    original = training.Trainer.run
 
-    def counted(self: loop.Trainer) -> Path:
-        calls.append(self.counters.images)
+    def counted(self: training.Trainer) -> Path:
+        calls.append(self.built.counters.images)
         return original(self)
 
-    monkeypatch.setattr(loop.Trainer, "run", counted)
+    monkeypatch.setattr(training.Trainer, "run", counted)
     options = {**TINY, "eval_every": 0}
     first = experiment_arms("tricks", "digits")[0].name
     run_experiment("tricks", "digits", 32, 1, tmp_path, {**options}, only=[first])
@@ -220,13 +220,13 @@ TRICKS_ARMS = ("baseline", "diffaug", "mtct", "locality")
 
 def test_a_signal_stops_the_experiment_not_just_its_current_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    original = loop.Trainer.apply_locality
+    original = training.Trainer.apply_locality
 
-    def signalled(self: loop.Trainer) -> None:
+    def signalled(self: training.Trainer) -> None:
         self._handle_signal(signal.SIGINT, None)  # as Ctrl-C during the first cycle
         original(self)
 
-    monkeypatch.setattr(loop.Trainer, "apply_locality", signalled)
+    monkeypatch.setattr(training.Trainer, "apply_locality", signalled)
     argv = ["experiment", "tricks", "--budget", "100000", "--out", str(tmp_path)]
     assert main(argv) == 130
     assert capsys.readouterr().err.endswith("Run the same command again to resume\n")

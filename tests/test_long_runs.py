@@ -18,8 +18,8 @@ from conftest import TINY_RUN, free_port
 from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
-from transgan.train.loop import Trainer, planned_end
 from transgan.train.monitor import Monitor, format_duration, progress_line, setup_logging
+from transgan.train.training import Trainer, planned_end
 
 # Checkpoints by time only; the fake clocks below count one second per image.
 TIMED = [*TINY_RUN, "--checkpoint-every", "1000000000", "--checkpoint-minutes", "0.5",
@@ -47,9 +47,9 @@ def test_timed_checkpoint_is_written_on_time_and_resumes_exactly(tmp_path: Path)
     trainer = _trainer(pieces, 128)
 
     def clock() -> float:  # the process dies after 40 images
-        if trainer.counters.images > 40:
+        if trainer.built.counters.images > 40:
             raise Crash
-        return float(trainer.counters.images)
+        return float(trainer.built.counters.images)
 
     trainer.clock = clock
     with pytest.raises(Crash):
@@ -77,7 +77,7 @@ def _logged(run: Path) -> list[tuple[int, float, float]]:
 def _rank_clock(trainer: Trainer, rank: int) -> float:
     """Rank 0: one second per image, so with one minute due at 64 images; rank 1 would say
     the opposite at every cycle (due at 32 and 96, not at 64)."""
-    images = trainer.counters.images
+    images = trainer.built.counters.images
     if rank == 0:
         return float(images)
     return 1000.0 * images if (images // 32) % 2 else 0.0
@@ -97,7 +97,7 @@ def _rank_main(rank: int, run: str, port: int, results: str) -> None:
         save = trainer.save
 
         def recording_save() -> None:
-            saved.append(trainer.counters.images)
+            saved.append(trainer.built.counters.images)
             save()
 
         trainer.save = recording_save  # type: ignore[method-assign]

@@ -21,8 +21,8 @@ from transgan.models import (
 )
 from transgan.nn.attention import Attention
 from transgan.nn.blocks import PixelNorm
-from transgan.train.build import build_run
 from transgan.train.recipes import options_for
+from transgan.train.training import build_run
 
 EXPECTED_PRESETS = {
     "transgan-s", "transgan-m", "transgan-l", "transgan-xl", "transgan-v2-cifar10",

@@ -238,7 +238,7 @@ def test_trainer_masks_only_the_last_block_of_the_last_stage_by_default(
     from conftest import TINY_RUN
 
     from transgan.cli import build_parser, train_options_from_args
-    from transgan.train.loop import Trainer
+    from transgan.train.training import Trainer
 
     def masked(extra: list[str]) -> list[tuple[int, int]]:
         args = build_parser().parse_args(
@@ -246,7 +246,8 @@ def test_trainer_masks_only_the_last_block_of_the_last_stage_by_default(
              "--locality", "1M:3", *extra])
         trainer = Trainer.from_options(train_options_from_args(args)[0])
         assert trainer.locality_window == 3
-        return [(i, j) for g in (trainer.G, trainer.G_ema) for i, s in enumerate(g.stages)
+        built = trainer.built
+        return [(i, j) for g in (built.G, built.G_ema) for i, s in enumerate(g.stages)
                 for j, b in enumerate(s.blocks) if b.attn.locality_mask is not None]
 
     assert masked([]) == [(1, 1)] * 2
@@ -258,7 +259,7 @@ def test_train_init_from_a_converted_folder(
     converted: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from transgan.cli import build_parser, train_options_from_args
-    from transgan.train.loop import Trainer
+    from transgan.train.training import Trainer
 
     folder = converted["v2-small-ema"]
     common = ["train", "--preset", "digits", "--batch", "8", "--n-critic", "1",
@@ -269,11 +270,12 @@ def test_train_init_from_a_converted_folder(
     trainer = Trainer.from_options(train_options_from_args(args)[0])
     g_ref = transgan.load_generator(folder)
     d_ref = transgan.load_discriminator(folder)
-    for mine, ref in ((trainer.G, g_ref), (trainer.G_ema, g_ref), (trainer.D, d_ref)):
+    built = trainer.built
+    for mine, ref in ((built.G, g_ref), (built.G_ema, g_ref), (built.D, d_ref)):
         for (name, a), b in zip(mine.state_dict().items(), ref.state_dict().values(),
                                 strict=True):
             assert torch.equal(a.cpu(), b), name
-    assert trainer.G.config == g_ref.config and trainer.dataset[0].shape == (3, 16, 16)
+    assert trainer.built.G.config == g_ref.config and trainer.built.dataset[0].shape == (3, 16, 16)
     trainer.run()
     assert main([*common, "--out", str(tmp_path / "ft"), "--init-from", str(folder),
                  "--images", "32"]) == 0  # the same command resumes the run

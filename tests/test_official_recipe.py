@@ -13,8 +13,8 @@ from torch import nn
 
 from transgan.cli import build_parser, train_options_from_args
 from transgan.train import step
-from transgan.train.loop import Trainer
 from transgan.train.losses import GANLoss, WGANGPEps
+from transgan.train.training import Trainer
 
 
 def _trainer(tmp_path: Path, *extra: str) -> Trainer:
@@ -36,11 +36,11 @@ def test_ema_updates_once_per_g_step_with_the_official_beta(
         real_update(ema, model, beta)
         copied = all(torch.equal(e, m) for e, m in zip(ema.parameters(), model.parameters(),
                                                          strict=True))
-        calls.append((trainer.counters.g_steps, beta, copied))
+        calls.append((trainer.built.counters.g_steps, beta, copied))
 
     monkeypatch.setattr(step, "update_ema", recording_update)
     trainer.run()
-    assert trainer.counters.g_steps == 5
+    assert trainer.built.counters.g_steps == 5
     assert [g for g, _, _ in calls] == [1, 2, 3, 4, 5]  # once per G step, after it
     # Official: cur_nimg = D batch x D iterations before the one the k-th G step follows
     # (n_critic x k); beta = 0.5 ** (D batch / min(500k, 0.1 x cur_nimg)).

@@ -18,7 +18,7 @@ from transgan.artifacts.checkpoint import load_checkpoint
 from transgan.cli import build_parser as cli_parser
 from transgan.cli import main, train_options_from_args
 from transgan.errors import TrainingDiverged
-from transgan.train.loop import Trainer
+from transgan.train.training import Trainer
 
 
 def _trainer(tmp_path: Path, images: int, *extra: str) -> Trainer:
@@ -31,22 +31,22 @@ def _trainer(tmp_path: Path, images: int, *extra: str) -> Trainer:
 
 def _poison_once(trainer: Trainer, at_d_step: int) -> None:
     """Fill D's weights with NaN right before D step ``at_d_step``."""
-    original = trainer.step.d_step
+    original = trainer.built.step.d_step
 
     def d_step(real: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-        if trainer.counters.d_steps == at_d_step and trainer.counters.rollbacks == 0:
+        if trainer.built.counters.d_steps == at_d_step and trainer.built.counters.rollbacks == 0:
             with torch.no_grad():
-                trainer.D.head.weight.fill_(float("nan"))
+                trainer.built.D.head.weight.fill_(float("nan"))
         return original(real, labels)
 
-    trainer.step.d_step = d_step  # type: ignore[method-assign]
+    trainer.built.step.d_step = d_step  # type: ignore[method-assign]
 
 
 def test_nonfinite_steps_are_skipped_then_rolled_back(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, 192)
     _poison_once(trainer, at_d_step=6)  # after the checkpoint at 64 images (4 D steps)
     trainer.run()
-    c = trainer.counters
+    c = trainer.built.counters
     assert c.images == 192 and c.rollbacks == 1 and c.skipped >= 3
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
     assert state["counters"]["rollbacks"] == 1
@@ -70,7 +70,7 @@ def test_nonfinite_model_is_never_written(tmp_path: Path) -> None:
     latest = tmp_path / "run" / "checkpoints" / "latest.pt"
     before = latest.read_bytes()
     with torch.no_grad():
-        next(trainer.G.parameters()).fill_(float("inf"))
+        next(trainer.built.G.parameters()).fill_(float("inf"))
     with pytest.raises(TrainingDiverged, match="G weights are not finite"):
         trainer.save()
     assert latest.read_bytes() == before
@@ -251,15 +251,15 @@ def test_a_stopped_and_resumed_run_logs_the_records_of_an_uninterrupted_one(
     args = ["train", *TINY_RUN, "--deterministic", "--checkpoint-every", "10000"]
     assert main([*args, "--out", str(straight), "--images", "256"]) == 0
     trainer = _trainer(tmp_path, 256, "--deterministic", "--checkpoint-every", "10000")
-    original = trainer.step.cycle
+    original = trainer.built.step.cycle
 
     def cycle(next_batch):  # type: ignore[no-untyped-def]
         stats = original(next_batch)
-        if trainer.counters.images == 96:  # halfway through the second 64-image window
+        if trainer.built.counters.images == 96:  # halfway through the second 64-image window
             trainer.stop_signal = signal.SIGINT
         return stats
 
-    trainer.step.cycle = cycle  # type: ignore[method-assign]
+    trainer.built.step.cycle = cycle  # type: ignore[method-assign]
     trainer.run()
     run = tmp_path / "run"
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["counters"]["images"] == 96

@@ -30,12 +30,13 @@ from torch.utils.flop_counter import flop_registry
 
 from transgan.bench_table import checkpointing_ratios, finite_difference_ratios
 from transgan.errors import BenchError
-from transgan.train.build import Run, build_run
 from transgan.train.choices import ZERO_CENTRED_LOSSES
 from transgan.train.distributed import resolve_device, resolve_precision
 from transgan.train.memory import live_peak_bytes
+from transgan.train.parts import Run
 from transgan.train.recipes import options_for
 from transgan.train.step import StepImpl
+from transgan.train.training import build_run
 
 
 @dataclass(frozen=True)

@@ -180,13 +180,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Without --data no data problem can join them: the options' own mistakes are
         # reported now, before torch and the data load.
         validate(opts)
-    from transgan.train.loop import Trainer
     from transgan.train.state import resolve_resume
+    from transgan.train.training import Trainer
 
     opts, state = resolve_resume(opts, explicit, args.resume)
     trainer = Trainer.from_options(opts, resume_state=state, fit=fit if state is None else None)
-    if state is not None and trainer.counters.images >= opts.images:
-        print(f"run in {trainer.run_dir} already finished ({trainer.counters.images:,} images); "
+    images = trainer.built.counters.images
+    if state is not None and images >= opts.images:
+        print(f"run in {trainer.run_dir} already finished ({images:,} images); "
               "raise --images to train longer", file=sys.stderr)
         return 0
     trainer.run()

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transgan.train.loop import Trainer
 from transgan.train.options import OPTION_NAMES
 from transgan.train.state import resolve_resume
+from transgan.train.training import Trainer
 
 STOPPED_MESSAGE = ("experiment stopped by a signal; its runs kept their checkpoints. Run the "
                    "same command again to resume")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from transgan.artifacts.checkpoint import load_checkpoint, remove_stale_temporaries
 from transgan.errors import (
@@ -21,6 +21,7 @@ from transgan.errors import (
     ForeignCheckpointError,
     OptionsError,
     RunDirectoryBusy,
+    TrainingDiverged,
 )
 from transgan.train.option_files import save_yaml
 from transgan.train.options import RESUMABLE, TrainOptions, merge
@@ -116,6 +117,15 @@ def checkpoint_state(opts: TrainOptions, models: dict[str, Any], counters: Count
         "stat_window": window.to_state(),
         "rng": rng,
     }
+
+
+def check_finite(models: dict[str, nn.Module], images: int) -> None:
+    """TrainingDiverged when any of ``models`` (by name) has weights that are not finite, so
+    that no checkpoint keeps them."""
+    for name, model in models.items():
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise TrainingDiverged(f"{name} weights are not finite at {images:,} images; no "
+                                   "checkpoint written (the last good one is kept)")
 
 
 def restore_progress(state: dict[str, Any], counters: Counters,

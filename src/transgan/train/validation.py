@@ -73,7 +73,7 @@ def _positive(opts: TrainOptions, *names: str) -> None:
 
 def validate(opts: TrainOptions, world_size: int = 1) -> None:
     """Check option values and combinations; RunProblems lists every problem found. (The
-    models the options describe are checked where they are built: ``train.build``.)"""
+    models the options describe are checked where they are built: ``train.parts``.)"""
     problems = Problems()
     for check in (_check_choices, _check_numbers, _check_batches, _check_schedules,
                   _check_augment_p, _check_penalty):

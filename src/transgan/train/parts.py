@@ -1,6 +1,6 @@
-"""A run built once from its options: every option, model config (new, resumed or
-fine-tuned), the data and the locality schedule checked together before any work; then the
-models, their EMA and the GAN step (:func:`build_run`), which the trainer runs."""
+"""What a run is built from, every part checked together before any work: the options, the
+model configs (new, resumed or fine-tuned), the data, the locality schedule and the
+evaluation settings; :func:`checked_parts` reports every problem at once."""
 
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from transgan.artifacts.loading import InitWeights, load_state, read_init_weights
-from transgan.data import ImageDataset, build_dataset, default_data_root, may_download
+from transgan.artifacts.loading import InitWeights, read_init_weights
+from transgan.data import ImageDataset, build_dataset, may_download
 from transgan.errors import DataError, OptionsError, ScheduleError
 from transgan.metrics.defaults import default_metrics, default_reference
 from transgan.models.build import (
     discriminator_config,
-    discriminator_from_config,
     generator_config,
-    generator_from_config,
 )
 from transgan.models.capabilities import config_has_locality, config_has_super_resolution
 from transgan.models.config_dicts import apply_overrides, config_from_dict
@@ -33,16 +31,12 @@ from transgan.models.presets import (
     get_preset,
     list_presets,
 )
-from transgan.nn.blocks import set_activation_checkpointing
-from transgan.train import distributed
 from transgan.train.data_choice import presets_of_size
 from transgan.train.distributed import DistInfo
-from transgan.train.ema import make_ema
-from transgan.train.memory import fit_to_budget
 from transgan.train.options import LocalityOptions, TrainOptions
 from transgan.train.schedules import OFFICIAL_LOCALITY_EPOCHS, LocalitySchedule
 from transgan.train.state import Counters
-from transgan.train.step import GANStep, StepImpl
+from transgan.train.step import GANStep
 from transgan.train.validation import Problems, validate
 
 # A run's generator and discriminator configs.
@@ -179,18 +173,6 @@ def class_configs(opts: TrainOptions, g_cfg: AnyGeneratorConfig, d_cfg: AnyDiscr
             dataclasses.replace(d_cfg, num_classes=classes))
 
 
-def build_models(opts: TrainOptions, g_cfg: AnyGeneratorConfig, d_cfg: AnyDiscriminatorConfig,
-                 init: InitWeights | None) -> tuple[nn.Module, nn.Module]:
-    """G and D of checked configs (with the --init-from weights)."""
-    G = generator_from_config(g_cfg)
-    D = discriminator_from_config(d_cfg)
-    if init is not None:
-        load_state(G, init.generator, f"--init-from {opts.init_from}: generator")
-        if init.discriminator is not None:
-            load_state(D, init.discriminator, f"--init-from {opts.init_from}: discriminator")
-    return G, D
-
-
 @dataclass
 class Run:
     """What a run trains, built and checked from its options: the data, the locality
@@ -212,47 +194,6 @@ class Run:
     @property
     def device(self) -> torch.device:
         return self.dist.device
-
-
-def build_run(opts: TrainOptions, resume_state: dict[str, Any] | None = None,
-              impl: StepImpl | None = None, known: Sequence[str] = ()) -> Run:
-    """Check every option, config and the data (RunProblems lists all that fail, after the
-    ``known`` ones), then build the models and the GAN step. Writes no file."""
-    dist = distributed.setup(opts.runtime.device)
-    parts = checked_parts(opts, dist.world_size, resume_state,
-                          opts.data_root or default_data_root(), known)
-    precision = distributed.resolve_precision(opts.runtime.precision, dist.device)
-    if opts.runtime.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    elif dist.device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    # The same seed on every rank: random draws are made for the global batch and sliced.
-    torch.manual_seed(opts.seed)
-    G, D = build_models(opts, parts.generator, parts.discriminator, parts.init)
-    for model in (G, D):
-        model.to(dist.device)
-        set_activation_checkpointing(model, opts.runtime.activation_checkpointing)
-    distributed.broadcast_module(G)
-    distributed.broadcast_module(D)
-    G_ema = make_ema(G)
-    if parts.init is not None:
-        load_state(G_ema, parts.init.generator_ema, f"--init-from {opts.init_from}: EMA")
-    impl = impl or StepImpl()
-    notes: tuple[str, ...] = ()
-    if opts.runtime.memory_budget is not None:
-        if resume_state is None:
-            accum, line = fit_to_budget(G, D, G_ema, opts, dist, precision, impl)
-            opts = opts.replace(accum=accum)
-        else:
-            line = (f"--memory-budget: resuming with the run's own --accum {opts.accum} (a "
-                    "budget picks the micro-batch when a run starts)")
-        notes = (line,)
-    counters = Counters()
-    step = GANStep(G, D, opts, dist, precision, counters, impl, G_ema)
-    return Run(opts, dist, precision, parts.data_spec, parts.dataset, parts.schedule, G, D,
-               G_ema, counters, step, notes)
 
 
 def locality_schedule(options: LocalityOptions, dataset_size: int) -> LocalitySchedule:
