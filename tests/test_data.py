@@ -18,7 +18,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from transgan.data import DATA_SPECS_HELP, build_dataset, default_num_workers, load_digits_split
+from transgan.data.specs import NAMED_SETS, PATH_SETS, is_digits_spec, may_download
 from transgan.errors import DataError
+from transgan.lazy import load
 
 # ---------------------------------------------------------------- digits
 
@@ -383,3 +385,15 @@ def test_file_datasets_default_to_workers(tmp_path: Path, monkeypatch: pytest.Mo
     root = write_files(tmp_path / "images", _image_files())
     assert default_num_workers(build_dataset(f"folder:{root}", 32, 3)) >= 1
     assert default_num_workers(build_dataset("digits-test", 8, 1)) == 0
+
+
+def test_each_data_set_is_declared_once_and_its_loader_resolves() -> None:
+    assert all(callable(load(named.loader)) for named in NAMED_SETS.values())
+    assert all(callable(load(loader)) for loader in PATH_SETS.values())
+    assert DATA_SPECS_HELP.startswith(" | ".join(NAMED_SETS))
+    assert [name for name in NAMED_SETS if may_download(name)] == [
+        "cifar10", "cifar10-test", "stl10", "stl10-train"]
+    assert [name for name in NAMED_SETS if is_digits_spec(name.upper())] == [
+        "digits", "digits-train", "digits-test"]
+    test, everything = build_dataset("digits-test", 8, 1), build_dataset("digits", 8, 1)
+    assert 0 < len(test) < len(everything) == 1797

@@ -7,12 +7,9 @@ import os
 from torch.utils.data import Dataset
 
 from transgan.data.base import check_image_args
-from transgan.data.digits import DigitsDataset
-from transgan.data.images import load_folder
-from transgan.data.specs import CIFAR10_SPECS, DATA_SPECS_HELP, DIGITS_SPECS, STL10_SPECS
-from transgan.data.torchvision_sets import load_cifar10, load_stl10
-from transgan.data.zipped import open_zip
+from transgan.data.specs import DATA_SPECS_HELP, NAMED_SETS, PATH_SETS
 from transgan.errors import DataError
+from transgan.lazy import load
 
 
 def build_dataset(
@@ -31,26 +28,10 @@ def build_dataset(
     check_image_args(resolution, channels)
     text = spec.strip()
     kind, _, path = text.partition(":")
-    if path and kind.lower() in ("folder", "zip"):
-        loader = load_folder if kind.lower() == "folder" else open_zip
-        return loader(path, resolution, channels)
-    name = text.lower()
-    if name in DIGITS_SPECS:
-        return DigitsDataset(resolution, channels, split=DIGITS_SPECS[name])
-    if name in CIFAR10_SPECS:
-        return load_cifar10(
-            resolution,
-            channels,
-            root=root,
-            train=CIFAR10_SPECS[name],
-            download=download,
-        )
-    if name in STL10_SPECS:
-        return load_stl10(
-            resolution,
-            channels,
-            root=root,
-            split=STL10_SPECS[name],
-            download=download,
-        )
-    raise DataError(f"unknown data spec {spec!r}; expected one of: {DATA_SPECS_HELP}")
+    if path and kind.lower() in PATH_SETS:
+        return load(PATH_SETS[kind.lower()])(path, resolution, channels)
+    named = NAMED_SETS.get(text.lower())
+    if named is None:
+        raise DataError(f"unknown data spec {spec!r}; expected one of: {DATA_SPECS_HELP}")
+    where = {"root": root, "download": download} if named.downloads else {}
+    return load(named.loader)(resolution, channels, **dict(named.keywords), **where)
