@@ -7,8 +7,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transgan.errors import AugmentError
-from transgan.train.choices import AUGMENT_PARAMS, AugmentParams
-from transgan.train.distributed import WHOLE_BATCH, BatchShare
+from transgan.train.ada import AdaController, AdaSettings
+from transgan.train.choices import ADAPTIVE, AUGMENT_PARAMS, AugmentParams
+from transgan.train.distributed import WHOLE_BATCH, BatchShare, DistInfo
+from transgan.train.options import AugmentOptions
+from transgan.train.validation import augment_probability
 
 # erase_ratio and stl_erase_ratio are the official TransGAN v2 rectangles (church / STL-10).
 POLICY_NAMES: tuple[str, ...] = ("color", "translation", "cutout", "erase_ratio", "stl_erase_ratio")
@@ -175,3 +178,16 @@ class DiffAugment(nn.Module):
         policy = ",".join(self.policy) or "none"
         p = "" if self.p is None else f", p={float(self.p):.3f}"
         return f"policy={policy!r}, params={self.params}{p}"
+
+
+def augmentation(options: AugmentOptions, batch: int, dist: DistInfo
+                 ) -> tuple[AdaController | None, DiffAugment | None]:
+    """The adaptive controller (with --augment-p adaptive) and DiffAugment (None with
+    --augment none) the options describe."""
+    ada = (AdaController(AdaSettings(options.ada_target, options.ada_interval, options.ada_speed),
+                         batch, dist.device, dist.share)
+           if options.augment_p == ADAPTIVE else None)
+    p = ada.p if ada is not None else augment_probability(options.augment_p)
+    augment = (DiffAugment(options.augment, options.augment_params, dist.share, p=p)
+               if parse_policy(options.augment) else None)
+    return ada, augment

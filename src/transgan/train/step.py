@@ -20,9 +20,7 @@ from torch.profiler import record_function
 
 from transgan.models import config_to_dict
 from transgan.train import distributed
-from transgan.train.ada import AdaController, AdaSettings
-from transgan.train.augment import DiffAugment, parse_policy
-from transgan.train.choices import ADAPTIVE
+from transgan.train.augment import augmentation
 from transgan.train.distributed import DistInfo
 from transgan.train.ema import ema_beta, make_ema, update_ema
 from transgan.train.losses import (
@@ -33,11 +31,10 @@ from transgan.train.losses import (
     super_resolution_loss,
     twin_noise,
 )
-from transgan.train.options import AugmentOptions, OptimOptions, RuntimeOptions, TrainOptions
+from transgan.train.options import OptimOptions, RuntimeOptions, TrainOptions
 from transgan.train.schedules import ScheduledValues, mtct_active, scheduled_values
 from transgan.train.seeds import FLIP_SEED, LATENT_SEED, SEED_STRIDE
 from transgan.train.state import Counters, StatSums
-from transgan.train.validation import augment_probability
 
 # Devices with fused Adam kernels (torch >= 2.4) that take the found_inf input.
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
@@ -65,19 +62,6 @@ def compiled(model: nn.Module, runtime: RuntimeOptions) -> nn.Module:
     if runtime.compile:
         return torch.compile(model, dynamic=False)  # type: ignore[return-value]
     return model
-
-
-def augmentation(options: AugmentOptions, batch: int, dist: DistInfo
-                 ) -> tuple[AdaController | None, DiffAugment | None]:
-    """The adaptive controller (with --augment-p adaptive) and DiffAugment (None with
-    --augment none) the options describe."""
-    ada = (AdaController(AdaSettings(options.ada_target, options.ada_interval, options.ada_speed),
-                         batch, dist.device, dist.share)
-           if options.augment_p == ADAPTIVE else None)
-    p = ada.p if ada is not None else augment_probability(options.augment_p)
-    augment = (DiffAugment(options.augment, options.augment_params, dist.share, p=p)
-               if parse_policy(options.augment) else None)
-    return ada, augment
 
 
 def optimisers(G: nn.Module, D: nn.Module, optim: OptimOptions, fused: bool
