@@ -89,14 +89,15 @@ def draw(kind: str, rng: np.random.Generator, any_colour: bool = False) -> Image
     return img
 
 
-def write_folder(root: Path, per_kind: int, seed: int = 0) -> int:
+def write_folder(root: Path, per_kind: int, seed: int = 0, any_colour: bool = False) -> int:
     """Write ``per_kind`` pictures of each kind under root, half flat (PNG) and half in
-    subfolders of mixed layout (JPEG); returns the number written."""
+    subfolders of mixed layout (JPEG), in random hues with ``any_colour``; returns the number
+    written."""
     rng = np.random.default_rng(seed)
     written = 0
     for k, kind in enumerate(KINDS):
         for i in range(per_kind):
-            img = draw(kind, rng)
+            img = draw(kind, rng, any_colour)
             if i % 2 == 0:
                 path = root / f"{kind}-{i:04d}.png"
             else:
