@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from objects import fresh_batch, recognised, train_classifier, write_folder
+from objects import KINDS, fresh_batch, recognised, train_classifier, write_folder
 from torch import Tensor
 
 from transgan import load_generator
@@ -53,12 +53,11 @@ def train(data: Path, run: Path, images: int, extra: list[str]) -> None:
         subprocess.run(command, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def judge(run: Path, classifier: torch.nn.Module, reals: Tensor, samples: int) -> dict:
+def judge(run: Path, classifier: torch.nn.Module, real_rate: float, samples: int) -> dict:
     G = load_generator(run)
     with torch.no_grad():
         fakes = generate(G, latents(samples, G.latent_dim, SAMPLE_SEED)).clamp(-1, 1)
     save_grid(fakes[:64], run.parent / f"{run.name}-samples.png", nrow=8)
-    real_rate, _ = recognised(classifier, reals)
     fake_rate, _ = recognised(classifier, fakes)
     return {"saturation": saturation(fakes), "recognised": fake_rate,
             "recognised_ratio": fake_rate / real_rate}
@@ -87,9 +86,10 @@ def main() -> None:
     classifier = train_classifier(resolution, seed=CLASSIFIER_SEED)
     reals, _ = fresh_batch(args.samples, resolution, REAL_SEED, any_colour=True)
     real_rate, _ = recognised(classifier, reals)
-    result = {"images": args.images, "pictures": 4 * args.per_kind, "resolution": resolution,
+    result = {"images": args.images, "pictures": len(KINDS) * args.per_kind,
+              "resolution": resolution,
               "reals": {"saturation": saturation(reals), "recognised": real_rate},
-              "arms": {arm: {"options": extra, **judge(args.out / arm, classifier, reals,
+              "arms": {arm: {"options": extra, **judge(args.out / arm, classifier, real_rate,
                                                         args.samples)}
                        for arm, extra in ARMS.items()}}
     print(json.dumps(result, indent=1))

@@ -13,7 +13,6 @@ from torch import nn
 
 from transgan.artifacts.checkpoint import atomic_save, checkpoint_payload
 from transgan.data import ImageDataset
-from transgan.metrics.evaluate import MetricOptions, evaluate_generator
 from transgan.sampling import class_grid, class_labels, generate, save_grid
 from transgan.train.monitor import LOGGER_NAME, Monitor, setup_logging
 from transgan.train.options import TrainOptions
@@ -102,6 +101,10 @@ class Outputs:
         were (rank 0 only)."""
         if self.monitor is None:
             return False
+        # Here, not at the top: torch-fidelity takes about 2 s to import, which a run that
+        # never evaluates should not pay when it starts.
+        from transgan.metrics.evaluate import MetricOptions, evaluate_generator
+
         # The evaluation draws from the global RNG, more when its caches are cold (the
         # reference statistics): the training's stream must not depend on either.
         devices = [self.device] if self.device.type == "cuda" else []

@@ -180,7 +180,7 @@ def _check_augment_p(opts: TrainOptions, world_size: int = 1) -> None:
     _positive(opts, "ada_interval", "ada_speed")
     if (augmentation.augment_p_schedule != "constant"
             and augment_probability(augmentation.augment_p) is None):
-        raise OptionsError("--augment-p-schedule cosine ramps up to a fixed probability: give "
+        raise OptionsError("--augment-p-schedule ramps up to a fixed probability: give "
                            "--augment-p FLOAT")
 
 
