@@ -317,9 +317,13 @@ def test_discriminator_arms_change_only_the_discriminator_or_its_penalty(tmp_pat
         if name == "cnn-d":
             assert differing == {"preset"} and opts.preset == "digits-cnn-d"
         elif "gamma" in name:
-            assert differing <= {"discriminator", "r1_gamma", "r2_gamma"}
+            assert differing <= {"discriminator", "r1_gamma", "r2_gamma", "gamma_schedule",
+                                 "penalty"}
             gamma = float(name.split("gamma")[1])
             assert opts.objective.r1_gamma == opts.objective.r2_gamma == gamma
+            assert opts.optim.gamma_schedule == "constant"
+            assert (opts.objective.penalty == "finite-difference") == ("-fd-" in name)
+            assert opts.discriminator == ({} if name.startswith("vit") else {"rope": True})
         else:
             assert differing == ({"discriminator"} if name != "vit" else set())
         if name != "cnn-d":  # every arm's discriminator builds
