@@ -34,6 +34,12 @@ ARMS: dict[str, list[str]] = {
     "no-colour-augment": ["--augment", "translation,cutout"],
     "no-augment": ["--augment", "none"],
     "rpgan": ["--loss", "rpgan"],
+    # The digits screen's best discriminator option, alone and with the objective it won with
+    # there (docs/results/discriminators.md).
+    "rope": ["--disc", "rope=true"],
+    "rope-pairing": ["--disc", "rope=true", "--loss", "rpgan", "--r1-gamma", "0.5",
+                     "--r2-gamma", "0.5", "--lr-schedule", "cosine", "--beta2-schedule",
+                     "cosine", "--augment-p", "0.55", "--augment-p-schedule", "cosine"],
 }
 CLASSIFIER_SEED, REAL_SEED, SAMPLE_SEED = 1, 2, 3
 
@@ -70,6 +76,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("runs/colour-study"))
+    parser.add_argument("--arms", default=",".join(ARMS),
+                        help="comma list of the arms to train now; every arm on disk is judged")
     parser.add_argument("--json", type=Path,
                         default=Path("benchmarks/results/colour_study_cpu.json"))
     args = parser.parse_args()
@@ -77,12 +85,16 @@ def main() -> None:
     data = args.out / "pictures"
     if not data.exists():
         write_folder(data, args.per_kind, any_colour=True)
+    chosen = args.arms.split(",")
+    if unknown := set(chosen) - set(ARMS):
+        parser.error(f"unknown arms {', '.join(sorted(unknown))}; choose from {', '.join(ARMS)}")
     with ThreadPoolExecutor(args.jobs) as pool:
-        done = [pool.submit(train, data, args.out / arm, args.images, extra)
-                for arm, extra in ARMS.items()]
+        done = [pool.submit(train, data, args.out / arm, args.images, ARMS[arm])
+                for arm in chosen]
         for future in done:
             future.result()
-    resolution = load_generator(args.out / next(iter(ARMS))).config.img_size
+    judged = {arm: extra for arm, extra in ARMS.items() if (args.out / arm).is_dir()}
+    resolution = load_generator(args.out / chosen[0]).config.img_size
     classifier = train_classifier(resolution, seed=CLASSIFIER_SEED)
     reals, _ = fresh_batch(args.samples, resolution, REAL_SEED, any_colour=True)
     real_rate, _ = recognised(classifier, reals)
@@ -91,7 +103,7 @@ def main() -> None:
               "reals": {"saturation": saturation(reals), "recognised": real_rate},
               "arms": {arm: {"options": extra, **judge(args.out / arm, classifier, real_rate,
                                                         args.samples)}
-                       for arm, extra in ARMS.items()}}
+                       for arm, extra in judged.items()}}
     print(json.dumps(result, indent=1))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
