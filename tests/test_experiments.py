@@ -162,18 +162,31 @@ def test_experiment_report_follows_each_arm_through_training(tmp_path: Path) -> 
         (run / "metrics.jsonl").write_text("".join(
             json.dumps({"images": 10 * (i + 1), "digits-fid": v}) + "\n"
             for i, v in enumerate(values)))
+    # D's R1 as logged, averaged over each stretch between evaluations; arm B logs none.
+    r1s = {0: [(5, 1.0), (10, 3.0), (25, 4.0)], 1: [(10, 2.0), (20, 6.0), (30, 8.0)]}
+    for seed, logged in r1s.items():
+        (tmp_path / "a" / f"seed{seed}" / "stats.jsonl").write_text("".join(
+            json.dumps({"images": images, "r1": r1, "img_per_s": 10.0 * (seed + 1)}) + "\n"
+            for images, r1 in logged))
     lines = report_experiment(tmp_path).read_text().splitlines()
     start = lines.index("| images seen | arm A | arm B |")
     assert lines[start + 2:start + 5] == [
         "| 10 | 8.000 ± 1.414 (2) | 8.000 (1) |",
         "| 20 | 4.500 ± 0.707 (2) | 6.000 (1) |",
         "| 30 | 2.500 ± 0.707 (2) | 6.500 (1) |"]
+    start = next(i for i, line in enumerate(lines) if line.startswith("D's r1 during"))
+    assert lines[start + 4:start + 7] == [
+        "| 10 | 2.000 ± 0.000 (2) |  |",
+        "| 20 | 6.000 (1) |  |",
+        "| 30 | 6.000 ± 2.828 (2) |  |"]
+    assert next(line for line in lines if line.startswith("| arm A |")).endswith("| 15.0 |")
+    assert next(line for line in lines if line.startswith("| arm B |")).endswith("| n/a |")
     # A long run lists COURSE_ROWS evenly spread evaluations, the first and the last among them.
     (tmp_path / "b" / "seed0" / "metrics.jsonl").write_text("".join(
         json.dumps({"images": 10 * (i + 1), "digits-fid": 1.0}) + "\n" for i in range(100)))
     lines = report_experiment(tmp_path).read_text().splitlines()
     start = lines.index("| images seen | arm A | arm B |")
-    rows = [line for line in lines[start + 2:] if line.startswith("| ")]
+    rows = lines[start + 2:lines.index("", start)]
     assert len(rows) == COURSE_ROWS
     assert rows[0].startswith("| 10 |") and rows[-1] == "| 1,000 |  | 1.000 (1) |"
 
@@ -195,7 +208,7 @@ def test_objectives_arms_change_only_the_objective_per_pair(tmp_path: Path) -> N
     arms = {arm.name: arm for arm in experiment_arms("objectives", "digits")}
     assert list(arms) == ["wgangp-transformer", "rpgan-transformer", "rpgan-fd-transformer",
                           "wgangp-cnn", "rpgan-cnn", "rpgan-fd-cnn"]
-    for pair, preset in (("transformer", "digits"), ("cnn", "digits-cnn")):
+    for pair, preset in (("transformer", "digits-vit"), ("cnn", "digits-cnn")):
         wgan, rpgan, fd = (run_options(arms[f"{loss}-{pair}"], "digits", 60_000, 0,
                                        tmp_path / loss, {}) for loss in ("wgangp", "rpgan",
                                                                          "rpgan-fd"))
@@ -311,7 +324,7 @@ def test_discriminator_arms_change_only_the_discriminator_or_its_penalty(tmp_pat
     options = {name: run_options(arm, "digits", 60_000, 0, tmp_path / name, {})
                for name, arm in arms.items()}
     base = options["vit"]
-    assert base.objective.loss == "rpgan" and base.preset == "digits"
+    assert base.objective.loss == "rpgan" and base.preset == "digits-vit"
     for name, opts in options.items():
         differing = {f for f in OPTION_NAMES if opts.value(f) != base.value(f)} - {"out"}
         if name == "cnn-d":

@@ -29,6 +29,9 @@ MANIFEST = "experiment.json"
 SKIP_KEYS = ("images", "time", "protocol")
 # Most evaluation points an experiment report's course-of-training table lists.
 COURSE_ROWS = 10
+# Training statistics (stats.jsonl) an experiment report follows through training beside the
+# metrics: D's R1, the squared input-gradient norm on reals that zero-centred losses log.
+COURSE_STATS = ("r1",)
 
 
 def _pyplot() -> Any:
@@ -113,12 +116,14 @@ def report_experiment(out_dir: str | Path) -> Path:
     arms = manifest["arms"]
     runs = {arm["name"]: [(d, read_jsonl(d / "metrics.jsonl"), run_counters(d))
                           for d in _seed_dirs(out / arm["name"])] for arm in arms}
+    stats = {arm["name"]: [read_jsonl(d / "stats.jsonl") for d in _seed_dirs(out / arm["name"])]
+             for arm in arms}
     all_records = [r for seeds in runs.values() for _, records, _ in seeds for r in records]
     metrics = metric_names(all_records)
     show_paper = data.strip().lower() in PAPER_DATA and name in PAPER
 
     header = ["arm"] + [f"{m} {'↓' if lower_is_better(m) else '↑'}" for m in metrics]
-    header += ["seeds", "images seen", "wall time"]
+    header += ["seeds", "images seen", "wall time", "train img/s"]
     if show_paper:
         header += ["paper IS (CIFAR-10)", "paper FID (CIFAR-10)"]
     rows, protocols = [], set()
@@ -132,7 +137,8 @@ def report_experiment(out_dir: str | Path) -> Path:
         images = [c["images"] for _, _, c in seeds]
         walls = [c["wall_time"] for _, _, c in seeds if math.isfinite(c["wall_time"])]
         cells += [str(len(seeds)), f"{min(images):,}" if images else "0",
-                  _duration(statistics.mean(walls)) if walls else "n/a"]
+                  _duration(statistics.mean(walls)) if walls else "n/a",
+                  _throughput(stats[arm["name"]])]
         if show_paper:
             paper = PAPER[name].get(arm["name"])
             cells += [f"{paper[0]:.2f} (paper)", f"{paper[1]:.2f} (paper)"] if paper else ["", ""]
@@ -141,7 +147,9 @@ def report_experiment(out_dir: str | Path) -> Path:
     lines = [f"# Experiment `{name}` on {data}", "", manifest.get("description", ""), "",
              f"Budget {manifest['budget']:,} real images per run, {manifest['seeds']} seed(s); "
              "metrics are the final evaluation of the EMA generator, mean ± std over seeds "
-             "(↓ lower is better, ↑ higher is better). Wall time is the mean per run.", ""]
+             "(↓ lower is better, ↑ higher is better). Wall time is the mean per run, with "
+             "its evaluations; train img/s the mean of the logged training throughput "
+             "(runs trained side by side share the machine).", ""]
     if manifest.get("width_scale", 1.0) != 1.0:
         lines += [f"Generator widths scaled by {manifest['width_scale']} (paper models are "
                   "full width).", ""]
@@ -149,7 +157,16 @@ def report_experiment(out_dir: str | Path) -> Path:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", *_per_seed_table(arms, runs, metrics), ""]
     for metric in metrics:
-        lines += [*_course_table(arms, runs, metric), ""]
+        arrow = "↓" if lower_is_better(metric) else "↑"
+        values = {arm["name"]: _metric_by_images(runs[arm["name"]], metric) for arm in arms}
+        lines += [*_course_table(arms, values, f"{metric} {arrow} during training"), ""]
+    points = sorted({int(r["images"]) for seeds in runs.values() for _, records, _ in seeds
+                     for r in records})
+    for key in COURSE_STATS:
+        values = {arm["name"]: _stat_by_images(stats[arm["name"]], key, points) for arm in arms}
+        if any(values.values()):
+            lines += [*_course_table(arms, values, f"D's {key} during training, the mean of "
+                                     "its logged values since the evaluation before"), ""]
     if protocols:
         lines += [f"Protocol: {p}." for p in sorted(protocols)] + [""]
     if show_paper:
@@ -189,18 +206,37 @@ def _metric_by_images(seeds: list[tuple[Path, list[dict[str, Any]], Any]],
     return values
 
 
-def _course_table(arms: list[dict[str, Any]], runs: dict[str, Any], metric: str) -> list[str]:
-    """Markdown lines of ``metric`` at the evaluations, mean ± std over the seeds evaluated
-    there, so that arms can be compared early as well as at the end; at most COURSE_ROWS
-    evaluation points, evenly spread, the last always kept."""
-    values = {arm["name"]: _metric_by_images(runs[arm["name"]], metric) for arm in arms}
+def _stat_by_images(seeds: list[list[dict[str, Any]]], key: str,
+                    points: list[int]) -> dict[int, list[float]]:
+    """An arm's logged ``key`` at each evaluation point: per seed, the mean of its values
+    logged after the point before and up to this one."""
+    values: dict[int, list[float]] = {}
+    for records in seeds:
+        for low, high in zip([0, *points], points, strict=False):
+            window = [float(r[key]) for r in records if isinstance(r.get(key), int | float)
+                      and low < r["images"] <= high]
+            if window:
+                values.setdefault(high, []).append(statistics.mean(window))
+    return values
+
+
+def _throughput(seeds: list[list[dict[str, Any]]]) -> str:
+    """The mean logged training img/s over an arm's runs; n/a when none was logged."""
+    rates = [float(r["img_per_s"]) for records in seeds for r in records
+             if isinstance(r.get("img_per_s"), int | float)]
+    return f"{statistics.mean(rates):.1f}" if rates else "n/a"
+
+
+def _course_table(arms: list[dict[str, Any]], values: dict[str, dict[int, list[float]]],
+                  title: str) -> list[str]:
+    """Markdown lines of per-arm values (images seen -> one value per seed) at the evaluations,
+    mean ± std over the seeds there, so that arms can be compared early as well as at the end;
+    at most COURSE_ROWS evaluation points, evenly spread, the last always kept."""
     points = sorted({images for per_images in values.values() for images in per_images})
     if len(points) > COURSE_ROWS:
         step = (len(points) - 1) / (COURSE_ROWS - 1)
         points = [points[round(i * step)] for i in range(COURSE_ROWS)]
-    arrow = "↓" if lower_is_better(metric) else "↑"
-    lines = [f"{metric} {arrow} during training (mean ± std over the seeds evaluated there, "
-             "their number in parentheses):",
+    lines = [f"{title} (mean ± std over the seeds, their number in parentheses):",
              "", "| images seen | " + " | ".join(arm["label"] for arm in arms) + " |",
              "|" + "---|" * (len(arms) + 1)]
     for images in points:
