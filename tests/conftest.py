@@ -39,7 +39,7 @@ TINY_MODEL = [
     "--disc", "width=32", "--disc", "depth=1", "--disc", "patch=4",
 ]
 TINY_RUN = [
-    "--preset", "digits", "--batch", "16", "--n-critic", "2", "--log-every", "64",
+    "--preset", "digits-vit", "--batch", "16", "--n-critic", "2", "--log-every", "64",
     "--sample-every", "128", "--checkpoint-every", "128", "--num-samples", "16",
     "--no-progress", *TINY_MODEL,
 ]
@@ -54,7 +54,7 @@ TINY_OPTIONS = {
 }
 
 
-def tiny_step(impl: StepImpl | None = None, preset: str = "digits", **updates: Any) -> GANStep:
+def tiny_step(impl: StepImpl | None = None, preset: str = "digits-vit", **updates: Any) -> GANStep:
     """The GAN step of a tiny fp32 run of ``preset`` with option ``updates``: built from the
     options alone, without the command line or a run directory."""
     opts = options_for(preset, {**TINY_OPTIONS, "precision": "fp32", **updates})

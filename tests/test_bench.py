@@ -74,7 +74,7 @@ def test_the_weights_check_sees_float_rounding_and_nothing_else() -> None:
 
 def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
     out = tmp_path / "bench.json"
-    assert main(["bench", "--preset", "digits", "--batch", "8", "--device", "cpu", "--quick",
+    assert main(["bench", "--preset", "digits-vit", "--batch", "8", "--device", "cpu", "--quick",
                  "--lazy", "2", "--activation-checkpointing", "--loss", "rpgan",
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -113,7 +113,7 @@ def test_bench_quick_writes_json(tmp_path: Path, capsys) -> None:
 def test_profile_step_script_reports_phases_and_ops(tmp_path: Path) -> None:
     out = tmp_path / "profile.json"
     script = Path(__file__).parents[1] / "benchmarks" / "profile_step.py"
-    subprocess.run([sys.executable, str(script), "--preset", "digits", "--batch", "8",
+    subprocess.run([sys.executable, str(script), "--preset", "digits-vit", "--batch", "8",
                     "--cycles", "1", "--precision", "fp32", "--json", str(out)],
                    check=True, capture_output=True)
     result = json.loads(out.read_text())
@@ -125,14 +125,14 @@ def test_profile_step_script_reports_phases_and_ops(tmp_path: Path) -> None:
 
 def test_bench_user_errors_are_one_line(capsys) -> None:
     assert main(["bench", "--device", "nodevice", "--quick"]) == 2
-    assert main(["bench", "--preset", "digits", "--batch", "0"]) == 2
+    assert main(["bench", "--preset", "digits-vit", "--batch", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("transgan: error: ") for line in err)
 
 
 def test_bench_worker_failure_is_one_line(capsys) -> None:
     # digits has 1,797 images, fewer than one batch: the worker fails while building.
-    assert main(["bench", "--preset", "digits", "--batch", "4096", "--device", "cpu",
+    assert main(["bench", "--preset", "digits-vit", "--batch", "4096", "--device", "cpu",
                  "--quick"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fewer than one batch" in err[0]

@@ -140,7 +140,7 @@ def test_mode_seeking_needs_pairs_in_every_chunk(tmp_path: Path, capsys) -> None
 
 def test_a_plain_train_is_the_conditional_demo_and_its_grid_has_a_row_per_digit(
         tmp_path: Path) -> None:
-    tiny = [arg for arg in TINY_RUN if arg not in ("--preset", "digits")]
+    tiny = [arg for arg in TINY_RUN if arg not in ("--preset", "digits-vit")]
     run = tmp_path / "run"
     assert _train(tiny, run, 64) == 0
     saved = load_checkpoint(run / "checkpoints" / "latest.pt")

@@ -336,7 +336,8 @@ def test_discriminator_arms_change_only_the_discriminator_or_its_penalty(tmp_pat
             assert opts.objective.r1_gamma == opts.objective.r2_gamma == gamma
             assert opts.optim.gamma_schedule == "constant"
             assert (opts.objective.penalty == "finite-difference") == ("-fd-" in name)
-            assert opts.discriminator == ({} if name.startswith("vit") else {"rope": True})
+            assert opts.discriminator == ({} if name.startswith("vit") else {"rope": True}
+                                          | ({"norm": "rmsnorm"} if "rmsnorm" in name else {}))
         else:
             assert differing == ({"discriminator"} if name != "vit" else set())
         if name != "cnn-d":  # every arm's discriminator builds

@@ -28,7 +28,7 @@ from transgan.metrics.registry import METRICS, parse_metrics
 from transgan.models import generator_from_config, get_preset
 
 TINY_TRAIN = [
-    "train", "--preset", "digits", "--images", "64", "--batch", "16", "--n-critic", "1",
+    "train", "--preset", "digits-vit", "--images", "64", "--batch", "16", "--n-critic", "1",
     "--no-progress", "--gen", "width=32", "--gen", "depths=[1,1]", "--gen", "latent_dim=16",
     "--disc", "width=32", "--disc", "depth=1",
 ]

@@ -262,7 +262,7 @@ def test_train_init_from_a_converted_folder(
     from transgan.train.training import Trainer
 
     folder = converted["v2-small-ema"]
-    common = ["train", "--preset", "digits", "--batch", "8", "--n-critic", "1",
+    common = ["train", "--preset", "digits-vit", "--batch", "8", "--n-critic", "1",
               "--log-every", "16", "--sample-every", "16", "--checkpoint-every", "16",
               "--num-samples", "4", "--no-progress", "--precision", "fp32"]
     args = build_parser().parse_args(

@@ -88,16 +88,16 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--preset", "cnn", "--gen", "width=0"], "CNNGeneratorConfig.width must be >= 1"),
-    (["--preset", "digits", "--disc", "patch=3"], "not divisible by patch"),
-    (["--preset", "digits", "--gen", "width=1.5"], "bad generator option width=1.5"),
-    (["--preset", "digits", "--gen", "img_size=32"], "img_size 32 does not match"),
-    (["--preset", "digits", "--disc", "img_size=32", "--disc", "patch=8"],
+    (["--preset", "digits-vit", "--disc", "patch=3"], "not divisible by patch"),
+    (["--preset", "digits-vit", "--gen", "width=1.5"], "bad generator option width=1.5"),
+    (["--preset", "digits-vit", "--gen", "img_size=32"], "img_size 32 does not match"),
+    (["--preset", "digits-vit", "--disc", "img_size=32", "--disc", "patch=8"],
      "discriminator expects 32 px"),
     (["--preset", "digits-cnn", "--locality", "1k:2"], "--locality needs a transformer"),
     (["--preset", "digits-cnn-g", "--mtct"], "--mtct needs a transformer generator"),
     (["--preset", "transgan-v2-celebahq256", "--mtct", "--data", "digits-test"],
      "without latent modulation"),
-    (["--preset", "digits", "--cuda-graphs"], "--cuda-graphs needs a CUDA device"),
+    (["--preset", "digits-vit", "--cuda-graphs"], "--cuda-graphs needs a CUDA device"),
 ])
 def test_model_mistakes_are_one_line_errors_before_the_run_directory(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -97,7 +97,7 @@ def test_a_labelled_folder_trains_class_conditional_with_conditional(tmp_path: P
 def test_a_preset_is_built_for_the_datas_channels_with_a_line(tmp_path: Path) -> None:
     data = _pictures(tmp_path / "mine", 20)
     run = tmp_path / "run"
-    assert _train("--preset", "digits", "--data", f"folder:{data}", "--out", str(run),
+    assert _train("--preset", "digits-vit", "--data", f"folder:{data}", "--out", str(run),
                   "--gen", "width=32", "--disc", "width=32", "--disc", "depth=1") == 0
     log = (run / "log.txt").read_text()
     assert (f"preset digits makes grayscale images; built for folder:{data}'s colour images "

@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from transgan.errors import ConfigError, OptionsError
-from transgan.models.presets import DEFAULT_PRESET, PRESETS, get_preset
+from transgan.models.presets import DEFAULT_PRESET, DIGITS_GAMMA, PRESETS, get_preset
 from transgan.models.recipe import Recipe
 from transgan.train.options import TrainOptions
 from transgan.train.recipes import check_recipes, chosen_options, options_for
@@ -62,7 +63,34 @@ def test_chosen_options_are_those_off_what_the_preset_gives() -> None:
     # The general default n_critic 4 is a choice under a recipe of n_critic 1; the rest of
     # the recipe is what the preset gives, not repeated.
     assert chosen == {"preset": "digits", "seed": 3, "n_critic": 4}
-    # A preset this version does not know has no recipe: only the defaults count.
+    # A preset this version does not know has no recipe: only the defaults count, so the
+    # recipe's values are choices where they differ from the defaults.
+    defaults = TrainOptions()
     assert chosen_options(saved, "from-the-future") == {
-        "preset": "digits", **{k: v for k, v in recipe.items() if k != "n_critic"}, "seed": 3}
+        "preset": "digits", "seed": 3,
+        **{k: v for k, v in recipe.items() if k != "n_critic" and v != defaults.value(k)}}
+    assert recipe["gamma_schedule"] == defaults.optim.gamma_schedule == "constant"
     assert chosen_options(TrainOptions().to_dict(), None) == {}
+
+
+def test_the_digits_preset_is_the_vit_pair_with_rope_and_a_constant_pairing_penalty() -> None:
+    from conftest import tiny_step
+
+    digits, vit = get_preset("digits"), get_preset("digits-vit")
+    assert digits.architecture.generator == vit.architecture.generator
+    assert digits.architecture.discriminator.rope and not vit.architecture.discriminator.rope
+    assert dataclasses.replace(digits.architecture.discriminator, rope=False) == (
+        vit.architecture.discriminator)
+    opts, paper = options_for("digits"), options_for("digits-vit")
+    assert (opts.objective.loss, paper.objective.loss) == ("rpgan", "wgangp-eps")
+    assert opts.objective.r1_gamma == opts.objective.r2_gamma == DIGITS_GAMMA
+    assert (opts.optim.gamma_schedule, opts.optim.lr_schedule) == ("constant", "cosine")
+    # Both train the same G for the same length at the same rates.
+    assert (opts.images, opts.optim.lr_g, opts.n_critic) == (
+        paper.images, paper.optim.lr_g, paper.n_critic)
+    # The preset trains: a rotary D under the pairing loss logs a finite R1.
+    step = tiny_step(preset="digits", discriminator={"width": 32, "depth": 1, "patch": 4,
+                                                     "heads": 2})
+    real = torch.rand(16, 1, 16, 16) * 2 - 1
+    d_stats = step.cycle(lambda: (real, None))[0]
+    assert step.D.config.rope and torch.isfinite(d_stats["r1"]) and d_stats["r1"] > 0

@@ -14,10 +14,13 @@ from transgan.data.specs import is_digits_spec
 from transgan.errors import OptionsError
 from transgan.metrics.defaults import TRAINING_NUM, TRAINING_NUM_DIGITS
 from transgan.models.configs import GeneratorConfig
-from transgan.models.presets import V1_SIZES, get_preset
+from transgan.models.presets import DIGITS_GAMMA, R3GAN_RECIPE, V1_SIZES, get_preset
 from transgan.train.options import OPTION_NAMES
 from transgan.train.recipes import options_for
 
+# The digits' transformer pair as the paper has it (v1 ViT D, WGAN-GP-eps): the base of every
+# digits experiment, which the digits preset's D and objective came from.
+DIGITS_PAIR = "digits-vit"
 # The heads every generator stage splits its width into (the config's default).
 HEADS = GeneratorConfig.heads
 
@@ -32,7 +35,7 @@ class Arm:
 
 
 def _gd_combos(data: str, width_scale: float) -> list[Arm]:
-    presets = (("digits", "digits-cnn-d", "digits-cnn-g", "digits-cnn") if is_digits_spec(data)
+    presets = ((DIGITS_PAIR, "digits-cnn-d", "digits-cnn-g", "digits-cnn") if is_digits_spec(data)
                else ("transgan-s", "cnn-d", "cnn-g", "cnn"))
     names = (("transG-transD", "Transformer G + Transformer D"),
              ("transG-cnnD", "Transformer G + CNN D"),
@@ -43,7 +46,7 @@ def _gd_combos(data: str, width_scale: float) -> list[Arm]:
 
 
 def _tricks(data: str, width_scale: float) -> list[Arm]:
-    preset = "digits" if is_digits_spec(data) else "transgan-s"
+    preset = DIGITS_PAIR if is_digits_spec(data) else "transgan-s"
     steps = (("baseline", "Baseline (no augmentation)", {"augment": "none"}),
              ("diffaug", "+ DiffAugment", {"augment": "translation,cutout,color"}),
              ("mtct", "+ MT-CT", {"mtct": True}),
@@ -56,24 +59,18 @@ def _tricks(data: str, width_scale: float) -> list[Arm]:
 
 
 def _augment(data: str, width_scale: float) -> list[Arm]:
-    preset = "digits" if is_digits_spec(data) else "transgan-s"
+    preset = DIGITS_PAIR if is_digits_spec(data) else "transgan-s"
     return [Arm("fixed", "DiffAugment on every sample (official)", {"preset": preset}),
             Arm("adaptive", "DiffAugment with adaptive p (ADA heuristic)",
                 {"preset": preset, "augment_p": "adaptive"})]
 
 
-# R3GAN's objective and schedules (its CIFAR-10 preset): relativistic pairing with R1 and R2
-# at gamma 0.05 falling to 0.005, the learning rate to 1/4, beta2 from 0.9 up to 0.99 and the
-# augmentation probability from 0 up to 0.55, cosines over the run.
-R3GAN_OBJECTIVE: dict[str, Any] = {
-    "loss": "rpgan", "r1_gamma": 0.05, "r2_gamma": 0.05,
-    "lr_schedule": "cosine", "beta2_schedule": "cosine", "gamma_schedule": "cosine",
-    "augment_p_schedule": "cosine", "augment_p": "0.55",
-}
+# R3GAN's objective and schedules (its CIFAR-10 preset).
+R3GAN_OBJECTIVE: dict[str, Any] = dict(R3GAN_RECIPE)
 
 
 def _objectives(data: str, width_scale: float) -> list[Arm]:
-    pairs = ((("transformer", "Transformer G + D"), "digits" if is_digits_spec(data)
+    pairs = ((("transformer", "Transformer G + D"), DIGITS_PAIR if is_digits_spec(data)
               else "transgan-s"),
              (("cnn", "CNN G + D"), "digits-cnn" if is_digits_spec(data) else "cnn"))
     arms = []
@@ -107,7 +104,7 @@ D_SWEPT = "rope"
 
 
 def _discriminators(data: str, width_scale: float) -> list[Arm]:
-    preset = "digits" if is_digits_spec(data) else "transgan-s"
+    preset = DIGITS_PAIR if is_digits_spec(data) else "transgan-s"
     cnn_d = "digits-cnn-d" if is_digits_spec(data) else "cnn-d"
     objective = {"preset": preset, **R3GAN_OBJECTIVE}
     arms = [Arm("vit", "ViT D (today's)", dict(objective))]
@@ -131,6 +128,11 @@ def _discriminators(data: str, width_scale: float) -> list[Arm]:
                         f"{swept_label}, finite-difference penalty, constant gamma {gamma:g}",
                         {**objective, **constant, "discriminator": dict(swept),
                          "penalty": "finite-difference"}))
+    # The screen's two best ingredients together, at the digits preset's weight.
+    constant = {"r1_gamma": DIGITS_GAMMA, "r2_gamma": DIGITS_GAMMA, "gamma_schedule": "constant"}
+    arms.append(Arm(f"rope-rmsnorm-gamma{DIGITS_GAMMA:g}",
+                    f"+ 2-D RoPE + RMSNorm, constant gamma {DIGITS_GAMMA:g}",
+                    {**objective, **constant, "discriminator": {"rope": True, "norm": "rmsnorm"}}))
     arms.append(Arm("cnn-d", "CNN D (reference)", {**R3GAN_OBJECTIVE, "preset": cnn_d}))
     return arms
 
@@ -146,7 +148,7 @@ def _sizes(data: str, width_scale: float) -> list[Arm]:
     for size, (width, depths) in V1_SIZES.items():
         if is_digits_spec(data):  # digits keep two stages
             depths = depths[:2]
-            preset = "digits"
+            preset = DIGITS_PAIR
         else:
             preset = f"transgan-{size.lower()}"
         generator: dict[str, Any] = {"depths": list(depths)}
@@ -193,7 +195,7 @@ def arm_updates(arm: Arm, extra: dict[str, Any]) -> dict[str, Any]:
         raise OptionsError(f"experiment options: unknown option '{unknown[0]}'")
     updates = {**arm.updates, **{k: v for k, v in extra.items()
                                  if k not in ("generator", "discriminator")}}
-    preset = updates.get("preset", "digits")
+    preset = updates.get("preset", DIGITS_PAIR)
     for part in ("generator", "discriminator"):
         fields = _config_fields(preset, part)
         merged = {**arm.updates.get(part, {}),

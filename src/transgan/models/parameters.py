@@ -29,6 +29,7 @@ PRESET_PARAMETERS: dict[str, tuple[int, int]] = {
     "transgan-v2-church256": (205_296_048, 17_754_569),
     "transgan-v2-celebahq256": (212_907_351, 13_334_593),
     "digits": (1_168_033, 598_529),
+    "digits-vit": (1_168_033, 598_529),
     "digits-conditional": (1_692_961, 599_809),
     "digits-32": (4_636_241, 1_793_665),
     "tiny-32": (648_453, 423_169),

@@ -81,6 +81,19 @@ DIGITS_RECIPE = Recipe(
     batch=32, n_critic=1, lr_g=2e-4, lr_d=2e-4, images=60_000, precision="fp32",
     log_every=1_000, sample_every=5_000, checkpoint_every=10_000, ada_speed=20_000,
 )
+# R3GAN's objective and schedules (its CIFAR-10 preset): relativistic pairing with R1 and R2
+# at gamma 0.05 falling to 0.005, the learning rate to 1/4, beta2 from 0.9 up to 0.99 and the
+# augmentation probability from 0 up to 0.55, cosines over the run.
+R3GAN_RECIPE = Recipe(
+    loss="rpgan", r1_gamma=0.05, r2_gamma=0.05, lr_schedule="cosine", beta2_schedule="cosine",
+    gamma_schedule="cosine", augment_p_schedule="cosine", augment_p="0.55",
+)
+# The digits preset's (docs/results/discriminators.md): R3GAN's objective with the penalty
+# weight held constant; decayed, the transformer D's input gradients grow tenfold.
+DIGITS_GAMMA = 0.5
+DIGITS_PAIRING_RECIPE = DIGITS_RECIPE.but(**R3GAN_RECIPE).but(
+    r1_gamma=DIGITS_GAMMA, r2_gamma=DIGITS_GAMMA, gamma_schedule="constant"
+)
 # The mode-seeking weight of class-conditional runs (the default demo's, and of a conditional
 # run on a user's data unless --mode-seeking says otherwise): without it each class collapses.
 CONDITIONAL_MODE_SEEKING = 0.25
@@ -128,6 +141,8 @@ DIGITS_G = GeneratorConfig(
 )
 DIGITS_D = DiscriminatorConfig(img_size=16, channels=1, patch=4, width=128, depth=3)
 DIGITS = Architecture(DIGITS_G, DIGITS_D)
+# The digits preset's D turns queries and keys by 2-D RoPE (the discriminator screen's best).
+DIGITS_ROPE = Architecture(DIGITS_G, dataclasses.replace(DIGITS_D, rope=True))
 # The CPU family for colour pictures (tiny-32, tiny-64), sized so that a folder of pictures
 # learns in minutes on 2 cores with the digits recipe: G is 96 wide at 8x8, its blocks stop at
 # 16 px (tiny-32) or 32 px (tiny-64, with 8x8 grid attention there) and its last stage only
@@ -255,14 +270,23 @@ _PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         name="digits",
-        description="small transformer GAN for scikit-learn digits, 16 px gray",
+        description="small transformer GAN for scikit-learn digits, 16 px gray: D with 2-D "
+                    "RoPE, relativistic pairing + R1 + R2",
+        architecture=DIGITS_ROPE,
+        recipe=DIGITS_PAIRING_RECIPE,
+        data="digits",
+    ),
+    Preset(
+        name="digits-vit",
+        description="the digits models with the v1 ViT D and WGAN-GP-eps (the experiments' "
+                    "transformer pair)",
         architecture=DIGITS,
         recipe=DIGITS_RECIPE,
         data="digits",
     ),
     Preset(
         name="digits-conditional",
-        description="the digits models drawing a requested digit (CPU demo, the default)",
+        description="the digits-vit models drawing a requested digit (CPU demo, the default)",
         architecture=DIGITS,
         recipe=DIGITS_CONDITIONAL_RECIPE,
         data="digits",
