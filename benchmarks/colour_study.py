@@ -37,6 +37,8 @@ ARMS: dict[str, list[str]] = {
     # The digits screen's best discriminator option, alone and with the objective it won with
     # there (docs/results/discriminators.md).
     "rope": ["--disc", "rope=true"],
+    # A finer D: 4 px patches, 64 tokens where the 8 px patches give 16.
+    "patch4": ["--disc", "patch=4"],
     "rope-pairing": ["--disc", "rope=true", "--loss", "rpgan", "--r1-gamma", "0.5",
                      "--r2-gamma", "0.5", "--lr-schedule", "cosine", "--beta2-schedule",
                      "cosine", "--augment-p", "0.55", "--augment-p-schedule", "cosine"],

@@ -103,10 +103,10 @@ def test_trace_equals_the_measured_cycle() -> None:
     for n_critic in (1, 3):
         updates = {**TINY_OPTIONS, "precision": "fp32", "augment_params": "diffaugment",
                    "n_critic": n_critic}
-        opts = options_for("digits", updates)
+        opts = options_for("digits-vit", updates)
         measured = cycle_peak_bytes(tiny_step(**updates), lambda: REAL)
-        traced = traced_cycle_peak(generator_config("digits", **opts.generator),
-                                   discriminator_config("digits", **opts.discriminator), opts,
+        traced = traced_cycle_peak(generator_config("digits-vit", **opts.generator),
+                                   discriminator_config("digits-vit", **opts.discriminator), opts,
                                    "fp32")
         assert traced == pytest.approx(measured, rel=1e-4)
         gaps.append(traced - measured)

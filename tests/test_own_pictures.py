@@ -100,9 +100,9 @@ def test_a_preset_is_built_for_the_datas_channels_with_a_line(tmp_path: Path) ->
     assert _train("--preset", "digits-vit", "--data", f"folder:{data}", "--out", str(run),
                   "--gen", "width=32", "--disc", "width=32", "--disc", "depth=1") == 0
     log = (run / "log.txt").read_text()
-    assert (f"preset digits makes grayscale images; built for folder:{data}'s colour images "
+    assert (f"preset digits-vit makes grayscale images; built for folder:{data}'s colour images "
             "instead (3 channels)") in log
-    assert "are resized to digits's 16 px" in log and "| 16 px RGB, unconditional |" in log
+    assert "are resized to digits-vit's 16 px" in log and "| 16 px RGB, unconditional |" in log
     assert load_generator(run).config.channels == 3
 
 

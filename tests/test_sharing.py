@@ -63,7 +63,8 @@ def test_model_folder_round_trip(
     config = json.loads((folder / "config.json").read_text())
     assert config["generator"]["type"] == "transformer-g"
     assert config["generator"]["latent_dim"] == 16
-    assert (config["preset"], config["data"], config["images_trained"]) == ("digits", "digits", 64)
+    assert (config["preset"], config["data"], config["images_trained"]) == (
+        "digits-vit", "digits", 64)
     assert config["training"]["batch"] == 16 and config["weights"] == "ema"
     assert config["metrics"]["metrics"] == METRICS["metrics"]
     assert config["metrics"]["protocol"] == METRICS["protocol"]
