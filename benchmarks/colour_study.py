@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,7 +26,15 @@ from objects import KINDS, fresh_batch, recognised, train_classifier, write_fold
 from torch import Tensor
 
 from transgan import load_generator
+from transgan.models.presets import DIGITS_GAMMA, R3GAN_RECIPE
 from transgan.sampling import generate, latents, save_grid
+
+
+def option_flags(options: Mapping[str, object]) -> list[str]:
+    """``transgan train`` flags that set ``options`` (name -> value)."""
+    return [part for name, value in options.items()
+            for part in (f"--{name.replace('_', '-')}", str(value))]
+
 
 # One factor each: DiffAugment's colour transform (on every sample by default), all of
 # DiffAugment, the objective (R3GAN's relativistic pairing with R1 + R2).
@@ -39,9 +48,9 @@ ARMS: dict[str, list[str]] = {
     "rope": ["--disc", "rope=true"],
     # A finer D: 4 px patches, 64 tokens where the 8 px patches give 16.
     "patch4": ["--disc", "patch=4"],
-    "rope-pairing": ["--disc", "rope=true", "--loss", "rpgan", "--r1-gamma", "0.5",
-                     "--r2-gamma", "0.5", "--lr-schedule", "cosine", "--beta2-schedule",
-                     "cosine", "--augment-p", "0.55", "--augment-p-schedule", "cosine"],
+    "rope-pairing": ["--disc", "rope=true", *option_flags({
+        **R3GAN_RECIPE, "r1_gamma": DIGITS_GAMMA, "r2_gamma": DIGITS_GAMMA,
+        "gamma_schedule": "constant"})],
 }
 CLASSIFIER_SEED, REAL_SEED, SAMPLE_SEED = 1, 2, 3
 

@@ -114,10 +114,11 @@ def report_experiment(out_dir: str | Path) -> Path:
     manifest = json.loads((out / MANIFEST).read_text())
     name, data = manifest["experiment"], manifest["data"]
     arms = manifest["arms"]
-    runs = {arm["name"]: [(d, read_jsonl(d / "metrics.jsonl"), run_counters(d))
-                          for d in _seed_dirs(out / arm["name"])] for arm in arms}
-    stats = {arm["name"]: [read_jsonl(d / "stats.jsonl") for d in _seed_dirs(out / arm["name"])]
-             for arm in arms}
+    seed_dirs = {arm["name"]: _seed_dirs(out / arm["name"]) for arm in arms}
+    runs = {name: [(d, read_jsonl(d / "metrics.jsonl"), run_counters(d)) for d in dirs]
+            for name, dirs in seed_dirs.items()}
+    stats = {name: [read_jsonl(d / "stats.jsonl") for d in dirs]
+             for name, dirs in seed_dirs.items()}
     all_records = [r for seeds in runs.values() for _, records, _ in seeds for r in records]
     metrics = metric_names(all_records)
     show_paper = data.strip().lower() in PAPER_DATA and name in PAPER

@@ -65,10 +65,6 @@ def _augment(data: str, width_scale: float) -> list[Arm]:
                 {"preset": preset, "augment_p": "adaptive"})]
 
 
-# R3GAN's objective and schedules (its CIFAR-10 preset).
-R3GAN_OBJECTIVE: dict[str, Any] = dict(R3GAN_RECIPE)
-
-
 def _objectives(data: str, width_scale: float) -> list[Arm]:
     pairs = ((("transformer", "Transformer G + D"), DIGITS_PAIR if is_digits_spec(data)
               else "transgan-s"),
@@ -78,10 +74,10 @@ def _objectives(data: str, width_scale: float) -> list[Arm]:
         arms.append(Arm(f"wgangp-{pair}", f"{pair_label}, WGAN-GP-eps (official)",
                         {"preset": preset}))
         arms.append(Arm(f"rpgan-{pair}", f"{pair_label}, relativistic pairing + R1 + R2",
-                        {"preset": preset, **R3GAN_OBJECTIVE}))
+                        {"preset": preset, **R3GAN_RECIPE}))
         arms.append(Arm(f"rpgan-fd-{pair}",
                         f"{pair_label}, relativistic pairing + finite-difference R1 + R2",
-                        {"preset": preset, **R3GAN_OBJECTIVE, "penalty": "finite-difference"}))
+                        {"preset": preset, **R3GAN_RECIPE, "penalty": "finite-difference"}))
     return arms
 
 
@@ -99,27 +95,32 @@ D_INGREDIENTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 # The penalty weights of the sweep, held constant over the run: decayed from 0.05 to 0.005,
 # the transformer D's input gradients grow tenfold (docs/results/README.md, objectives).
 D_GAMMAS = (0.2, 0.5, 2.0)
-# The ingredient the one-seed screen ranked first, swept with the weights above.
+# The ingredient the one-seed screen ranked first, swept with the weights above, and the pair
+# of the screen's two best, tried together at the digits preset's weight.
 D_SWEPT = "rope"
+D_BEST_TWO = ("rope", "rmsnorm")
+
+
+def _constant_gamma(gamma: float) -> dict[str, Any]:
+    return {"r1_gamma": gamma, "r2_gamma": gamma, "gamma_schedule": "constant"}
 
 
 def _discriminators(data: str, width_scale: float) -> list[Arm]:
     preset = DIGITS_PAIR if is_digits_spec(data) else "transgan-s"
     cnn_d = "digits-cnn-d" if is_digits_spec(data) else "cnn-d"
-    objective = {"preset": preset, **R3GAN_OBJECTIVE}
+    objective = {"preset": preset, **R3GAN_RECIPE}
     arms = [Arm("vit", "ViT D (today's)", dict(objective))]
     combined: dict[str, Any] = {}
-    changes = {}
-    for name, label, change in D_INGREDIENTS:
+    changes = {name: (label, change) for name, label, change in D_INGREDIENTS}
+    for name, (label, change) in changes.items():
         arms.append(Arm(name, label, {**objective, "discriminator": dict(change)}))
-        changes[name] = (label, change)
         if name != "no-norm":
             combined.update(change)
     arms.append(Arm("combined", "all of them (RMSNorm)", {**objective,
                                                           "discriminator": combined}))
     swept_label, swept = changes[D_SWEPT]
     for gamma in D_GAMMAS:
-        constant = {"r1_gamma": gamma, "r2_gamma": gamma, "gamma_schedule": "constant"}
+        constant = _constant_gamma(gamma)
         arms.append(Arm(f"vit-gamma{gamma:g}", f"ViT D, constant gamma {gamma:g}",
                         {**objective, **constant}))
         arms.append(Arm(f"{D_SWEPT}-gamma{gamma:g}", f"{swept_label}, constant gamma {gamma:g}",
@@ -128,12 +129,12 @@ def _discriminators(data: str, width_scale: float) -> list[Arm]:
                         f"{swept_label}, finite-difference penalty, constant gamma {gamma:g}",
                         {**objective, **constant, "discriminator": dict(swept),
                          "penalty": "finite-difference"}))
-    # The screen's two best ingredients together, at the digits preset's weight.
-    constant = {"r1_gamma": DIGITS_GAMMA, "r2_gamma": DIGITS_GAMMA, "gamma_schedule": "constant"}
-    arms.append(Arm(f"rope-rmsnorm-gamma{DIGITS_GAMMA:g}",
-                    f"+ 2-D RoPE + RMSNorm, constant gamma {DIGITS_GAMMA:g}",
-                    {**objective, **constant, "discriminator": {"rope": True, "norm": "rmsnorm"}}))
-    arms.append(Arm("cnn-d", "CNN D (reference)", {**R3GAN_OBJECTIVE, "preset": cnn_d}))
+    both = [changes[name] for name in D_BEST_TWO]
+    arms.append(Arm(f"{'-'.join(D_BEST_TWO)}-gamma{DIGITS_GAMMA:g}",
+                    f"{' '.join(label for label, _ in both)}, constant gamma {DIGITS_GAMMA:g}",
+                    {**objective, **_constant_gamma(DIGITS_GAMMA),
+                     "discriminator": {k: v for _, change in both for k, v in change.items()}}))
+    arms.append(Arm("cnn-d", "CNN D (reference)", {**R3GAN_RECIPE, "preset": cnn_d}))
     return arms
 
 
